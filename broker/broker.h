@@ -1,0 +1,107 @@
+/* broker: shared state of the broker process — the job queue, each job's
+ * shards, the worker registry — and the functions of its modules. */
+#ifndef BROKER_H
+#define BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "patronsync.pb-c.h"
+#include "status.h"
+#include "wire.h"
+
+enum shard_state { SH_PENDING, SH_RUNNING, SH_DONE, SH_FAILED };
+
+typedef struct {
+    uint64_t off, len;   /* bytes of the UTF-8 work file */
+    uint64_t first_line, last_line;
+    uint32_t nrec;
+    enum shard_state state;
+    unsigned attempt;
+    wire_peer worker;
+    int64_t since_ms;
+    int64_t not_before_ms; /* back-off before the next attempt */
+    char error[256];
+} shard;
+
+enum job_phase { JP_QUEUED, JP_PLANNING, JP_APPLYING, JP_ASSEMBLING, JP_DONE };
+
+typedef struct {
+    Patronsync__JobRequest *req; /* owned (unpacked) */
+    char id[128];
+    enum job_phase phase;
+    char workdir[CONFIG_STR + 160];
+    char utf8_path[CONFIG_STR + 200];
+    int fd;                       /* the UTF-8 work file */
+    shard *shards;
+    size_t nshards, ndone, nfailed;
+    Patronsync__RecordNote **notes; /* sorted by line; owned */
+    size_t nnotes;
+    uint64_t records;             /* records read (after the rows to skip) */
+    char final_state[32];
+    char error[512];
+    /* the apply step */
+    enum shard_state apply_state;
+    unsigned apply_attempt;
+    wire_peer apply_worker;
+    int64_t apply_since_ms;
+    int64_t apply_not_before_ms;
+    int64_t started_ms;
+    char **job_notes;             /* notes for the summary (BOM, ...) */
+    size_t njob_notes;
+} job;
+
+typedef struct {
+    wire_peer peer;
+    char name[128];
+    uint32_t pid;
+    int64_t last_seen_ms;
+    int busy;        /* holds a shard or the apply step */
+    int64_t idle_since_ms;
+} worker_ref;
+
+typedef struct {
+    ps_config *cfg;
+    void *zctx;
+    void *jobs_sock;    /* ROUTER: scheduler */
+    void *workers_sock; /* ROUTER: workers */
+    status *redis;
+    job **jobs;         /* fire order; jobs[0] is the active one */
+    size_t njobs;
+    worker_ref *workers;
+    size_t nworkers;
+    int64_t last_hb_ms;
+    volatile int *stopping;
+} broker;
+
+/* prepare.c: resolve the file under the import root, wait for it to be
+ * still, convert it to UTF-8, find record boundaries, decide duplicates,
+ * cut shards. 0, or -1 with err (the job fails with it). */
+int prepare_job(broker *b, job *j, char *err, size_t errlen);
+/* Resolve a file name strictly under root into out. 0 / -1 with err. */
+int prepare_resolve(const char *root, const char *name, char *out, size_t outlen, char *err, size_t errlen);
+
+/* main.c: handle waiting messages and heartbeats without dispatching work;
+ * long steps call it to stay alive. */
+void broker_pump(broker *b);
+
+/* jobs.c */
+int jobs_accept(broker *b, const Patronsync__JobRequest *req, char *err, size_t errlen);
+void jobs_step(broker *b);                     /* start, dispatch, finish: called every loop */
+void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__ShardResult *r);
+void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__ApplyResult *r);
+void jobs_on_worker_lost(broker *b, const wire_peer *peer);
+void jobs_recover(broker *b);                  /* rebuild in-flight jobs after a restart */
+void job_free(job *j);
+
+/* workers.c */
+worker_ref *workers_find(broker *b, const wire_peer *p);
+worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid);
+void workers_remove(broker *b, const wire_peer *p);
+worker_ref *workers_idle(broker *b);           /* least recently used idle worker */
+void workers_expire(broker *b);                /* drop the silent ones */
+void workers_heartbeat(broker *b);             /* heartbeat every worker when due */
+int workers_send(broker *b, worker_ref *w, Patronsync__BrokerMsg *m);
+
+#endif

@@ -1,0 +1,736 @@
+/* jobs: the broker's job state machine — accept (once per job id),
+ * prepare, dispatch shards, re-dispatch on failure, the apply step, and the
+ * job summary assembled in Redis. Recovery after a restart reads the work
+ * folder (DATA/work/<job>/: request.pb, prepared.pb, input.utf8, done). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+#include "rules.h"
+#include "summary.h"
+#include "util.h"
+
+static void work_paths(broker *b, job *j)
+{
+    snprintf(j->workdir, sizeof(j->workdir), "%s/work/%s", b->cfg->data_dir, j->id);
+    snprintf(j->utf8_path, sizeof(j->utf8_path), "%s/input.utf8", j->workdir);
+}
+
+static int valid_job_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 100)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_' || *p == '.'))
+            return 0;
+    return id[0] != '.';
+}
+
+void job_free(job *j)
+{
+    if (j == NULL)
+        return;
+    if (j->req)
+        patronsync__job_request__free_unpacked(j->req, NULL);
+    if (j->fd >= 0)
+        close(j->fd);
+    free(j->shards);
+    for (size_t i = 0; i < j->nnotes; i++) {
+        free(j->notes[i]->key);
+        free(j->notes[i]->message);
+        free(j->notes[i]);
+    }
+    free(j->notes);
+    for (size_t i = 0; i < j->njob_notes; i++)
+        free(j->job_notes[i]);
+    free(j->job_notes);
+    free(j);
+}
+
+static job *job_new(broker *b, Patronsync__JobRequest *req)
+{
+    job *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->req = req;
+    j->fd = -1;
+    str_copy(j->id, sizeof(j->id), req->job_id);
+    work_paths(b, j);
+    return j;
+}
+
+static int job_push(broker *b, job *j)
+{
+    job **v = realloc(b->jobs, (b->njobs + 1) * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    b->jobs = v;
+    /* Fire order. */
+    size_t k = b->njobs;
+    while (k > 1 && b->jobs[k - 1]->req->fired_at_ms > j->req->fired_at_ms)
+        k--;
+    memmove(&b->jobs[k + 1], &b->jobs[k], (b->njobs - k) * sizeof(*v));
+    b->jobs[k] = j;
+    b->njobs++;
+    return 0;
+}
+
+static job *job_find(broker *b, const char *id)
+{
+    for (size_t i = 0; i < b->njobs; i++)
+        if (strcmp(b->jobs[i]->id, id) == 0)
+            return b->jobs[i];
+    return NULL;
+}
+
+int jobs_accept(broker *b, const Patronsync__JobRequest *req, char *err, size_t errlen)
+{
+    if (!valid_job_id(req->job_id)) {
+        err_set(err, errlen, "job id '%s' is not valid", req->job_id);
+        return -1;
+    }
+    if (job_find(b, req->job_id) != NULL)
+        return 0;
+    char dir[CONFIG_STR + 160];
+    snprintf(dir, sizeof(dir), "%s/work/%s", b->cfg->data_dir, req->job_id);
+    if (access(dir, F_OK) == 0)
+        return 0; /* had it already (running or finished): never twice */
+    if (mkdir_p(dir, 0750, err, errlen) < 0)
+        return -1;
+    size_t n = patronsync__job_request__get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL) {
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    patronsync__job_request__pack(req, buf);
+    char path[CONFIG_STR + 200];
+    snprintf(path, sizeof(path), "%s/request.pb", dir);
+    int rc = file_write_atomic(path, buf, n, err, errlen);
+    Patronsync__JobRequest *copy = rc == 0 ? patronsync__job_request__unpack(NULL, n, buf) : NULL;
+    free(buf);
+    if (copy == NULL) {
+        if (rc == 0)
+            err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    job *j = job_new(b, copy);
+    if (j == NULL || job_push(b, j) < 0) {
+        if (j)
+            job_free(j);
+        else
+            patronsync__job_request__free_unpacked(copy, NULL);
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    status_do(b->redis, "HSET ps:job:%s state pending accepted_ms %lld", j->id, (long long)now_ms());
+    status_do(b->redis, "ZADD ps:jobs NX %lld %s", (long long)copy->fired_at_ms, j->id);
+    log_info("job %s accepted: file '%s', profile '%s'", j->id, copy->file, copy->profile_name);
+    return 0;
+}
+
+/* Save what prepare decided, so a restarted broker uses the same shards. */
+static int save_prepared(job *j, char *err, size_t errlen)
+{
+    Patronsync__PreparedJob pj = PATRONSYNC__PREPARED_JOB__INIT;
+    Patronsync__PreparedShard *ps = calloc(j->nshards ? j->nshards : 1, sizeof(*ps));
+    Patronsync__PreparedShard **pp = calloc(j->nshards ? j->nshards : 1, sizeof(*pp));
+    if (ps == NULL || pp == NULL) {
+        free(ps);
+        free(pp);
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < j->nshards; i++) {
+        patronsync__prepared_shard__init(&ps[i]);
+        ps[i].off = j->shards[i].off;
+        ps[i].len = j->shards[i].len;
+        ps[i].first_line = j->shards[i].first_line;
+        ps[i].last_line = j->shards[i].last_line;
+        ps[i].nrec = j->shards[i].nrec;
+        pp[i] = &ps[i];
+    }
+    pj.n_shards = j->nshards;
+    pj.shards = pp;
+    pj.n_notes = j->nnotes;
+    pj.notes = j->notes;
+    pj.records = j->records;
+    pj.n_job_notes = j->njob_notes;
+    pj.job_notes = j->job_notes;
+    size_t n = patronsync__prepared_job__get_packed_size(&pj);
+    uint8_t *buf = malloc(n ? n : 1);
+    int rc = -1;
+    if (buf != NULL) {
+        patronsync__prepared_job__pack(&pj, buf);
+        char path[CONFIG_STR + 200];
+        snprintf(path, sizeof(path), "%s/prepared.pb", j->workdir);
+        rc = file_write_atomic(path, buf, n, err, errlen);
+    } else {
+        err_set(err, errlen, "out of memory");
+    }
+    free(buf);
+    free(ps);
+    free(pp);
+    return rc;
+}
+
+/* 1 when a saved preparation was loaded, 0 when there is none, -1 error. */
+static int load_prepared(job *j, char *err, size_t errlen)
+{
+    char path[CONFIG_STR + 200];
+    snprintf(path, sizeof(path), "%s/prepared.pb", j->workdir);
+    if (access(path, F_OK) != 0)
+        return 0;
+    size_t n;
+    char *data = file_read_all(path, (size_t)1 << 32, &n, err, errlen);
+    if (data == NULL)
+        return -1;
+    Patronsync__PreparedJob *pj = patronsync__prepared_job__unpack(NULL, n, (const uint8_t *)data);
+    free(data);
+    if (pj == NULL) {
+        err_set(err, errlen, "%s does not decode", path);
+        return -1;
+    }
+    j->fd = open(j->utf8_path, O_RDONLY | O_CLOEXEC);
+    int rc = -1;
+    if (j->fd < 0) {
+        err_set(err, errlen, "cannot open %s: %s", j->utf8_path, strerror(errno));
+        goto out;
+    }
+    j->shards = calloc(pj->n_shards ? pj->n_shards : 1, sizeof(*j->shards));
+    j->notes = calloc(pj->n_notes ? pj->n_notes : 1, sizeof(*j->notes));
+    j->job_notes = calloc(pj->n_job_notes ? pj->n_job_notes : 1, sizeof(char *));
+    if (!j->shards || !j->notes || !j->job_notes) {
+        err_set(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < pj->n_shards; i++) {
+        shard *s = &j->shards[i];
+        s->off = pj->shards[i]->off;
+        s->len = pj->shards[i]->len;
+        s->first_line = pj->shards[i]->first_line;
+        s->last_line = pj->shards[i]->last_line;
+        s->nrec = pj->shards[i]->nrec;
+        s->state = SH_PENDING;
+    }
+    j->nshards = pj->n_shards;
+    for (size_t i = 0; i < pj->n_notes; i++) {
+        Patronsync__RecordNote *x = malloc(sizeof(*x));
+        if (x == NULL)
+            goto out;
+        *x = *pj->notes[i];
+        x->key = strdup(pj->notes[i]->key);
+        x->message = strdup(pj->notes[i]->message);
+        j->notes[j->nnotes++] = x;
+    }
+    for (size_t i = 0; i < pj->n_job_notes; i++)
+        j->job_notes[j->njob_notes++] = strdup(pj->job_notes[i]);
+    j->records = pj->records;
+    rc = 1;
+out:
+    patronsync__prepared_job__free_unpacked(pj, NULL);
+    return rc;
+}
+
+static void job_fail(broker *b, job *j, const char *why)
+{
+    str_copy(j->error, sizeof(j->error), why);
+    str_copy(j->final_state, sizeof(j->final_state), "failed");
+    j->phase = JP_ASSEMBLING;
+    log_warn("job %s failed: %s", j->id, why);
+}
+
+static void shard_status(broker *b, job *j, size_t i)
+{
+    shard *s = &j->shards[i];
+    static const char *names[] = {"pending", "running", "done", "failed"};
+    char wname[128] = "";
+    worker_ref *w = s->state == SH_RUNNING ? workers_find(b, &s->worker) : NULL;
+    if (w)
+        str_copy(wname, sizeof(wname), w->name);
+    status_do(b->redis, "HSET ps:job:%s:shard:%llu state %s worker %s attempt %u since_ms %lld lines %llu-%llu error %s",
+              j->id, (unsigned long long)i, names[s->state], wname, s->attempt, (long long)s->since_ms,
+              (unsigned long long)s->first_line, (unsigned long long)s->last_line, s->error);
+}
+
+static void job_progress(broker *b, job *j)
+{
+    status_do(b->redis, "HSET ps:job:%s shards %llu shards_done %llu shards_failed %llu records %llu phase %s", j->id,
+              (unsigned long long)j->nshards, (unsigned long long)j->ndone, (unsigned long long)j->nfailed, (unsigned long long)j->records,
+              j->phase == JP_PLANNING ? "plan" : j->phase == JP_APPLYING ? "apply" : "summary");
+}
+
+static void start_job(broker *b, job *j)
+{
+    char err[ERRLEN];
+    j->started_ms = now_ms();
+    status_do(b->redis, "HSET ps:job:%s state running started_ms %lld file %s profile %s schedule %s requested_by %s dry_run %d",
+              j->id, (long long)j->started_ms, j->req->file, j->req->profile_name, j->req->schedule,
+              j->req->requested_by, j->req->options && j->req->options->dry_run ? 1 : 0);
+    int loaded = load_prepared(j, err, sizeof(err));
+    if (loaded < 0) {
+        log_warn("job %s: saved preparation unusable (%s); preparing again", j->id, err);
+        loaded = 0;
+    }
+    if (loaded == 0) {
+        if (prepare_job(b, j, err, sizeof(err)) < 0 || save_prepared(j, err, sizeof(err)) < 0) {
+            if (*b->stopping)
+                return; /* resumes after restart */
+            job_fail(b, j, err);
+            return;
+        }
+    }
+    j->phase = JP_PLANNING;
+    j->apply_state = SH_PENDING;
+    job_progress(b, j);
+    for (size_t i = 0; i < j->nshards; i++)
+        shard_status(b, j, i);
+}
+
+static int dispatch_shard(broker *b, job *j, size_t i, worker_ref *w)
+{
+    shard *s = &j->shards[i];
+    uint8_t *data = malloc(s->len ? s->len : 1);
+    if (data == NULL)
+        return -1;
+    size_t got = 0;
+    while (got < s->len) {
+        ssize_t n = pread(j->fd, data + got, s->len - got, (off_t)(s->off + got));
+        if (n <= 0) {
+            free(data);
+            job_fail(b, j, "cannot read the work file back");
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    /* The notes of this shard's lines. */
+    size_t lo = 0, hi = j->nnotes;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (j->notes[mid]->line < s->first_line)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < j->nnotes && j->notes[end]->line <= s->last_line)
+        end++;
+    s->attempt++;
+    Patronsync__ShardTask t = PATRONSYNC__SHARD_TASK__INIT;
+    t.job_id = j->id;
+    t.shard = (uint32_t)i;
+    t.attempt = s->attempt;
+    t.first_line = s->first_line;
+    t.nrecords = s->nrec;
+    t.data.data = data;
+    t.data.len = s->len;
+    t.profile_name = j->req->profile_name;
+    t.profile_text = j->req->profile_text;
+    t.options = j->req->options;
+    t.n_notes = end - lo;
+    t.notes = j->notes + lo;
+    Patronsync__BrokerMsg m = PATRONSYNC__BROKER_MSG__INIT;
+    m.body_case = PATRONSYNC__BROKER_MSG__BODY_SHARD;
+    m.shard = &t;
+    int rc = workers_send(b, w, &m);
+    free(data);
+    if (rc < 0) {
+        s->attempt--;
+        return -1;
+    }
+    s->state = SH_RUNNING;
+    s->worker = w->peer;
+    s->since_ms = now_ms();
+    w->busy = 1;
+    shard_status(b, j, i);
+    log_debug("job %s shard %zu attempt %u → %s", j->id, i, s->attempt, w->name);
+    return 0;
+}
+
+static int dispatch_apply(broker *b, job *j, worker_ref *w)
+{
+    Patronsync__ApplyTask t = PATRONSYNC__APPLY_TASK__INIT;
+    uint32_t *failed = calloc(j->nshards ? j->nshards : 1, sizeof(uint32_t));
+    if (failed == NULL)
+        return -1;
+    size_t nf = 0;
+    for (size_t i = 0; i < j->nshards; i++)
+        if (j->shards[i].state == SH_FAILED)
+            failed[nf++] = (uint32_t)i;
+    j->apply_attempt++;
+    t.job_id = j->id;
+    t.attempt = j->apply_attempt;
+    t.nshards = (uint32_t)j->nshards;
+    t.options = j->req->options;
+    t.n_failed_shards = nf;
+    t.failed_shards = failed;
+    t.records_read = j->records;
+    Patronsync__BrokerMsg m = PATRONSYNC__BROKER_MSG__INIT;
+    m.body_case = PATRONSYNC__BROKER_MSG__BODY_APPLY;
+    m.apply = &t;
+    int rc = workers_send(b, w, &m);
+    free(failed);
+    if (rc < 0) {
+        j->apply_attempt--;
+        return -1;
+    }
+    j->apply_state = SH_RUNNING;
+    j->apply_worker = w->peer;
+    j->apply_since_ms = now_ms();
+    w->busy = 1;
+    status_do(b->redis, "HSET ps:job:%s phase apply apply_worker %s apply_attempt %u", j->id, w->name, j->apply_attempt);
+    return 0;
+}
+
+static int exc_line_cmp(const void *a, const void *b)
+{
+    const Patronsync__Exception *x = *(Patronsync__Exception *const *)a;
+    const Patronsync__Exception *y = *(Patronsync__Exception *const *)b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return 0;
+}
+
+/* Gather the parts' results into the job summary. 0, or -1 when Redis is
+ * not there (tried again later). */
+static int assemble(broker *b, job *j)
+{
+    int dry = j->req->options && j->req->options->dry_run;
+    int errors_only = j->req->options && j->req->options->errors_only;
+    int applied = j->apply_state == SH_DONE;
+    Patronsync__Counts total = PATRONSYNC__COUNTS__INIT;
+    exc_list all;
+    exc_list_init(&all);
+    int rc = -1;
+    for (size_t i = 0; i <= j->nshards; i++) {
+        char part[32];
+        if (i < j->nshards) {
+            if (j->shards[i].state != SH_DONE)
+                continue;
+            snprintf(part, sizeof(part), "s%06zu", i);
+        } else {
+            if (!applied)
+                continue;
+            str_copy(part, sizeof(part), "apply");
+        }
+        Patronsync__Counts c;
+        Patronsync__Exception **exc = NULL;
+        size_t nexc = 0;
+        int r = status_read_result(b->redis, j->id, part, &c, &exc, &nexc);
+        if (r < 0)
+            goto out;
+        if (r == 0) {
+            /* Published parts are a precondition of a done shard; a lost
+             * Redis (restarted empty) means re-running the shard. */
+            log_warn("job %s: result of %s missing in Redis", j->id, part);
+        }
+        if (i == j->nshards)
+            total = c; /* the apply step's counts are the job's */
+        else if (!applied && r == 1)
+            summary_counts_add(&total, &c);
+        for (size_t k = 0; k < nexc; k++) {
+            if (errors_only && strcmp(exc[k]->outcome, "INFO") == 0) {
+                status_free_exceptions(&exc[k], 1);
+                continue;
+            }
+            if (all.n == all.cap) {
+                size_t cap = all.cap ? all.cap * 2 : 64;
+                Patronsync__Exception **v = realloc(all.v, cap * sizeof(*v));
+                if (v == NULL) {
+                    status_free_exceptions(exc + k, nexc - k);
+                    free(exc);
+                    goto out;
+                }
+                all.v = v;
+                all.cap = cap;
+            }
+            all.v[all.n++] = exc[k];
+        }
+        free(exc);
+    }
+    /* Line order; ties keep the order the parts gave (mergesort-stable by
+     * sorting pointers with an index tie-break is not needed: parts are
+     * line ranges in order, so equal lines come from one part). */
+    qsort(all.v, all.n, sizeof(*all.v), exc_line_cmp);
+
+    if (status_do(b->redis, "DEL ps:job:%s:exceptions ps:job:%s:notes ps:job:%s:summary", j->id, j->id, j->id) < 0)
+        goto out;
+    for (size_t i = 0; i < all.n; i += 500) {
+        size_t m = all.n - i < 500 ? all.n - i : 500;
+        const char **argv = calloc(m + 2, sizeof(char *));
+        size_t *lens = calloc(m + 2, sizeof(size_t));
+        char **bufs = calloc(m, sizeof(char *));
+        char key[200];
+        snprintf(key, sizeof(key), "ps:job:%s:exceptions", j->id);
+        int ok = argv && lens && bufs;
+        if (ok) {
+            argv[0] = "RPUSH";
+            lens[0] = 5;
+            argv[1] = key;
+            lens[1] = strlen(key);
+            for (size_t k = 0; k < m; k++) {
+                status_exception_encode(all.v[i + k], &bufs[k], &lens[k + 2]);
+                argv[k + 2] = bufs[k] ? bufs[k] : "";
+            }
+            redisReply *r = status_cmdargv(b->redis, (int)(m + 2), argv, lens);
+            if (r)
+                freeReplyObject(r);
+            else
+                ok = 0;
+            for (size_t k = 0; k < m; k++)
+                free(bufs[k]);
+        }
+        free(argv);
+        free(lens);
+        free(bufs);
+        if (!ok)
+            goto out;
+    }
+    for (size_t i = 0; i < j->njob_notes; i++)
+        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, j->job_notes[i]);
+    for (size_t i = 0; i < j->nshards; i++) {
+        shard *s = &j->shards[i];
+        if (s->state != SH_FAILED)
+            continue;
+        char note[600];
+        snprintf(note, sizeof(note), "Shard %zu (lines %llu-%llu) failed after %u attempts: %s; its records were not applied and missing patrons were not inactivated.",
+                 i, (unsigned long long)s->first_line, (unsigned long long)s->last_line, s->attempt, s->error);
+        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note);
+    }
+    if (dry)
+        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, "Dry run: the counts and lines are what a run would do; nothing was changed.");
+    if (!applied)
+        total.read = j->records;
+    for (size_t i = 0; i < summary_ncounts; i++)
+        if (status_do(b->redis, "HSET ps:job:%s:summary %s %llu", j->id, summary_counts[i].name,
+                      (unsigned long long)*summary_count_ptr(&total, i)) < 0)
+            goto out;
+    const char *state = j->final_state[0] ? j->final_state : j->nfailed > 0 ? "complete_with_errors" : "complete";
+    if (status_do(b->redis, "HSET ps:job:%s state %s finished_ms %lld error %s shards_done %llu shards_failed %llu phase done",
+                  j->id, state, (long long)now_ms(), j->error, (unsigned long long)j->ndone,
+                  (unsigned long long)j->nfailed) < 0)
+        goto out;
+    status_event(b->redis, "job %s %s", j->id, state);
+    log_info("job %s %s: read %llu, added %llu, updated %llu, unchanged %llu, invalid %llu", j->id, state,
+             (unsigned long long)total.read, (unsigned long long)total.added, (unsigned long long)total.updated,
+             (unsigned long long)total.unchanged, (unsigned long long)total.invalid_skipped);
+    rc = 0;
+out:
+    exc_list_free(&all);
+    return rc;
+}
+
+static void finish_job(broker *b, job *j)
+{
+    char path[CONFIG_STR + 200];
+    snprintf(path, sizeof(path), "%s/done", j->workdir);
+    char err[ERRLEN];
+    if (file_write_atomic(path, j->final_state, strlen(j->final_state), err, sizeof(err)) < 0)
+        log_warn("job %s: %s", j->id, err);
+    unlink(j->utf8_path);
+    for (size_t i = 0; i < b->njobs; i++) {
+        if (b->jobs[i] == j) {
+            memmove(&b->jobs[i], &b->jobs[i + 1], (b->njobs - i - 1) * sizeof(job *));
+            b->njobs--;
+            break;
+        }
+    }
+    job_free(j);
+}
+
+static void release_worker(broker *b, const wire_peer *p)
+{
+    worker_ref *w = workers_find(b, p);
+    if (w) {
+        w->busy = 0;
+        w->idle_since_ms = mono_ms();
+    }
+}
+
+void jobs_step(broker *b)
+{
+    if (b->njobs == 0)
+        return;
+    job *j = b->jobs[0];
+    int64_t now = now_ms();
+    if (j->phase == JP_QUEUED) {
+        start_job(b, j);
+        if (*b->stopping)
+            return;
+    }
+    if (j->phase == JP_PLANNING || j->phase == JP_APPLYING) {
+        if (j->started_ms > 0 && now - j->started_ms > b->cfg->job_deadline_seconds * 1000) {
+            char why[200];
+            snprintf(why, sizeof(why), "watchdog: the job ran longer than %lld seconds (job_deadline_seconds)",
+                     (long long)b->cfg->job_deadline_seconds);
+            job_fail(b, j, why);
+        }
+    }
+    if (j->phase == JP_PLANNING) {
+        for (size_t i = 0; i < j->nshards; i++) {
+            shard *s = &j->shards[i];
+            if (s->state != SH_PENDING || s->not_before_ms > now)
+                continue;
+            worker_ref *w = workers_idle(b);
+            if (w == NULL)
+                break;
+            if (dispatch_shard(b, j, i, w) < 0)
+                break;
+        }
+        if (j->ndone + j->nfailed == j->nshards) {
+            int dry = j->req->options && j->req->options->dry_run;
+            j->phase = dry ? JP_ASSEMBLING : JP_APPLYING;
+            job_progress(b, j);
+        }
+    }
+    if (j->phase == JP_APPLYING && j->apply_state == SH_PENDING && j->apply_not_before_ms <= now) {
+        worker_ref *w = workers_idle(b);
+        if (w != NULL)
+            dispatch_apply(b, j, w);
+    }
+    if (j->phase == JP_ASSEMBLING) {
+        if (assemble(b, j) == 0) {
+            j->phase = JP_DONE;
+            finish_job(b, j);
+        }
+    }
+}
+
+static void shard_failed_attempt(broker *b, job *j, size_t i, const char *why)
+{
+    shard *s = &j->shards[i];
+    str_copy(s->error, sizeof(s->error), why);
+    if (s->attempt >= (unsigned)b->cfg->max_attempts) {
+        s->state = SH_FAILED;
+        j->nfailed++;
+        log_warn("job %s shard %zu failed after %u attempts: %s", j->id, i, s->attempt, why);
+    } else {
+        s->state = SH_PENDING;
+        s->not_before_ms = now_ms() + ((int64_t)250 << (s->attempt < 6 ? s->attempt : 6));
+        log_warn("job %s shard %zu attempt %u failed (%s); retrying", j->id, i, s->attempt, why);
+    }
+    shard_status(b, j, i);
+    job_progress(b, j);
+}
+
+void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__ShardResult *r)
+{
+    release_worker(b, from);
+    job *j = job_find(b, r->job_id);
+    if (j == NULL || j->phase != JP_PLANNING || r->shard >= j->nshards) {
+        log_info("late or unknown shard result for job %s shard %u ignored", r->job_id, r->shard);
+        return;
+    }
+    shard *s = &j->shards[r->shard];
+    if (s->state != SH_RUNNING || s->attempt != r->attempt) {
+        log_info("job %s shard %u: result of attempt %u ignored (current attempt %u)", r->job_id, r->shard,
+                 r->attempt, s->attempt);
+        return;
+    }
+    if (r->ok) {
+        s->state = SH_DONE;
+        j->ndone++;
+        s->error[0] = '\0';
+        shard_status(b, j, r->shard);
+        job_progress(b, j);
+    } else {
+        shard_failed_attempt(b, j, r->shard, r->error);
+    }
+}
+
+void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__ApplyResult *r)
+{
+    release_worker(b, from);
+    job *j = job_find(b, r->job_id);
+    if (j == NULL || j->phase != JP_APPLYING || j->apply_state != SH_RUNNING || r->attempt != j->apply_attempt) {
+        log_info("late apply result for job %s attempt %u ignored", r->job_id, r->attempt);
+        return;
+    }
+    if (r->ok) {
+        j->apply_state = SH_DONE;
+        j->phase = JP_ASSEMBLING;
+        return;
+    }
+    if (j->apply_attempt >= (unsigned)b->cfg->max_attempts) {
+        j->apply_state = SH_FAILED;
+        char why[600];
+        snprintf(why, sizeof(why), "applying the changes failed after %u attempts: %s; nothing was changed",
+                 j->apply_attempt, r->error);
+        job_fail(b, j, why);
+    } else {
+        j->apply_state = SH_PENDING;
+        j->apply_not_before_ms = now_ms() + 500;
+        log_warn("job %s apply attempt %u failed (%s); retrying", j->id, j->apply_attempt, r->error);
+    }
+}
+
+void jobs_on_worker_lost(broker *b, const wire_peer *peer)
+{
+    for (size_t k = 0; k < b->njobs; k++) {
+        job *j = b->jobs[k];
+        for (size_t i = 0; i < j->nshards; i++) {
+            shard *s = &j->shards[i];
+            if (s->state == SH_RUNNING && s->worker.len == peer->len && memcmp(s->worker.id, peer->id, peer->len) == 0)
+                shard_failed_attempt(b, j, i, "the worker holding it stopped answering");
+        }
+        if (j->apply_state == SH_RUNNING && j->apply_worker.len == peer->len &&
+            memcmp(j->apply_worker.id, peer->id, peer->len) == 0) {
+            if (j->apply_attempt >= (unsigned)b->cfg->max_attempts) {
+                j->apply_state = SH_FAILED;
+                job_fail(b, j, "the worker applying the changes stopped answering, every attempt");
+            } else {
+                j->apply_state = SH_PENDING;
+                j->apply_not_before_ms = now_ms() + 500;
+                log_warn("job %s: the worker applying it was lost; the apply step goes to another", j->id);
+            }
+        }
+    }
+}
+
+void jobs_recover(broker *b)
+{
+    char dir[CONFIG_STR + 16];
+    snprintf(dir, sizeof(dir), "%s/work", b->cfg->data_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[CONFIG_STR + 400];
+        snprintf(path, sizeof(path), "%s/%s/done", dir, e->d_name);
+        if (access(path, F_OK) == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/request.pb", dir, e->d_name);
+        char err[ERRLEN];
+        size_t n;
+        char *data = file_read_all(path, 1 << 26, &n, err, sizeof(err));
+        if (data == NULL)
+            continue;
+        Patronsync__JobRequest *req = patronsync__job_request__unpack(NULL, n, (const uint8_t *)data);
+        free(data);
+        if (req == NULL || !valid_job_id(req->job_id)) {
+            log_warn("%s does not decode; skipped", path);
+            if (req)
+                patronsync__job_request__free_unpacked(req, NULL);
+            continue;
+        }
+        job *j = job_new(b, req);
+        if (j == NULL || job_push(b, j) < 0) {
+            job_free(j);
+            continue;
+        }
+        log_info("job %s resumed after a restart", j->id);
+    }
+    closedir(d);
+}

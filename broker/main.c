@@ -1,0 +1,215 @@
+/* patron-broker: accepts jobs from the scheduler (acked, once per id),
+ * prepares and shards them, feeds workers one task at a time, and assembles
+ * each job summary in Redis. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+#include "util.h"
+
+static volatile int stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void reply(broker *b, const wire_peer *to, Patronsync__BrokerReply *r)
+{
+    char err[ERRLEN];
+    if (wire_send(b->jobs_sock, to, &r->base, err, sizeof(err)) < 0)
+        log_warn("replying to the scheduler: %s", err);
+}
+
+static void on_jobs_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
+{
+    Patronsync__BrokerRequest *rq = patronsync__broker_request__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
+    if (rq == NULL) {
+        wire_rejected++;
+        log_warn("job socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
+                 zmq_msg_size(body), (unsigned long long)wire_rejected);
+        return;
+    }
+    Patronsync__BrokerReply r = PATRONSYNC__BROKER_REPLY__INIT;
+    if (rq->body_case == PATRONSYNC__BROKER_REQUEST__BODY_PING) {
+        Patronsync__Pong pong = PATRONSYNC__PONG__INIT;
+        pong.workers = (uint32_t)b->nworkers;
+        pong.jobs_active = (uint32_t)b->njobs;
+        r.body_case = PATRONSYNC__BROKER_REPLY__BODY_PONG;
+        r.pong = &pong;
+        reply(b, from, &r);
+    } else if (rq->body_case == PATRONSYNC__BROKER_REQUEST__BODY_JOB) {
+        char err[ERRLEN] = "";
+        Patronsync__JobAck ack = PATRONSYNC__JOB_ACK__INIT;
+        ack.job_id = rq->job->job_id;
+        ack.accepted = jobs_accept(b, rq->job, err, sizeof(err)) == 0;
+        ack.error = err;
+        r.body_case = PATRONSYNC__BROKER_REPLY__BODY_ACK;
+        r.ack = &ack;
+        reply(b, from, &r);
+    } else {
+        wire_rejected++;
+    }
+    patronsync__broker_request__free_unpacked(rq, NULL);
+}
+
+static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
+{
+    Patronsync__WorkerMsg *m = patronsync__worker_msg__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
+    if (m == NULL) {
+        wire_rejected++;
+        log_warn("worker socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
+                 zmq_msg_size(body), (unsigned long long)wire_rejected);
+        return;
+    }
+    worker_ref *w = workers_find(b, from);
+    if (m->body_case == PATRONSYNC__WORKER_MSG__BODY_READY) {
+        w = workers_add(b, from, m->ready->worker_id, m->ready->pid);
+        if (w != NULL) {
+            /* Answer at once so the worker knows it is registered. */
+            Patronsync__Heartbeat hb = PATRONSYNC__HEARTBEAT__INIT;
+            Patronsync__BrokerMsg bm = PATRONSYNC__BROKER_MSG__INIT;
+            bm.body_case = PATRONSYNC__BROKER_MSG__BODY_HEARTBEAT;
+            bm.heartbeat = &hb;
+            workers_send(b, w, &bm);
+        }
+    } else if (w == NULL) {
+        /* Not registered (the broker restarted): a heartbeat from a worker
+         * is enough to know it; results it carries are for a past life. */
+        if (m->body_case == PATRONSYNC__WORKER_MSG__BODY_HEARTBEAT)
+            workers_add(b, from, "worker", 0);
+    } else {
+        w->last_seen_ms = mono_ms();
+        switch (m->body_case) {
+        case PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT:
+            jobs_on_shard_result(b, from, m->shard_result);
+            break;
+        case PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT:
+            jobs_on_apply_result(b, from, m->apply_result);
+            break;
+        case PATRONSYNC__WORKER_MSG__BODY_BYE:
+            log_info("worker %s said goodbye", w->name);
+            workers_remove(b, from);
+            break;
+        default:
+            break;
+        }
+    }
+    patronsync__worker_msg__free_unpacked(m, NULL);
+}
+
+static void drain_socket(broker *b, void *sock, int is_jobs)
+{
+    for (int k = 0; k < 1000; k++) {
+        wire_peer from;
+        zmq_msg_t body;
+        int r = wire_recv(sock, &from, &body);
+        if (r == 0)
+            return;
+        if (r < 0)
+            continue;
+        if (is_jobs)
+            on_jobs_msg(b, &from, &body);
+        else
+            on_worker_msg(b, &from, &body);
+        zmq_msg_close(&body);
+    }
+}
+
+void broker_pump(broker *b)
+{
+    drain_socket(b, b->workers_sock, 0);
+    drain_socket(b, b->jobs_sock, 1);
+    workers_heartbeat(b);
+    workers_expire(b);
+}
+
+int main(int argc, char **argv)
+{
+    ps_config cfg;
+    char err[ERRLEN];
+    int print = 0;
+    if (config_from_args(&cfg, &argc, argv, &print, err, sizeof(err)) < 0) {
+        fprintf(stderr, "patron-broker: %s\n", err);
+        return 2;
+    }
+    if (print) {
+        config_print(&cfg, stdout);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "patron-broker: unknown argument '%s'\n", argv[1]);
+        return 2;
+    }
+    log_init("broker", log_level_parse(cfg.log_level));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    broker b;
+    memset(&b, 0, sizeof(b));
+    b.cfg = &cfg;
+    b.stopping = &stopping;
+    b.redis = status_new(cfg.redis_url, err, sizeof(err));
+    if (b.redis == NULL) {
+        log_error("%s", err);
+        return 1;
+    }
+    b.zctx = zmq_ctx_new();
+    char actual[CONFIG_STR];
+    b.jobs_sock = wire_socket(b.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
+    if (b.jobs_sock == NULL || wire_bind(b.jobs_sock, cfg.jobs_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
+        config_advertise(&cfg, "jobs", actual, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    b.workers_sock = wire_socket(b.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
+    if (b.workers_sock == NULL ||
+        wire_bind(b.workers_sock, cfg.workers_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
+        config_advertise(&cfg, "workers", actual, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    int one = 1;
+    zmq_setsockopt(b.workers_sock, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+    jobs_recover(&b);
+    log_info("broker ready: jobs on %s, workers on %s", cfg.jobs_endpoint, cfg.workers_endpoint);
+
+    zmq_pollitem_t items[2] = {{b.jobs_sock, 0, ZMQ_POLLIN, 0}, {b.workers_sock, 0, ZMQ_POLLIN, 0}};
+    int64_t stop_at = 0;
+    for (;;) {
+        if (stopping && stop_at == 0) {
+            stop_at = mono_ms() + cfg.shutdown_grace_ms;
+            log_info("stopping: no new work; waiting up to %lld ms for tasks in flight", (long long)cfg.shutdown_grace_ms);
+        }
+        if (stop_at) {
+            int busy = 0;
+            for (size_t i = 0; i < b.nworkers; i++)
+                busy |= b.workers[i].busy;
+            if (!busy || mono_ms() > stop_at)
+                break;
+        }
+        zmq_poll(items, 2, 100);
+        broker_pump(&b);
+        if (!stopping)
+            jobs_step(&b);
+    }
+    for (size_t i = 0; i < b.njobs; i++)
+        job_free(b.jobs[i]);
+    free(b.jobs);
+    free(b.workers);
+    zmq_close(b.jobs_sock);
+    zmq_close(b.workers_sock);
+    zmq_ctx_term(b.zctx);
+    status_destroy(&b.redis);
+    log_info("stopped (%llu frames rejected)", (unsigned long long)wire_rejected);
+    return 0;
+}

@@ -1,0 +1,119 @@
+/* workers: the broker's registry of workers — READY, liveness from any
+ * message, least-recently-used choice of an idle one, heartbeats out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+#include "util.h"
+
+static int same(const wire_peer *a, const wire_peer *b)
+{
+    return a->len == b->len && memcmp(a->id, b->id, a->len) == 0;
+}
+
+worker_ref *workers_find(broker *b, const wire_peer *p)
+{
+    for (size_t i = 0; i < b->nworkers; i++)
+        if (same(&b->workers[i].peer, p))
+            return &b->workers[i];
+    return NULL;
+}
+
+static void publish(broker *b, const worker_ref *w, const char *state)
+{
+    status_do(b->redis, "HSET ps:workers %s pid=%u;state=%s;last_seen_ms=%lld", w->name, w->pid, state,
+              (long long)now_ms());
+}
+
+worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid)
+{
+    worker_ref *w = workers_find(b, p);
+    if (w != NULL) {
+        w->last_seen_ms = mono_ms();
+        return w;
+    }
+    worker_ref *v = realloc(b->workers, (b->nworkers + 1) * sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    b->workers = v;
+    w = &v[b->nworkers++];
+    memset(w, 0, sizeof(*w));
+    w->peer = *p;
+    str_copy(w->name, sizeof(w->name), name[0] ? name : "worker");
+    w->pid = pid;
+    w->last_seen_ms = mono_ms();
+    w->idle_since_ms = mono_ms();
+    log_info("worker %s (pid %u) ready; %zu workers", w->name, pid, b->nworkers);
+    publish(b, w, "ready");
+    return w;
+}
+
+void workers_remove(broker *b, const wire_peer *p)
+{
+    for (size_t i = 0; i < b->nworkers; i++) {
+        if (!same(&b->workers[i].peer, p))
+            continue;
+        worker_ref gone = b->workers[i];
+        memmove(&b->workers[i], &b->workers[i + 1], (b->nworkers - i - 1) * sizeof(worker_ref));
+        b->nworkers--;
+        publish(b, &gone, "gone");
+        jobs_on_worker_lost(b, &gone.peer);
+        return;
+    }
+}
+
+worker_ref *workers_idle(broker *b)
+{
+    worker_ref *best = NULL;
+    for (size_t i = 0; i < b->nworkers; i++) {
+        worker_ref *w = &b->workers[i];
+        if (!w->busy && (best == NULL || w->idle_since_ms < best->idle_since_ms))
+            best = w;
+    }
+    return best;
+}
+
+void workers_expire(broker *b)
+{
+    int64_t limit = b->cfg->heartbeat_ms * b->cfg->liveness;
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < b->nworkers;) {
+        worker_ref *w = &b->workers[i];
+        if (now - w->last_seen_ms > limit) {
+            log_warn("worker %s (pid %u) silent for %lld ms; presumed dead", w->name, w->pid,
+                     (long long)(now - w->last_seen_ms));
+            wire_peer p = w->peer;
+            workers_remove(b, &p);
+            continue;
+        }
+        i++;
+    }
+}
+
+int workers_send(broker *b, worker_ref *w, Patronsync__BrokerMsg *m)
+{
+    char err[ERRLEN];
+    if (wire_send(b->workers_sock, &w->peer, &m->base, err, sizeof(err)) < 0) {
+        log_warn("sending to worker %s: %s", w->name, err);
+        return -1;
+    }
+    return 0;
+}
+
+void workers_heartbeat(broker *b)
+{
+    int64_t now = mono_ms();
+    if (now - b->last_hb_ms < b->cfg->heartbeat_ms)
+        return;
+    b->last_hb_ms = now;
+    Patronsync__Heartbeat hb = PATRONSYNC__HEARTBEAT__INIT;
+    Patronsync__BrokerMsg m = PATRONSYNC__BROKER_MSG__INIT;
+    m.body_case = PATRONSYNC__BROKER_MSG__BODY_HEARTBEAT;
+    m.heartbeat = &hb;
+    for (size_t i = 0; i < b->nworkers; i++) {
+        workers_send(b, &b->workers[i], &m);
+        publish(b, &b->workers[i], b->workers[i].busy ? "busy" : "idle");
+    }
+}

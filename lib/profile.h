@@ -1,0 +1,66 @@
+/* profile: a Destiny PIC .properties file, parsed once, and the mapping of
+ * one CSV record to a patron record through it (see docs/PROFILE.md). */
+#ifndef PROFILE_H
+#define PROFILE_H
+
+#include <stddef.h>
+
+#include "patron.h"
+
+typedef struct profile profile;
+
+/* Parse properties text. `name` (the file name) is used in messages.
+ * Returns a new profile the caller destroys, or NULL with err set to
+ * "<name>:<line>: <text>: <why>" (unknown key, malformed expression, map
+ * that does not exist, column beyond field_type_total, bad setting value). */
+profile *profile_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);
+void profile_destroy(profile **p);
+/* Read the file at path (at most 16 MiB) and parse it, the path naming it
+ * in messages. NULL with err as profile_parse, or "cannot open ...". */
+profile *profile_load(const char *path, char *err, size_t errlen);
+
+/* Settings (pointers owned by the profile). */
+const char *profile_encoding(const profile *p);      /* default "windows-1252" */
+int profile_match_district_id(const profile *p);     /* default 1 */
+int profile_rows_to_skip(const profile *p);          /* default 0 */
+const char *profile_site_default(const profile *p);  /* "" when none */
+int profile_update_before_delete(const profile *p);  /* default 0 */
+/* Highest column the profile refers to (so a record with fewer columns can
+ * be reported), and field_type_total (0 when not given). */
+int profile_max_column(const profile *p);
+int profile_column_total(const profile *p);
+/* Whether field f has a field_ expression. */
+int profile_maps_field(const profile *p, int f);
+
+/* Map one record. cols[i]/lens[i] are the record's fields (0-based: {1} is
+ * cols[0]); a reference past ncols reads as empty. Fills rec (reset first):
+ * PV_VALUE for mapped fields, PV_OMIT for omit-and-empty, PV_INVALID for
+ * date fields whose value does not parse (raw value kept), PV_UNSET for
+ * unmapped fields. Dates come out canonical YYYY-MM-DD. 0 / -1 (no memory,
+ * or a regex failing at run time, with err). */
+int profile_map(const profile *p, const char *const *cols, const size_t *lens, size_t ncols,
+                patron_rec *rec, char *err, size_t errlen);
+
+/* Evaluate one field only (the broker uses this for the match key and the
+ * barcode before sharding). Same states as profile_map. Only field f is
+ * written (PV_UNSET when the profile does not map it); rec is not reset,
+ * so several calls fill one record. */
+int profile_map_field(const profile *p, int f, const char *const *cols, const size_t *lens,
+                      size_t ncols, patron_rec *rec, char *err, size_t errlen);
+
+/* Rules (SkipWhen / DeleteWhen / AssociationWhen), evaluated on the mapped
+ * record and the raw columns: 1 when the record matches, 0 when not.
+ * A field_<name> rule reads rec's value (a field not mapped or omitted reads
+ * blank; a date reads canonical); a {n} rule reads column n, trimmed.
+ * Values compare trimmed and without regard to case. rec may be NULL when
+ * only {n} rules are used. */
+enum profile_rule { PR_SKIP, PR_DELETE, PR_ASSOCIATION };
+int profile_rule_matches(const profile *p, enum profile_rule which, const patron_rec *rec,
+                         const char *const *cols, const size_t *lens, size_t ncols);
+/* Number of When_N rules of that kind (0: the rule never matches). */
+int profile_rule_count(const profile *p, enum profile_rule which);
+/* 1 when that kind's rules combine with `and` (every rule must match),
+ * 0 for `or` (any rule), the default. */
+int profile_rule_mode_and(const profile *p, enum profile_rule which);
+
+#endif

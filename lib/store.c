@@ -1,0 +1,424 @@
+/* store: schema, pragmas and the prepared statements of the patron store. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *find[3]; /* by district id, by barcode, by id */
+    sqlite3_stmt *insert, *update, *del, *taken[PF__COUNT];
+    sqlite3_stmt *marker_get, *marker_put;
+    int readonly;
+};
+
+/* Schema version 1. Changing it: add a migration step keyed on
+ * PRAGMA user_version and describe it in docs/STORE.md. */
+static const char *schema_fixed =
+    "CREATE TABLE IF NOT EXISTS sites(\n"
+    "  short_name TEXT PRIMARY KEY,\n"
+    "  name TEXT NOT NULL,\n"
+    "  media INTEGER NOT NULL DEFAULT 1,\n"
+    "  default_access_level TEXT NOT NULL DEFAULT '');\n"
+    "CREATE TABLE IF NOT EXISTS patron_types(name TEXT PRIMARY KEY, created_job TEXT);\n"
+    "CREATE TABLE IF NOT EXISTS access_levels(name TEXT PRIMARY KEY);\n"
+    "CREATE TABLE IF NOT EXISTS homerooms(site_short_name TEXT NOT NULL, name TEXT NOT NULL,\n"
+    "  created_job TEXT, PRIMARY KEY(site_short_name, name));\n"
+    "CREATE TABLE IF NOT EXISTS job_markers(job_id TEXT NOT NULL, step TEXT NOT NULL,\n"
+    "  result BLOB, done_ms INTEGER, PRIMARY KEY(job_id, step));\n"
+    "CREATE TABLE IF NOT EXISTS job_changes(job_id TEXT NOT NULL, seq INTEGER NOT NULL,\n"
+    "  patron_id INTEGER NOT NULL, op INTEGER NOT NULL, before BLOB,\n"
+    "  PRIMARY KEY(job_id, seq));\n";
+
+static int build_patrons_sql(strbuf *sb)
+{
+    sb_puts(sb, "CREATE TABLE IF NOT EXISTS patrons(\n  id INTEGER PRIMARY KEY");
+    for (int f = 0; f < PF__COUNT; f++)
+        sb_printf(sb, ",\n  %s TEXT NOT NULL DEFAULT ''", patron_fields[f].column);
+    sb_puts(sb, ",\n  row_hash INTEGER NOT NULL DEFAULT 0"
+                ",\n  checkouts INTEGER NOT NULL DEFAULT 0"
+                ",\n  fines_cents INTEGER NOT NULL DEFAULT 0"
+                ",\n  missing_since TEXT"
+                ",\n  created_job TEXT"
+                ",\n  updated_job TEXT);\n"
+                "CREATE UNIQUE INDEX IF NOT EXISTS patrons_district_id ON patrons(district_id) WHERE district_id <> '';\n"
+                "CREATE UNIQUE INDEX IF NOT EXISTS patrons_barcode ON patrons(barcode) WHERE barcode <> '';\n"
+                "CREATE INDEX IF NOT EXISTS patrons_username ON patrons(username) WHERE username <> '';\n"
+                "CREATE INDEX IF NOT EXISTS patrons_site ON patrons(site_short_name);\n");
+    return sb->buf ? 0 : -1;
+}
+
+static int prep(store *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        err_set(err, errlen, "store: preparing statement: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare_all(store *s, char *err, size_t errlen)
+{
+    strbuf cols, q;
+    sb_init(&cols);
+    sb_init(&q);
+    for (int f = 0; f < PF__COUNT; f++)
+        sb_printf(&cols, "%s%s", f ? "," : "", patron_fields[f].column);
+    int rc = -1;
+    static const char *by[3] = {"district_id", "barcode", "id"};
+    for (int k = 0; k < 3; k++) {
+        sb_reset(&q);
+        sb_printf(&q, "SELECT id,checkouts,fines_cents,row_hash,%s FROM patrons WHERE %s=?", sb_str(&cols), by[k]);
+        if (prep(s, sb_str(&q), &s->find[k], err, errlen) < 0)
+            goto out;
+    }
+    if (prep(s, "SELECT result FROM job_markers WHERE job_id=? AND step=?", &s->marker_get, err, errlen) < 0)
+        goto out;
+    for (int f = 0; f < PF__COUNT; f++) {
+        if (f != PF_BARCODE && f != PF_USERNAME && f != PF_DISTRICT_ID)
+            continue;
+        sb_reset(&q);
+        sb_printf(&q, "SELECT 1 FROM patrons WHERE %s=? AND id<>? LIMIT 1", patron_fields[f].column);
+        if (prep(s, sb_str(&q), &s->taken[f], err, errlen) < 0)
+            goto out;
+    }
+    if (s->readonly) {
+        rc = 0;
+        goto out;
+    }
+    sb_reset(&q);
+    sb_printf(&q, "INSERT INTO patrons(%s,row_hash,created_job,updated_job) VALUES(", sb_str(&cols));
+    for (int f = 0; f < PF__COUNT; f++)
+        sb_puts(&q, "?,");
+    sb_puts(&q, "?,?,?)");
+    if (prep(s, sb_str(&q), &s->insert, err, errlen) < 0)
+        goto out;
+    sb_reset(&q);
+    sb_puts(&q, "UPDATE patrons SET ");
+    for (int f = 0; f < PF__COUNT; f++)
+        sb_printf(&q, "%s=?,", patron_fields[f].column);
+    sb_puts(&q, "row_hash=?,updated_job=?,missing_since=NULL WHERE id=?");
+    if (prep(s, sb_str(&q), &s->update, err, errlen) < 0)
+        goto out;
+    if (prep(s, "DELETE FROM patrons WHERE id=?", &s->del, err, errlen) < 0)
+        goto out;
+    if (prep(s, "INSERT OR REPLACE INTO job_markers(job_id,step,result,done_ms) VALUES(?,?,?,?)",
+             &s->marker_put, err, errlen) < 0)
+        goto out;
+    rc = 0;
+out:
+    sb_free(&cols);
+    sb_free(&q);
+    return rc;
+}
+
+store *store_open(const char *path, int cache_mb, int flags, char *err, size_t errlen)
+{
+    store *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->readonly = (flags & STORE_READONLY) != 0;
+    int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        err_set(err, errlen, "cannot open store %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "no memory");
+        goto err;
+    }
+    sqlite3_busy_timeout(s->db, 120000);
+    char pragmas[256];
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA cache_size=-%d; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON;", cache_mb * 1024);
+    if (store_exec(s, pragmas, err, errlen) < 0)
+        goto err;
+    if (!s->readonly) {
+        if (store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err, errlen) < 0)
+            goto err;
+        strbuf sb;
+        sb_init(&sb);
+        sb_puts(&sb, "BEGIN IMMEDIATE;\n");
+        sb_puts(&sb, schema_fixed);
+        build_patrons_sql(&sb);
+        sb_puts(&sb, "PRAGMA user_version=1;\nCOMMIT;");
+        int rc = store_exec(s, sb_str(&sb), err, errlen);
+        sb_free(&sb);
+        if (rc < 0)
+            goto err;
+    }
+    if (prepare_all(s, err, errlen) < 0)
+        goto err;
+    return s;
+err:
+    store_close(&s);
+    return NULL;
+}
+
+void store_close(store **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    store *s = *sp;
+    sqlite3_finalize(s->find[0]);
+    sqlite3_finalize(s->find[1]);
+    sqlite3_finalize(s->find[2]);
+    sqlite3_finalize(s->insert);
+    sqlite3_finalize(s->update);
+    sqlite3_finalize(s->del);
+    sqlite3_finalize(s->marker_get);
+    sqlite3_finalize(s->marker_put);
+    for (int f = 0; f < PF__COUNT; f++)
+        sqlite3_finalize(s->taken[f]);
+    sqlite3_close(s->db);
+    free(s);
+    *sp = NULL;
+}
+
+sqlite3 *store_db(store *s)
+{
+    return s->db;
+}
+
+int store_exec(store *s, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, errlen, "store: %s", msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_begin(store *s, int immediate, char *err, size_t errlen)
+{
+    return store_exec(s, immediate ? "BEGIN IMMEDIATE" : "BEGIN", err, errlen);
+}
+
+int store_commit(store *s, char *err, size_t errlen)
+{
+    return store_exec(s, "COMMIT", err, errlen);
+}
+
+void store_rollback(store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+uint64_t patron_hash(const patron_rec *rec)
+{
+    uint64_t h = HASH64_SEED;
+    for (int f = 0; f < PF__COUNT; f++) {
+        const char *v = patron_rec_get(rec, f);
+        h = hash64(v, strlen(v), h);
+        h = hash64("\x1f", 1, h);
+    }
+    return h & 0x7fffffffffffffffULL; /* fits SQLite's signed integer */
+}
+
+static int find_row(store *s, sqlite3_stmt *st, const char *key, patron_rec *rec, store_patron_meta *meta,
+                    char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        err_set(err, errlen, "store: looking up '%s': %s", key, sqlite3_errmsg(s->db));
+        sqlite3_reset(st);
+        return -1;
+    }
+    meta->id = sqlite3_column_int64(st, 0);
+    meta->checkouts = sqlite3_column_int64(st, 1);
+    meta->fines_cents = sqlite3_column_int64(st, 2);
+    meta->hash = (uint64_t)sqlite3_column_int64(st, 3);
+    patron_rec_reset(rec);
+    for (int f = 0; f < PF__COUNT; f++) {
+        const unsigned char *v = sqlite3_column_text(st, 4 + f);
+        int n = sqlite3_column_bytes(st, 4 + f);
+        if (patron_rec_set(rec, f, v ? (const char *)v : "", (size_t)n, PV_VALUE) < 0) {
+            sqlite3_reset(st);
+            err_set(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    sqlite3_reset(st);
+    return 1;
+}
+
+int store_find(store *s, int by, const char *key, patron_rec *rec, store_patron_meta *meta, char *err,
+               size_t errlen)
+{
+    sqlite3_stmt *st = s->find[by == PF_BARCODE ? 1 : 0];
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    return find_row(s, st, key, rec, meta, err, errlen);
+}
+
+int store_get(store *s, int64_t id, patron_rec *rec, store_patron_meta *meta, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->find[2];
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id);
+    return find_row(s, st, "(by id)", rec, meta, err, errlen);
+}
+
+int store_value_taken(store *s, int field, const char *value, int64_t self_id)
+{
+    sqlite3_stmt *st = (field >= 0 && field < PF__COUNT) ? s->taken[field] : NULL;
+    if (st == NULL)
+        return -1;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, self_id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void bind_fields(sqlite3_stmt *st, const patron_rec *rec)
+{
+    for (int f = 0; f < PF__COUNT; f++) {
+        const char *v = patron_rec_get(rec, f);
+        sqlite3_bind_text(st, f + 1, v, -1, SQLITE_STATIC);
+    }
+}
+
+static int step_done(store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        err_set(err, errlen, "store: %s: %s", what, sqlite3_errmsg(s->db));
+        sqlite3_reset(st);
+        return -1;
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_insert(store *s, const patron_rec *rec, const char *job, int64_t *id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->insert;
+    bind_fields(st, rec);
+    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)patron_hash(rec));
+    sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, PF__COUNT + 3, job, -1, SQLITE_STATIC);
+    if (step_done(s, st, "adding a patron", err, errlen) < 0)
+        return -1;
+    if (id)
+        *id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int store_update(store *s, int64_t id, const patron_rec *rec, const char *job, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->update;
+    bind_fields(st, rec);
+    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)patron_hash(rec));
+    sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, PF__COUNT + 3, id);
+    return step_done(s, st, "updating a patron", err, errlen);
+}
+
+int store_delete(store *s, int64_t id, char *err, size_t errlen)
+{
+    sqlite3_bind_int64(s->del, 1, id);
+    return step_done(s, s->del, "deleting a patron", err, errlen);
+}
+
+int store_sites(store *s, store_site **out, size_t *n, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (prep(s, "SELECT short_name,name,media,default_access_level FROM sites ORDER BY short_name", &st,
+             err, errlen) < 0)
+        return -1;
+    size_t cap = 16, cnt = 0;
+    store_site *v = malloc(cap * sizeof(*v));
+    int rc;
+    while (v != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            store_site *nv = realloc(v, cap * 2 * sizeof(*v));
+            if (nv == NULL)
+                break;
+            v = nv;
+            cap *= 2;
+        }
+        store_site *x = &v[cnt++];
+        str_copy(x->short_name, sizeof(x->short_name), (const char *)sqlite3_column_text(st, 0));
+        str_copy(x->name, sizeof(x->name), (const char *)sqlite3_column_text(st, 1));
+        x->media = sqlite3_column_int(st, 2);
+        str_copy(x->default_access_level, sizeof(x->default_access_level),
+                 (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    if (v == NULL) {
+        err_set(err, errlen, "out of memory reading sites");
+        return -1;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+int store_site_upsert(store *s, const char *short_name, const char *name, int media, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (prep(s, "INSERT INTO sites(short_name,name,media) VALUES(?,?,?) "
+                "ON CONFLICT(short_name) DO UPDATE SET name=excluded.name, media=excluded.media",
+             &st, err, errlen) < 0)
+        return -1;
+    sqlite3_bind_text(st, 1, short_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, media);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc < 0)
+        err_set(err, errlen, "store: saving site %s: %s", short_name, sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_marker_get(store *s, const char *job, const char *step, uint8_t **blob, size_t *len)
+{
+    sqlite3_stmt *st = s->marker_get;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return -1;
+    }
+    int n = sqlite3_column_bytes(st, 0);
+    const void *b = sqlite3_column_blob(st, 0);
+    *blob = malloc(n > 0 ? (size_t)n : 1);
+    if (*blob == NULL) {
+        sqlite3_reset(st);
+        return -1;
+    }
+    if (n > 0)
+        memcpy(*blob, b, (size_t)n);
+    *len = (size_t)n;
+    sqlite3_reset(st);
+    return 1;
+}
+
+int store_marker_put(store *s, const char *job, const char *step, const uint8_t *blob, size_t len,
+                     char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->marker_put;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, blob, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms());
+    return step_done(s, st, "saving the job marker", err, errlen);
+}

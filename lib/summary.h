@@ -1,0 +1,33 @@
+/* summary: job counts (Destiny's vocabulary plus patronsync's), summing
+ * them, and rendering a job summary as text or as JSON from Redis. */
+#ifndef SUMMARY_H
+#define SUMMARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "patronsync.pb-c.h"
+#include "status.h"
+#include "util.h"
+
+typedef struct {
+    const char *name; /* JSON and Redis field name, e.g. "added_with_warnings" */
+    size_t off;       /* offset of the uint64 in Patronsync__Counts */
+} summary_count;
+
+extern const summary_count summary_counts[];
+extern const size_t summary_ncounts;
+
+uint64_t *summary_count_ptr(Patronsync__Counts *c, size_t i);
+void summary_counts_add(Patronsync__Counts *dst, const Patronsync__Counts *src);
+
+/* Job states. */
+int summary_state_final(const char *state);
+
+/* Render job `job` from Redis into out (text for operators, or one JSON
+ * object). 0, 1 when the job is unknown, -1 when Redis is unreachable. */
+int summary_render(status *st, const char *job, int json, strbuf *out);
+/* The list of recent jobs, newest first. */
+int summary_render_jobs(status *st, int json, size_t limit, strbuf *out);
+
+#endif

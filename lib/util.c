@@ -1,0 +1,282 @@
+/* util: error buffers, growable strings, hashing, clocks, files. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void sb_init(strbuf *sb)
+{
+    sb->buf = NULL;
+    sb->len = 0;
+    sb->cap = 0;
+}
+
+void sb_free(strbuf *sb)
+{
+    if (sb == NULL)
+        return;
+    free(sb->buf);
+    sb_init(sb);
+}
+
+void sb_reset(strbuf *sb)
+{
+    sb->len = 0;
+    if (sb->buf)
+        sb->buf[0] = '\0';
+}
+
+static int sb_grow(strbuf *sb, size_t extra)
+{
+    size_t need = sb->len + extra + 1;
+    if (need <= sb->cap)
+        return 0;
+    size_t cap = sb->cap ? sb->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *b = realloc(sb->buf, cap);
+    if (b == NULL)
+        return -1;
+    sb->buf = b;
+    sb->cap = cap;
+    return 0;
+}
+
+int sb_append(strbuf *sb, const char *s, size_t len)
+{
+    if (sb_grow(sb, len) < 0)
+        return -1;
+    if (len > 0)
+        memcpy(sb->buf + sb->len, s, len);
+    sb->len += len;
+    sb->buf[sb->len] = '\0';
+    return 0;
+}
+
+int sb_puts(strbuf *sb, const char *s)
+{
+    return sb_append(sb, s, strlen(s));
+}
+
+int sb_printf(strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || sb_grow(sb, (size_t)n) < 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+    return 0;
+}
+
+int sb_json_str(strbuf *sb, const char *s, size_t len)
+{
+    if (sb_append(sb, "\"", 1) < 0)
+        return -1;
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (sb_append(sb, s + start, i - start) < 0)
+            return -1;
+        start = i + 1;
+        int rc;
+        switch (c) {
+        case '"': rc = sb_append(sb, "\\\"", 2); break;
+        case '\\': rc = sb_append(sb, "\\\\", 2); break;
+        case '\n': rc = sb_append(sb, "\\n", 2); break;
+        case '\r': rc = sb_append(sb, "\\r", 2); break;
+        case '\t': rc = sb_append(sb, "\\t", 2); break;
+        default: rc = sb_printf(sb, "\\u%04x", c); break;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (sb_append(sb, s + start, len - start) < 0)
+        return -1;
+    return sb_append(sb, "\"", 1);
+}
+
+const char *sb_str(const strbuf *sb)
+{
+    return sb->buf ? sb->buf : "";
+}
+
+uint64_t hash64(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = seed;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    strbuf sb;
+    sb_init(&sb);
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err_set(err, errlen, "cannot read %s: %s", path, strerror(errno));
+            goto err;
+        }
+        if (n == 0)
+            break;
+        if (sb.len + (size_t)n > max) {
+            err_set(err, errlen, "%s is larger than %zu bytes", path, max);
+            goto err;
+        }
+        if (sb_append(&sb, chunk, (size_t)n) < 0) {
+            err_set(err, errlen, "out of memory reading %s", path);
+            goto err;
+        }
+    }
+    close(fd);
+    if (sb.buf == NULL && sb_append(&sb, "", 0) < 0) {
+        err_set(err, errlen, "out of memory reading %s", path);
+        return NULL;
+    }
+    if (len)
+        *len = sb.len;
+    return sb.buf;
+err:
+    close(fd);
+    sb_free(&sb);
+    return NULL;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        err_set(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        err_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            err_set(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        err_set(err, errlen, "cannot flush %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) < 0) {
+        err_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int mkdir_p(const char *path, int mode, char *err, size_t errlen)
+{
+    char p[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(p)) {
+        err_set(err, errlen, "bad directory path '%s'", path);
+        return -1;
+    }
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST) {
+            err_set(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
+            return -1;
+        }
+        p[i] = saved;
+    }
+    return 0;
+}
+
+void str_copy(char *dst, size_t dstlen, const char *src)
+{
+    if (dstlen == 0)
+        return;
+    if (src == NULL)
+        src = "";
+    size_t n = strlen(src);
+    if (n >= dstlen)
+        n = dstlen - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}

@@ -1,0 +1,55 @@
+/* util: small helpers every module uses: error buffers, growable strings,
+ * hashing, time, files. */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ERRLEN 512
+
+/* Write one formatted line into a caller-supplied error buffer (NULL-safe). */
+void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Growable byte string, always NUL-terminated when non-empty. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} strbuf;
+
+void sb_init(strbuf *sb);
+void sb_free(strbuf *sb);
+void sb_reset(strbuf *sb);
+int sb_append(strbuf *sb, const char *s, size_t len);
+int sb_puts(strbuf *sb, const char *s);
+int sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string literal (quotes included). */
+int sb_json_str(strbuf *sb, const char *s, size_t len);
+/* The contents ("" when empty); owned by sb. */
+const char *sb_str(const strbuf *sb);
+
+/* 64-bit FNV-1a, stable across processes and versions (stored on disk). */
+uint64_t hash64(const void *data, size_t len, uint64_t seed);
+#define HASH64_SEED 0xcbf29ce484222325ULL
+
+/* Wall clock, milliseconds since the epoch, and a monotonic clock in ms. */
+int64_t now_ms(void);
+int64_t mono_ms(void);
+
+/* Parse a decimal integer in [min,max]; the whole string must be a number.
+ * 0 / -1. */
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Read a whole file (up to max bytes) into a new NUL-terminated buffer the
+ * caller frees. NULL and err on failure. */
+char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+/* Write data to path atomically (temp file, fsync, rename). 0 / -1. */
+int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+/* mkdir -p. 0 / -1. */
+int mkdir_p(const char *path, int mode, char *err, size_t errlen);
+
+/* Copy at most dstlen-1 bytes and always terminate (NULL-safe src). */
+void str_copy(char *dst, size_t dstlen, const char *src);
+
+#endif

@@ -1,0 +1,167 @@
+/* wire: socket options, protobuf framing, checked sends and receives. */
+#include "wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+uint64_t wire_rejected;
+
+void *wire_socket(void *ctx, int type, int64_t max_message, char *err, size_t errlen)
+{
+    void *s = zmq_socket(ctx, type);
+    if (s == NULL) {
+        err_set(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    int linger = 500;
+    int one = 1;
+    int hwm = 1000;
+    if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_message, sizeof(max_message)) < 0 ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) < 0)
+        goto err;
+    if (type == ZMQ_ROUTER && zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0)
+        goto err;
+    if (type == ZMQ_DEALER && zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) < 0)
+        goto err;
+    return s;
+err:
+    err_set(err, errlen, "zmq_setsockopt: %s", zmq_strerror(errno));
+    zmq_close(s);
+    return NULL;
+}
+
+int wire_bind(void *sock, const char *endpoint, char *actual, size_t actual_len, char *err, size_t errlen)
+{
+    if (zmq_bind(sock, endpoint) < 0) {
+        err_set(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    if (actual != NULL) {
+        size_t n = actual_len;
+        if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, actual, &n) < 0) {
+            err_set(err, errlen, "ZMQ_LAST_ENDPOINT: %s", zmq_strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int wire_connect(void *sock, const char *endpoint, char *err, size_t errlen)
+{
+    if (zmq_connect(sock, endpoint) < 0) {
+        err_set(err, errlen, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void free_buf(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+int wire_send(void *sock, const wire_peer *to, const ProtobufCMessage *msg, char *err, size_t errlen)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL) {
+        err_set(err, errlen, "out of memory packing a %zu-byte message", n);
+        return -1;
+    }
+    protobuf_c_message_pack(msg, buf);
+    if (to != NULL && zmq_send(sock, to->id, to->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        err_set(err, errlen, "send to peer: %s", zmq_strerror(errno));
+        free(buf);
+        return -1;
+    }
+    zmq_msg_t m;
+    if (zmq_msg_init_data(&m, buf, n, free_buf, NULL) < 0) {
+        free(buf);
+        err_set(err, errlen, "zmq_msg_init_data: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (zmq_msg_send(&m, sock, ZMQ_DONTWAIT) < 0) {
+        err_set(err, errlen, "send: %s", zmq_strerror(errno));
+        zmq_msg_close(&m);
+        return -1;
+    }
+    return 0;
+}
+
+static void drain(void *sock)
+{
+    int more = 1;
+    size_t sz = sizeof(more);
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return;
+        }
+        zmq_msg_close(&m);
+        sz = sizeof(more);
+    }
+}
+
+static int recv_flags(void *sock, wire_peer *from, zmq_msg_t *body, int flags)
+{
+    int type = 0;
+    size_t tsz = sizeof(type);
+    zmq_getsockopt(sock, ZMQ_TYPE, &type, &tsz);
+    if (type == ZMQ_ROUTER) {
+        zmq_msg_t id;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, sock, flags) < 0) {
+            zmq_msg_close(&id);
+            return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+        }
+        size_t len = zmq_msg_size(&id);
+        int more = zmq_msg_more(&id);
+        if (from != NULL) {
+            from->len = len < sizeof(from->id) ? len : sizeof(from->id);
+            memcpy(from->id, zmq_msg_data(&id), from->len);
+        }
+        zmq_msg_close(&id);
+        if (!more) {
+            wire_rejected++;
+            return -1;
+        }
+        flags = 0; /* the rest of a multipart message is already here */
+    }
+    zmq_msg_init(body);
+    if (zmq_msg_recv(body, sock, flags) < 0) {
+        int e = errno;
+        zmq_msg_close(body);
+        return (e == EAGAIN || e == EINTR) ? 0 : -1;
+    }
+    if (zmq_msg_more(body)) {
+        drain(sock);
+        zmq_msg_close(body);
+        wire_rejected++;
+        return -1;
+    }
+    return 1;
+}
+
+int wire_recv(void *sock, wire_peer *from, zmq_msg_t *body)
+{
+    return recv_flags(sock, from, body, ZMQ_DONTWAIT);
+}
+
+int wire_recv_wait(void *sock, wire_peer *from, zmq_msg_t *body, long timeout_ms)
+{
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    int rc = zmq_poll(&it, 1, timeout_ms);
+    if (rc < 0)
+        return errno == EINTR ? 0 : -1;
+    if (rc == 0)
+        return 0;
+    return recv_flags(sock, from, body, ZMQ_DONTWAIT);
+}

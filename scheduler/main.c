@@ -1,0 +1,146 @@
+/* patron-scheduler: serves the control endpoint patronctl talks to and
+ * hands jobs to the broker (acknowledged, resent until then). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "scheduler.h"
+#include "wire.h"
+
+static volatile int stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void on_control(scheduler *s)
+{
+    for (int k = 0; k < 100; k++) {
+        wire_peer from;
+        zmq_msg_t body;
+        int r = wire_recv(s->control_sock, &from, &body);
+        if (r == 0)
+            return;
+        if (r < 0)
+            continue;
+        Patronsync__ControlRequest *rq =
+            patronsync__control_request__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+        zmq_msg_close(&body);
+        Patronsync__ControlReply rep = PATRONSYNC__CONTROL_REPLY__INIT;
+        strbuf sb;
+        sb_init(&sb);
+        if (rq == NULL) {
+            wire_rejected++;
+            log_warn("control socket: a frame that does not decode dropped (%llu rejected so far)",
+                     (unsigned long long)wire_rejected);
+            rep.ok = 0;
+            rep.status = 2;
+            rep.error = "request does not decode";
+        } else {
+            control_handle(s, rq, &rep, &sb);
+        }
+        char err[ERRLEN];
+        if (wire_send(s->control_sock, &from, &rep.base, err, sizeof(err)) < 0)
+            log_warn("control reply: %s", err);
+        sb_free(&sb);
+        if (rq)
+            patronsync__control_request__free_unpacked(rq, NULL);
+    }
+}
+
+static void on_broker(scheduler *s)
+{
+    for (int k = 0; k < 100; k++) {
+        zmq_msg_t body;
+        int r = wire_recv(s->broker_sock, NULL, &body);
+        if (r == 0)
+            return;
+        if (r < 0)
+            continue;
+        Patronsync__BrokerReply *rep = patronsync__broker_reply__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+        zmq_msg_close(&body);
+        if (rep == NULL) {
+            wire_rejected++;
+            continue;
+        }
+        outbox_on_reply(s, rep);
+        patronsync__broker_reply__free_unpacked(rep, NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    ps_config cfg;
+    char err[ERRLEN];
+    int print = 0;
+    if (config_from_args(&cfg, &argc, argv, &print, err, sizeof(err)) < 0) {
+        fprintf(stderr, "patron-scheduler: %s\n", err);
+        return 2;
+    }
+    if (print) {
+        config_print(&cfg, stdout);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "patron-scheduler: unknown argument '%s'\n", argv[1]);
+        return 2;
+    }
+    log_init("scheduler", log_level_parse(cfg.log_level));
+    srandom((unsigned)(getpid() ^ now_ms()));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    scheduler s;
+    memset(&s, 0, sizeof(s));
+    s.cfg = &cfg;
+    s.stopping = &stopping;
+    if (mkdir_p(cfg.data_dir, 0750, err, sizeof(err)) < 0 || control_db_open(&s, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    s.redis = status_new(cfg.redis_url, err, sizeof(err));
+    if (s.redis == NULL) {
+        log_error("%s", err);
+        return 1;
+    }
+    s.zctx = zmq_ctx_new();
+    char actual[CONFIG_STR], ep[CONFIG_STR];
+    s.control_sock = wire_socket(s.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
+    if (s.control_sock == NULL ||
+        wire_bind(s.control_sock, cfg.control_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
+        config_advertise(&cfg, "control", actual, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    s.broker_sock = wire_socket(s.zctx, ZMQ_DEALER, cfg.max_message_bytes, err, sizeof(err));
+    while (!stopping && config_endpoint(&cfg, "jobs", cfg.jobs_endpoint, ep, sizeof(ep), err, sizeof(err)) < 0)
+        usleep(200 * 1000);
+    if (s.broker_sock == NULL || wire_connect(s.broker_sock, ep, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    log_info("scheduler ready: control on %s, broker at %s", actual, ep);
+    zmq_pollitem_t items[2] = {{s.control_sock, 0, ZMQ_POLLIN, 0}, {s.broker_sock, 0, ZMQ_POLLIN, 0}};
+    while (!stopping) {
+        zmq_poll(items, 2, 200);
+        on_control(&s);
+        on_broker(&s);
+        outbox_step(&s);
+    }
+    zmq_close(s.control_sock);
+    zmq_close(s.broker_sock);
+    zmq_ctx_term(s.zctx);
+    status_destroy(&s.redis);
+    sqlite3_close(s.db);
+    log_info("stopped");
+    return 0;
+}
