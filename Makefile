@@ -1,15 +1,16 @@
 # patronsync: one Makefile for every binary, the tests, the demo and the bench.
-# `make` builds into build/; `make SANITIZE=1` builds with ASan+UBSan into build-asan/.
+# `make` builds into build/; `make SANITIZE=1` builds with ASan+UBSan into build-asan/;
+# BUILD=DIR puts a build elsewhere (parallel work trees of objects).
 
 PKGS := libzmq libprotobuf-c hiredis sqlite3 libsodium
 CC ?= cc
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
-  B := build-asan
+  B := $(or $(BUILD),build-asan)
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   OPT := -O1 -g
 else
-  B := build
+  B := $(or $(BUILD),build)
   SANFLAGS :=
   OPT := -O2 -g
 endif

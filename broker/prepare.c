@@ -166,6 +166,22 @@ static const char *record_key(prep *p, uint64_t off, uint32_t len, int f)
     return patron_rec_get(&p->rec, f);
 }
 
+/* A record a SkipWhen rule drops never supersedes another: the rules
+ * decide first, as Destiny does. */
+static int skipped_by_rule(prep *p, uint64_t off, uint32_t len)
+{
+    if (profile_rule_count(p->prof, PR_SKIP) == 0)
+        return 0;
+    char e[ERRLEN];
+    if (csvrow_parse(p->row, p->base + off, len, e, sizeof(e)) < 0)
+        return 0;
+    if (profile_map(p->prof, csvrow_fields(p->row), csvrow_lens(p->row), csvrow_count(p->row), &p->rec, e,
+                    sizeof(e)) < 0)
+        return 0;
+    return profile_rule_matches(p->prof, PR_SKIP, &p->rec, csvrow_fields(p->row), csvrow_lens(p->row),
+                                csvrow_count(p->row)) == 1;
+}
+
 static Patronsync__RecordNote *add_note(prep *p, uint64_t line, uint32_t kind, const char *key, const char *msg)
 {
     if (p->nnotes == p->capnotes) {
@@ -404,7 +420,7 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
                      (unsigned long long)rep.bad[bad].in_off);
             if (add_note(&p, r.line, 2, "", msg) == NULL)
                 goto oom;
-        } else if (r.flags == 0) {
+        } else if (r.flags == 0 && !skipped_by_rule(&p, r.off, (uint32_t)r.len)) {
             const char *k = record_key(&p, r.off, (uint32_t)r.len, p.key_field[0]);
             if (*k && dup_see(&p, 0, k, r.off, (uint32_t)r.len, r.line) < 0)
                 goto oom;
@@ -444,6 +460,7 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     j->notes = p.notes;
     j->nnotes = p.nnotes;
     p.notes = NULL;
+    p.nnotes = 0;
     log_info("job %s: %llu records in %zu shards, %zu duplicate or unreadable lines, %s → UTF-8 %llu bytes",
              j->id, (unsigned long long)j->records, j->nshards, j->nnotes, rep.detected[0] ? rep.detected : enc,
              (unsigned long long)rep.out_bytes);

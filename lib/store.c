@@ -13,6 +13,7 @@ struct store {
     sqlite3_stmt *insert, *update, *del, *taken[PF__COUNT];
     sqlite3_stmt *marker_get, *marker_put;
     int readonly;
+    sqlite3_stmt *rq[32]; /* the rules' statements, prepared on first use (rq_sql) */
 };
 
 /* Schema version 1. Changing it: add a migration step keyed on
@@ -32,6 +33,17 @@ static const char *schema_fixed =
     "CREATE TABLE IF NOT EXISTS job_changes(job_id TEXT NOT NULL, seq INTEGER NOT NULL,\n"
     "  patron_id INTEGER NOT NULL, op INTEGER NOT NULL, before BLOB,\n"
     "  PRIMARY KEY(job_id, seq));\n";
+
+/* Tables of the patron rules (docs/RULES.md), added to version 1 stores as
+ * they are opened (every statement is IF NOT EXISTS). */
+static const char *schema_rules =
+    "CREATE TABLE IF NOT EXISTS resource_groups(name TEXT PRIMARY KEY, created_job TEXT);\n"
+    "CREATE TABLE IF NOT EXISTS ref_defaults(kind TEXT PRIMARY KEY, name TEXT NOT NULL);\n"
+    "CREATE TABLE IF NOT EXISTS patron_sites(\n"
+    "  patron_id INTEGER NOT NULL REFERENCES patrons(id) ON DELETE CASCADE,\n"
+    "  site_short_name TEXT NOT NULL, created_job TEXT,\n"
+    "  PRIMARY KEY(patron_id, site_short_name)) WITHOUT ROWID;\n"
+    "CREATE INDEX IF NOT EXISTS patrons_username_nocase ON patrons(username COLLATE NOCASE) WHERE username <> '';\n";
 
 static int build_patrons_sql(strbuf *sb)
 {
@@ -68,10 +80,11 @@ static int prepare_all(store *s, char *err, size_t errlen)
     for (int f = 0; f < PF__COUNT; f++)
         sb_printf(&cols, "%s%s", f ? "," : "", patron_fields[f].column);
     int rc = -1;
-    static const char *by[3] = {"district_id", "barcode", "id"};
+    /* The "<> ''" terms let SQLite use the partial unique indexes. */
+    static const char *by[3] = {"district_id=? AND district_id<>''", "barcode=? AND barcode<>''", "id=?"};
     for (int k = 0; k < 3; k++) {
         sb_reset(&q);
-        sb_printf(&q, "SELECT id,checkouts,fines_cents,row_hash,%s FROM patrons WHERE %s=?", sb_str(&cols), by[k]);
+        sb_printf(&q, "SELECT id,checkouts,fines_cents,row_hash,%s FROM patrons WHERE %s", sb_str(&cols), by[k]);
         if (prep(s, sb_str(&q), &s->find[k], err, errlen) < 0)
             goto out;
     }
@@ -81,7 +94,8 @@ static int prepare_all(store *s, char *err, size_t errlen)
         if (f != PF_BARCODE && f != PF_USERNAME && f != PF_DISTRICT_ID)
             continue;
         sb_reset(&q);
-        sb_printf(&q, "SELECT 1 FROM patrons WHERE %s=? AND id<>? LIMIT 1", patron_fields[f].column);
+        sb_printf(&q, "SELECT 1 FROM patrons WHERE %s=? AND %s<>'' AND id<>? LIMIT 1", patron_fields[f].column,
+                  patron_fields[f].column);
         if (prep(s, sb_str(&q), &s->taken[f], err, errlen) < 0)
             goto out;
     }
@@ -142,6 +156,7 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
         sb_puts(&sb, "BEGIN IMMEDIATE;\n");
         sb_puts(&sb, schema_fixed);
         build_patrons_sql(&sb);
+        sb_puts(&sb, schema_rules);
         sb_puts(&sb, "PRAGMA user_version=1;\nCOMMIT;");
         int rc = store_exec(s, sb_str(&sb), err, errlen);
         sb_free(&sb);
@@ -171,6 +186,8 @@ void store_close(store **sp)
     sqlite3_finalize(s->marker_put);
     for (int f = 0; f < PF__COUNT; f++)
         sqlite3_finalize(s->taken[f]);
+    for (size_t i = 0; i < sizeof(s->rq) / sizeof(s->rq[0]); i++)
+        sqlite3_finalize(s->rq[i]);
     sqlite3_close(s->db);
     free(s);
     *sp = NULL;
@@ -421,4 +438,325 @@ int store_marker_put(store *s, const char *job, const char *step, const uint8_t 
     sqlite3_bind_blob(st, 3, blob, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms());
     return step_done(s, st, "saving the job marker", err, errlen);
+}
+
+/* ---- Reference data and site associations (the patron rules) ---- */
+
+enum {
+    RQ_REF_FIND,                          /* + kind (3 statements) */
+    RQ_REF_ADD = RQ_REF_FIND + 3,         /* + kind */
+    RQ_REF_NAMES = RQ_REF_ADD + 3,        /* + kind */
+    RQ_REF_DEFAULT = RQ_REF_NAMES + 3,
+    RQ_REF_SET_DEFAULT,
+    RQ_SITE_LEVEL,
+    RQ_HOMEROOM_FIND,
+    RQ_HOMEROOM_ADD,
+    RQ_USERNAME_TAKEN,
+    RQ_ASSOC_HAS,
+    RQ_ASSOC_ADD,
+    RQ_ASSOC_DEL,
+    RQ_ASSOC_LIST,
+    RQ__COUNT
+};
+
+static const char *const rq_sql[RQ__COUNT] = {
+    [RQ_REF_FIND + STORE_REF_PATRON_TYPE] = "SELECT name FROM patron_types WHERE name=?1 COLLATE NOCASE ORDER BY name=?1 DESC LIMIT 1",
+    [RQ_REF_FIND + STORE_REF_ACCESS_LEVEL] = "SELECT name FROM access_levels WHERE name=?1 COLLATE NOCASE ORDER BY name=?1 DESC LIMIT 1",
+    [RQ_REF_FIND + STORE_REF_RESOURCE_GROUP] = "SELECT name FROM resource_groups WHERE name=?1 COLLATE NOCASE ORDER BY name=?1 DESC LIMIT 1",
+    [RQ_REF_ADD + STORE_REF_PATRON_TYPE] = "INSERT INTO patron_types(name,created_job) VALUES(?1,?2)",
+    [RQ_REF_ADD + STORE_REF_ACCESS_LEVEL] = "INSERT INTO access_levels(name) VALUES(?1)",
+    [RQ_REF_ADD + STORE_REF_RESOURCE_GROUP] = "INSERT INTO resource_groups(name,created_job) VALUES(?1,?2)",
+    [RQ_REF_NAMES + STORE_REF_PATRON_TYPE] = "SELECT name FROM patron_types ORDER BY name",
+    [RQ_REF_NAMES + STORE_REF_ACCESS_LEVEL] = "SELECT name FROM access_levels ORDER BY name",
+    [RQ_REF_NAMES + STORE_REF_RESOURCE_GROUP] = "SELECT name FROM resource_groups ORDER BY name",
+    [RQ_REF_DEFAULT] = "SELECT name FROM ref_defaults WHERE kind=?",
+    [RQ_REF_SET_DEFAULT] = "INSERT OR REPLACE INTO ref_defaults(kind,name) VALUES(?,?)",
+    [RQ_SITE_LEVEL] = "UPDATE sites SET default_access_level=? WHERE short_name=?",
+    [RQ_HOMEROOM_FIND] = "SELECT 1 FROM homerooms WHERE site_short_name=? AND name=? COLLATE NOCASE LIMIT 1",
+    [RQ_HOMEROOM_ADD] = "INSERT INTO homerooms(site_short_name,name,created_job) VALUES(?,?,?)",
+    [RQ_USERNAME_TAKEN] = "SELECT 1 FROM patrons WHERE username=? COLLATE NOCASE AND username<>'' AND id<>? LIMIT 1",
+    [RQ_ASSOC_HAS] = "SELECT 1 FROM patron_sites WHERE patron_id=? AND site_short_name=?",
+    [RQ_ASSOC_ADD] = "INSERT OR IGNORE INTO patron_sites(patron_id,site_short_name,created_job) VALUES(?,?,?)",
+    [RQ_ASSOC_DEL] = "DELETE FROM patron_sites WHERE patron_id=? AND site_short_name=?",
+    [RQ_ASSOC_LIST] = "SELECT site_short_name FROM patron_sites WHERE patron_id=? ORDER BY site_short_name",
+};
+
+static const char *const ref_kind_name[3] = {"patron_type", "access_level", "resource_group"};
+
+/* The statement `which`, prepared on first use and reset. NULL with err. */
+static sqlite3_stmt *rq_get(store *s, int which, char *err, size_t errlen)
+{
+    if (which < 0 || which >= RQ__COUNT || (size_t)which >= sizeof(s->rq) / sizeof(s->rq[0])) {
+        err_set(err, errlen, "store: no statement %d", which);
+        return NULL;
+    }
+    if (s->rq[which] == NULL && prep(s, rq_sql[which], &s->rq[which], err, errlen) < 0)
+        return NULL;
+    sqlite3_reset(s->rq[which]);
+    sqlite3_clear_bindings(s->rq[which]);
+    return s->rq[which];
+}
+
+static int ref_kind_ok(enum store_ref kind, char *err, size_t errlen)
+{
+    if ((int)kind < 0 || kind > STORE_REF_RESOURCE_GROUP) {
+        err_set(err, errlen, "store: unknown kind of reference data %d", (int)kind);
+        return 0;
+    }
+    return 1;
+}
+
+/* Step a statement that returns at most one row: 1 row, 0 none, -1 error. */
+static int step_row(store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    err_set(err, errlen, "store: %s: %s", what, sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    return -1;
+}
+
+void store_names_free(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Every first-column text of a statement into a new array. */
+static int collect_names(store *s, sqlite3_stmt *st, const char *what, char ***out, size_t *n, char *err,
+                         size_t errlen)
+{
+    char **v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = step_row(s, st, what, err, errlen)) == 1) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, ncap * sizeof(*v));
+            if (nv == NULL)
+                goto oom;
+            v = nv;
+            cap = ncap;
+        }
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        v[cnt] = strdup(t ? (const char *)t : "");
+        if (v[cnt] == NULL)
+            goto oom;
+        cnt++;
+    }
+    sqlite3_reset(st);
+    if (rc < 0) {
+        store_names_free(v, cnt);
+        return -1;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+oom:
+    sqlite3_reset(st);
+    store_names_free(v, cnt);
+    err_set(err, errlen, "out of memory reading %s", what);
+    return -1;
+}
+
+int store_ref_names(store *s, enum store_ref kind, char ***out, size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (!ref_kind_ok(kind, err, errlen))
+        return -1;
+    sqlite3_stmt *st = rq_get(s, RQ_REF_NAMES + (int)kind, err, errlen);
+    if (st == NULL)
+        return -1;
+    return collect_names(s, st, ref_kind_name[kind], out, n, err, errlen);
+}
+
+int store_ref_canonical(store *s, enum store_ref kind, const char *name, char *canon, size_t canonlen)
+{
+    if (!ref_kind_ok(kind, NULL, 0))
+        return -1;
+    sqlite3_stmt *st = rq_get(s, RQ_REF_FIND + (int)kind, NULL, 0);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int found = step_row(s, st, "looking up reference data", NULL, 0);
+    if (found == 1)
+        str_copy(canon, canonlen, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return found;
+}
+
+int store_ref_add(store *s, enum store_ref kind, const char *name, const char *job, char *err, size_t errlen)
+{
+    if (!ref_kind_ok(kind, err, errlen))
+        return -1;
+    sqlite3_stmt *st = rq_get(s, RQ_REF_FIND + (int)kind, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int found = step_row(s, st, "looking up reference data", err, errlen);
+    sqlite3_reset(st);
+    if (found != 0)
+        return found < 0 ? -1 : 0;
+    st = rq_get(s, RQ_REF_ADD + (int)kind, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (kind != STORE_REF_ACCESS_LEVEL) {
+        if (job != NULL)
+            sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 2);
+    }
+    if (step_done(s, st, "adding reference data", err, errlen) < 0)
+        return -1;
+    return 1;
+}
+
+int store_ref_default(store *s, enum store_ref kind, char *out, size_t outlen, char *err, size_t errlen)
+{
+    str_copy(out, outlen, "");
+    if (!ref_kind_ok(kind, err, errlen))
+        return -1;
+    sqlite3_stmt *st = rq_get(s, RQ_REF_DEFAULT, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, ref_kind_name[kind], -1, SQLITE_STATIC);
+    int r = step_row(s, st, "reading a default", err, errlen);
+    if (r == 1)
+        str_copy(out, outlen, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return r < 0 ? -1 : 0;
+}
+
+int store_ref_set_default(store *s, enum store_ref kind, const char *name, char *err, size_t errlen)
+{
+    if (!ref_kind_ok(kind, err, errlen))
+        return -1;
+    if (kind == STORE_REF_ACCESS_LEVEL) {
+        err_set(err, errlen, "access levels have a default per site (site add --access-level)");
+        return -1;
+    }
+    if (store_ref_add(s, kind, name, NULL, err, errlen) < 0)
+        return -1;
+    /* The default is kept in the list's own spelling. */
+    char canon[256];
+    str_copy(canon, sizeof(canon), name);
+    sqlite3_stmt *st = rq_get(s, RQ_REF_FIND + (int)kind, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (step_row(s, st, "looking up reference data", err, errlen) == 1)
+        str_copy(canon, sizeof(canon), (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    st = rq_get(s, RQ_REF_SET_DEFAULT, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, ref_kind_name[kind], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, canon, -1, SQLITE_TRANSIENT);
+    return step_done(s, st, "saving a default", err, errlen);
+}
+
+int store_site_set_access_level(store *s, const char *short_name, const char *level, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_SITE_LEVEL, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, short_name, -1, SQLITE_STATIC);
+    if (step_done(s, st, "setting a site's access level", err, errlen) < 0)
+        return -1;
+    if (sqlite3_changes(s->db) != 1) {
+        err_set(err, errlen, "site '%s' does not exist", short_name);
+        return -1;
+    }
+    return 0;
+}
+
+int store_homeroom_add(store *s, const char *site, const char *name, const char *job, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_HOMEROOM_FIND, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int found = step_row(s, st, "looking up a homeroom", err, errlen);
+    sqlite3_reset(st);
+    if (found != 0)
+        return found < 0 ? -1 : 0;
+    st = rq_get(s, RQ_HOMEROOM_ADD, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (job != NULL)
+        sqlite3_bind_text(st, 3, job, -1, SQLITE_STATIC);
+    if (step_done(s, st, "adding a homeroom", err, errlen) < 0)
+        return -1;
+    return 1;
+}
+
+int store_username_taken(store *s, const char *username, int64_t self_id)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_USERNAME_TAKEN, NULL, 0);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, self_id);
+    int r = step_row(s, st, "looking up a user name", NULL, 0);
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_assoc_has(store *s, int64_t patron_id, const char *site)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_ASSOC_HAS, NULL, 0);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, patron_id);
+    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
+    int r = step_row(s, st, "looking up a site association", NULL, 0);
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_assoc_add(store *s, int64_t patron_id, const char *site, const char *job, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_ASSOC_ADD, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, patron_id);
+    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
+    if (job != NULL)
+        sqlite3_bind_text(st, 3, job, -1, SQLITE_STATIC);
+    if (step_done(s, st, "adding a site association", err, errlen) < 0)
+        return -1;
+    return sqlite3_changes(s->db) == 1 ? 1 : 0;
+}
+
+int store_assoc_remove(store *s, int64_t patron_id, const char *site, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_ASSOC_DEL, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, patron_id);
+    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
+    return step_done(s, st, "removing a site association", err, errlen);
+}
+
+int store_assoc_list(store *s, int64_t patron_id, char ***out, size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = rq_get(s, RQ_ASSOC_LIST, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, patron_id);
+    return collect_names(s, st, "site associations", out, n, err, errlen);
 }

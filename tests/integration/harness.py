@@ -1,0 +1,131 @@
+"""harness: what every integration test uses — a real single-host cluster
+started with patronctl (private redis-server on a free port, broker,
+workers, scheduler), generated district files, and a canonical dump of the
+store. Tests register with @test and end with "N passed, N failed"."""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.environ.get("SHARED_DIR", os.path.join(os.path.dirname(ROOT), "shared"))
+BIN = os.environ.get("PATRONSYNC_BIN", os.path.join(ROOT, "build"))
+WORK = os.environ.get("TEST_WORK", os.path.join(ROOT, "tests", "work", "manual"))
+SANITIZED = os.environ.get("SANITIZED", "0") == "1"
+GEN = os.path.join(SHARED, "data", "gen_patrons.py")
+SAMPLE = os.path.join(SHARED, "data", "sample")
+
+_tests = []
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def main():
+    only = sys.argv[1:] or None
+    passed = failed = 0
+    for fn in _tests:
+        if only and fn.__name__ not in only:
+            continue
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print(f"ok - {fn.__name__} ({time.time() - t0:.1f}s)", flush=True)
+        except Exception:
+            failed += 1
+            print(f"not ok - {fn.__name__}", flush=True)
+            traceback.print_exc(file=sys.stdout)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+def workdir(name):
+    d = os.path.join(WORK, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def generate(path, rows, seed, encoding="cp1252", mutate_from=None, extra=()):
+    """A realistic district file from the shared generator."""
+    args = [sys.executable, GEN, "--seed", str(seed), "--encoding", encoding, "-o", path]
+    if mutate_from:
+        args += ["--mutate-from", mutate_from]
+    else:
+        args += ["--rows", str(rows)]
+    subprocess.run(args + list(extra), check=True)
+    return path
+
+
+class Cluster:
+    """A private cluster under its own data folder."""
+
+    def __init__(self, name, workers=3, settings=None):
+        self.dir = workdir(name)
+        self.data = os.path.join(self.dir, "data")
+        os.makedirs(self.data)
+        conf = {"settle_seconds": "0", "log_level": "info", "heartbeat_ms": "300"}
+        conf.update(settings or {})
+        with open(os.path.join(self.data, "patronsync.conf"), "w") as f:
+            for k, v in conf.items():
+                f.write(f"{k}={v}\n")
+        self.workers = workers
+
+    def ctl(self, *args, check=True, timeout=600):
+        cmd = [os.path.join(BIN, "patronctl"), "--data", self.data] + [str(a) for a in args]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def __enter__(self):
+        self.ctl("up", "--workers", self.workers)
+        return self
+
+    def __exit__(self, *exc):
+        self.ctl("down", check=False)
+
+    def sites(self, path=os.path.join(SAMPLE, "sites.csv")):
+        self.ctl("site", "import", path)
+
+    def run(self, path, profile, *extra, expect_exit=None):
+        """Run a file to its end; returns the JSON summary."""
+        p = self.ctl("run", path, "--profile", profile, "--wait", "--json", *extra, check=False)
+        if expect_exit is not None:
+            assert p.returncode == expect_exit, f"exit {p.returncode}, expected {expect_exit}: {p.stderr}{p.stdout[:2000]}"
+        elif p.returncode not in (0, 3):
+            raise AssertionError(f"run exited {p.returncode}: {p.stderr}\n{p.stdout[:2000]}")
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.data, "store.db"))
+
+    def dump(self):
+        """Canonical dump of the patron tables: what a user would compare."""
+        return dump_store(os.path.join(self.data, "store.db"))
+
+
+def dump_store(path):
+    con = sqlite3.connect(path)
+    cols = [r[1] for r in con.execute("PRAGMA table_info(patrons)")
+            if r[1] not in ("id", "created_job", "updated_job", "row_hash")]
+    rows = con.execute(f"SELECT {','.join(cols)} FROM patrons ORDER BY district_id, barcode").fetchall()
+    sites = con.execute("SELECT * FROM sites ORDER BY short_name").fetchall()
+    ok = con.execute("PRAGMA integrity_check").fetchone()[0]
+    con.close()
+    assert ok == "ok", f"integrity_check: {ok}"
+    return {"columns": cols, "patrons": rows, "sites": sites}
+
+
+def summary_key(s):
+    """What must be equal between two runs of the same file: counts and lines."""
+    return (s["state"], s["counts"],
+            sorted((e["line"], e["district_id"], e["outcome"], e["message"]) for e in s["exceptions"]))

@@ -1,0 +1,187 @@
+"""The cluster end to end (issue 2): a generated district file through
+scheduler -> broker -> workers -> store -> Redis, checked row by row against
+what the file says; a second run unchanged; a next-day file updating exactly
+the changed records; and the same result whatever the workers and shards."""
+import csv
+import datetime
+import os
+import re
+
+from harness import Cluster, SAMPLE, generate, main, summary_key, test, workdir
+
+LIMITS = {"district_id": 40, "barcode": 14, "last_name": 42, "first_name": 42, "middle_name": 42,
+          "nickname": 30, "patron_type": 30, "access_level": 30, "homeroom": 90, "grade_level": 30,
+          "graduation_year": 4, "email_primary": 200, "address_primary_phone_primary": 30,
+          "address_primary_line1": 90, "address_primary_city": 90, "address_primary_state": 90,
+          "address_primary_zip_code": 20, "user_defined1": 30, "site_short_name": 10, "gender": 1}
+
+
+def load_maps(profile):
+    maps = {}
+    for line in open(profile, encoding="utf-8"):
+        m = re.match(r"map_(\w+?)_(.*?)=(.*)$", line.strip())
+        if m:
+            maps.setdefault(m.group(1).lower(), {})[m.group(2)] = m.group(3).strip()
+    return maps
+
+
+def date(s, fmt):
+    if not s:
+        return ""
+    return datetime.datetime.strptime(s, fmt).strftime("%Y-%m-%d")
+
+
+def expected_rows(path, profile, encoding="cp1252"):
+    """What the sample profile says each row becomes (later lines win)."""
+    maps = load_maps(profile)
+    out = {}
+    with open(path, encoding=encoding, newline="") as f:
+        rows = list(csv.reader(f))
+    for r in rows[1:]:
+        if not r or not r[0].strip():
+            continue
+        r = [c.strip() for c in r]
+        site = maps["site"].get(r[8], maps["site"].get("default", r[8]))
+        g = maps["gender"].get(r[11], maps["gender"].get("default"))
+        rec = {"district_id": r[0], "barcode": r[1], "last_name": r[2], "first_name": r[3], "middle_name": r[4],
+               "nickname": r[5], "patron_type": r[6], "access_level": r[7], "site_short_name": site,
+               "homeroom": r[9], "grade_level": r[10], "gender": g, "birthdate": date(r[12], "%m/%d/%Y"),
+               "graduation_year": r[13], "card_expires": date(r[14], "%Y-%m-%d"), "email_primary": r[15],
+               "address_primary_phone_primary": r[16], "address_primary_line1": r[17],
+               "address_primary_city": r[18], "address_primary_state": r[19],
+               "address_primary_zip_code": r[20], "user_defined1": r[21]}
+        for k, n in LIMITS.items():
+            rec[k] = rec[k][:n]
+        out[r[0]] = rec
+    return out
+
+
+def stored(cluster):
+    con = cluster.db()
+    con.row_factory = lambda c, row: {d[0]: v for d, v in zip(c.description, row)}
+    rows = {r["district_id"]: r for r in con.execute("SELECT * FROM patrons")}
+    con.close()
+    return rows
+
+
+def check_rows(cluster, expect):
+    got = stored(cluster)
+    assert set(got) == set(expect), f"{len(set(got) ^ set(expect))} district ids differ"
+    bad = []
+    for did, rec in expect.items():
+        for k, v in rec.items():
+            # omit-mapped fields keep what was stored when blank in the file
+            if v == "" and k not in ("district_id", "last_name", "patron_type"):
+                continue
+            if got[did][k] != v:
+                bad.append((did, k, got[did][k], v))
+    assert not bad, f"{len(bad)} fields differ, e.g. {bad[:5]}"
+
+
+@test
+def first_load_then_unchanged_then_next_day():
+    d = workdir("files-20k")
+    day1 = generate(os.path.join(d, "day1.csv"), 20000, 11,
+                    extra=["--sites-out", os.path.join(d, "sites.csv"),
+                           "--profile-out", os.path.join(d, "students.properties")])
+    prof = os.path.join(d, "students.properties")
+    # The generator writes the profile for its --encoding; ours is cp1252.
+    text = open(prof, encoding="utf-8").read().replace("CsvTextEncoding=UTF-8", "CsvTextEncoding=windows-1252")
+    open(prof, "w", encoding="utf-8").write(text)
+    day2 = generate(os.path.join(d, "day2.csv"), 0, 12, mutate_from=day1)
+    with Cluster("first-load", workers=3, settings={"shard_size": "3000"}) as c:
+        c.sites(os.path.join(d, "sites.csv"))
+        s = c.run(day1, prof)
+        exp1 = expected_rows(day1, prof)
+        assert s["state"] == "complete", s["state"]
+        assert s["counts"]["read"] == 20000, s["counts"]
+        assert s["counts"]["added"] == len(exp1), (s["counts"], len(exp1))
+        assert s["counts"]["added"] + s["counts"]["duplicates_superseded"] + s["counts"]["invalid_skipped"] == 20000
+        assert s["shards"] == 7, s["shards"]
+        check_rows(c, exp1)
+
+        again = c.run(day1, prof)
+        assert again["counts"]["unchanged"] == len(exp1), again["counts"]
+        assert again["counts"]["added"] == 0 and again["counts"]["updated"] == 0, again["counts"]
+
+        before = stored(c)
+        s2 = c.run(day2, prof)
+        exp2 = expected_rows(day2, prof)
+        changed = set()
+        for did, rec in exp2.items():
+            if did in before and any(before[did][k] != v for k, v in rec.items()
+                                     if not (v == "" and k not in ("district_id", "last_name", "patron_type"))):
+                changed.add(did)
+        added = set(exp2) - set(before)
+        assert s2["counts"]["updated"] == len(changed), (s2["counts"], len(changed))
+        assert s2["counts"]["added"] == len(added), (s2["counts"], len(added))
+        assert s2["counts"]["unchanged"] == len(exp2) - len(changed) - len(added), s2["counts"]
+        after = stored(c)
+        for did in set(before) - set(exp2):      # not in the file: untouched (no inactivation asked)
+            assert after[did] == before[did]
+        for did in changed:
+            assert after[did]["updated_job"] == s2["job_id"]
+        unchanged = set(exp2) - changed - added
+        for did in unchanged:
+            assert after[did]["updated_job"] == before[did]["updated_job"], "an unchanged record was rewritten"
+
+
+def determinism_file(d):
+    """The sample day1 plus duplicates, an unknown site and blank ids."""
+    src = open(os.path.join(SAMPLE, "day1.csv"), encoding="cp1252", newline="").read().split("\r\n")
+    header, rows = src[0], [r for r in src[1:] if r]
+    rows.insert(10, rows[500].replace("Student", "Student", 1))           # an exact duplicate, earlier
+    r20 = next(csv.reader([rows[20]]))
+    r20[8] = "999"
+    rows.append(",".join('"%s"' % c.replace('"', '""') for c in r20))      # later duplicate, unknown site
+    rows.insert(40, "," + rows[41].split(",", 1)[1])                       # blank District ID (skip rule)
+    rows.append(rows[5])                                                   # duplicate at the end
+    path = os.path.join(d, "mixed.csv")
+    with open(path, "w", encoding="cp1252", newline="") as f:
+        f.write("\r\n".join([header] + rows) + "\r\n")
+    return path
+
+
+@test
+def same_result_for_any_workers_and_shard_size():
+    d = workdir("determinism")
+    path = determinism_file(d)
+    prof = os.path.join(SAMPLE, "students.properties")
+    results = []
+    for workers, shard in ((1, 5000), (4, 1), (4, 7), (1, 7), (4, 5000)):
+        with Cluster(f"det-{workers}-{shard}", workers=workers) as c:
+            c.sites()
+            s = c.run(path, prof, "--shard-size", shard)
+            assert s["state"] == "complete", s
+            results.append(((workers, shard), c.dump(), summary_key(s), s))
+    (w0, dump0, key0, s0) = results[0]
+    assert s0["counts"]["duplicates_superseded"] == 3, s0["counts"]
+    assert s0["counts"]["invalid_skipped"] == 1, s0["counts"]
+    assert s0["counts"]["skipped_by_rule"] == 1, s0["counts"]
+    msgs = [e["message"] for e in s0["exceptions"]]
+    assert any("appears again on line" in m for m in msgs), msgs[:5]
+    assert any(m == "Site short name '999' does not exist." for m in msgs), msgs[:5]
+    for (w, dump, key, s) in results[1:]:
+        assert dump == dump0, f"store differs between {w0} and {w}"
+        assert key == key0, f"summary differs between {w0} and {w}"
+
+
+@test
+def patron_show_and_jobs():
+    with Cluster("show", workers=2) as c:
+        c.sites()
+        s = c.run(os.path.join(SAMPLE, "day1.csv"), os.path.join(SAMPLE, "students.properties"))
+        import json
+        p = json.loads(c.ctl("patron", "show", "41415926", "--json").stdout)
+        assert p["lastName"] == "Adams" and p["siteShortName"] == "LAKEVHS" and p["birthdate"] == "2009-10-04", p
+        assert "password" not in p
+        jobs = json.loads(c.ctl("jobs", "--json").stdout)
+        assert jobs[0]["job_id"] == s["job_id"] and jobs[0]["state"] == "complete"
+        text = c.ctl("job", "show", s["job_id"]).stdout
+        assert "Patron records read:      3000" in text, text
+        missing = c.ctl("patron", "show", "nobody", check=False)
+        assert missing.returncode != 0 and "no patron" in missing.stderr
+
+
+if __name__ == "__main__":
+    main()
