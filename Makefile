@@ -41,9 +41,11 @@ MODS_O := $(SCHED_O) $(BROKER_O) $(WORKER_O) $(CLI_O)
 BINS := $(B)/patron-scheduler $(B)/patron-broker $(B)/patron-worker $(B)/patronctl
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
 
+.SECONDARY:
 .PHONY: all deps build unit test test-plain demo bench chaos fuzz clean compose-check
-all: $(BINS) $(UNIT_BINS)
+all: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
 
 build: all
 
@@ -91,6 +93,11 @@ $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libmods.a $(B)/libps.a
 	@mkdir -p $(B)/tests
 	@echo "  LD $@"
 	@$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(B)/libmods.a $(B)/libps.a $(LDLIBS_ALL)
+
+$(B)/tools/%: tests/tools/%.c $(B)/libps.a
+	@mkdir -p $(B)/tools
+	@echo "  LD $@"
+	@$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(B)/libps.a $(LDLIBS_ALL)
 
 # Unit tests only (fast, used while developing).
 unit: deps

@@ -50,6 +50,14 @@ typedef struct {
     int64_t started_ms;
     char **job_notes;             /* notes for the summary (BOM, ...) */
     size_t njob_notes;
+    /* held for an operator (docs/SAFETY.md): kept in DATA/work/<job>/held,
+     * out of the queue, until approved (DATA/work/<job>/approved) or
+     * discarded */
+    int held;                     /* the apply step crossed a threshold */
+    int approved;                 /* apply without the threshold check */
+    char held_reason[1024];
+    char approved_by[128];
+    int64_t approved_ms;
 } job;
 
 typedef struct {
@@ -59,6 +67,7 @@ typedef struct {
     int64_t last_seen_ms;
     int busy;        /* holds a shard or the apply step */
     int64_t idle_since_ms;
+    uint64_t max_task_rss_kb;
 } worker_ref;
 
 typedef struct {
@@ -93,6 +102,10 @@ void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__Sh
 void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__ApplyResult *r);
 void jobs_on_worker_lost(broker *b, const wire_peer *peer);
 void jobs_recover(broker *b);                  /* rebuild in-flight jobs after a restart */
+/* An operator's decision on a held job: "approve" queues its apply step
+ * (the staged plans, exactly as previewed), "discard" ends it unchanged.
+ * 0 with the job's new state, or -1 with err (not held, unknown, ...). */
+int jobs_decide(broker *b, const Patronsync__JobDecision *d, char *state, size_t statelen, char *err, size_t errlen);
 void job_free(job *j);
 
 /* workers.c */

@@ -9,11 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "log.h"
 #include "rules.h"
+#include "safety.h"
+#include "stage.h"
+#include "store.h"
 #include "summary.h"
 #include "util.h"
 
@@ -356,6 +360,19 @@ static int dispatch_shard(broker *b, job *j, size_t i, worker_ref *w)
     return 0;
 }
 
+/* The job's calendar day, for missing-patron days: the district's date the
+ * scheduler gave it, else the UTC date it was fired. */
+static void job_today(const job *j, char *out, size_t outlen)
+{
+    int64_t day;
+    if (j->req->local_date && safety_day_number(j->req->local_date, &day) == 0) {
+        str_copy(out, outlen, j->req->local_date);
+        return;
+    }
+    int64_t ms = j->req->fired_at_ms > 0 ? j->req->fired_at_ms : now_ms();
+    safety_date_of(ms / 1000, out, outlen);
+}
+
 static int dispatch_apply(broker *b, job *j, worker_ref *w)
 {
     Patronsync__ApplyTask t = PATRONSYNC__APPLY_TASK__INIT;
@@ -374,6 +391,10 @@ static int dispatch_apply(broker *b, job *j, worker_ref *w)
     t.n_failed_shards = nf;
     t.failed_shards = failed;
     t.records_read = j->records;
+    t.approved = j->approved != 0;
+    char today[16];
+    job_today(j, today, sizeof(today));
+    t.today = today;
     Patronsync__BrokerMsg m = PATRONSYNC__BROKER_MSG__INIT;
     m.body_case = PATRONSYNC__BROKER_MSG__BODY_APPLY;
     m.apply = &t;
@@ -391,6 +412,38 @@ static int dispatch_apply(broker *b, job *j, worker_ref *w)
     return 0;
 }
 
+/* Publish part i (a shard, or i == nshards: the apply step) from the
+ * record kept on disk. 0 / -1. */
+static int republish(broker *b, job *j, size_t i)
+{
+    char err[ERRLEN];
+    Patronsync__ShardPlan *p = NULL;
+    char part[32];
+    if (i < j->nshards) {
+        snprintf(part, sizeof(part), "s%06zu", i);
+        p = stage_read_plan(b->cfg, j->id, (unsigned)i, err, sizeof(err));
+    } else {
+        str_copy(part, sizeof(part), "apply");
+        store *st = store_open(b->cfg->store_path, 2, STORE_READONLY, err, sizeof(err));
+        uint8_t *blob = NULL;
+        size_t len = 0;
+        if (st != NULL && store_marker_get(st, j->id, "apply", &blob, &len) == 1)
+            p = patronsync__shard_plan__unpack(NULL, len, blob);
+        else
+            err_set(err, sizeof(err), "no apply marker in the store");
+        free(blob);
+        store_close(&st);
+    }
+    if (p == NULL) {
+        log_error("job %s: result of %s is neither in Redis nor on disk: %s", j->id, part, err);
+        return -1;
+    }
+    int rc = status_publish_result(b->redis, j->id, part, p->counts, p->exceptions, p->n_exceptions, "broker", 0);
+    log_warn("job %s: result of %s was missing in Redis; published again from disk", j->id, part);
+    patronsync__shard_plan__free_unpacked(p, NULL);
+    return rc;
+}
+
 static int exc_line_cmp(const void *a, const void *b)
 {
     const Patronsync__Exception *x = *(Patronsync__Exception *const *)a;
@@ -398,6 +451,31 @@ static int exc_line_cmp(const void *a, const void *b)
     if (x->line != y->line)
         return x->line < y->line ? -1 : 1;
     return 0;
+}
+
+/* Move e into l (l owns it then). 0 / -1 (e freed). */
+static int exc_take(exc_list *l, Patronsync__Exception *e)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        Patronsync__Exception **v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) {
+            status_free_exceptions(&e, 1);
+            return -1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = e;
+    return 0;
+}
+
+static void utc_time(int64_t ms, char *out, size_t outlen)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        str_copy(out, outlen, "?");
 }
 
 /* Gather the parts' results into the job summary. 0, or -1 when Redis is
@@ -408,8 +486,9 @@ static int assemble(broker *b, job *j)
     int errors_only = j->req->options && j->req->options->errors_only;
     int applied = j->apply_state == SH_DONE;
     Patronsync__Counts total = PATRONSYNC__COUNTS__INIT;
-    exc_list all;
+    exc_list all, notes;
     exc_list_init(&all);
+    exc_list_init(&notes); /* the apply step's job-level lines (outcome NOTE) */
     int rc = -1;
     for (size_t i = 0; i <= j->nshards; i++) {
         char part[32];
@@ -429,9 +508,13 @@ static int assemble(broker *b, job *j)
         if (r < 0)
             goto out;
         if (r == 0) {
-            /* Published parts are a precondition of a done shard; a lost
-             * Redis (restarted empty) means re-running the shard. */
-            log_warn("job %s: result of %s missing in Redis", j->id, part);
+            /* Redis lost it (restarted without the last writes): the staged
+             * plan or the store's marker is the record; publish it again. */
+            if (republish(b, j, i) < 0)
+                goto out;
+            r = status_read_result(b->redis, j->id, part, &c, &exc, &nexc);
+            if (r != 1)
+                goto out;
         }
         if (i == j->nshards)
             total = c; /* the apply step's counts are the job's */
@@ -440,6 +523,14 @@ static int assemble(broker *b, job *j)
         for (size_t k = 0; k < nexc; k++) {
             if (errors_only && strcmp(exc[k]->outcome, "INFO") == 0) {
                 status_free_exceptions(&exc[k], 1);
+                continue;
+            }
+            if (strcmp(exc[k]->outcome, "NOTE") == 0) {
+                if (exc_take(&notes, exc[k]) < 0) {
+                    status_free_exceptions(exc + k + 1, nexc - k - 1);
+                    free(exc);
+                    goto out;
+                }
                 continue;
             }
             if (all.n == all.cap) {
@@ -508,6 +599,22 @@ static int assemble(broker *b, job *j)
     }
     if (dry)
         status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, "Dry run: the counts and lines are what a run would do; nothing was changed.");
+    if (j->approved) {
+        char when[40], note[1400];
+        utc_time(j->approved_ms, when, sizeof(when));
+        snprintf(note, sizeof(note), "Held (%s); approved by %s at %s, and applied as previewed.", j->held_reason,
+                 j->approved_by, when);
+        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note);
+    }
+    for (size_t i = 0; i < notes.n; i++)
+        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, notes.v[i]->message);
+    if (j->held) {
+        char note[600];
+        snprintf(note, sizeof(note), "Held for approval: nothing was changed. The lines below are the preview. "
+                 "'patronctl job approve %s' applies exactly it; 'patronctl job discard %s' ends the job.", j->id, j->id);
+        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note);
+        status_do(b->redis, "HSET ps:job:%s held_reason %s", j->id, j->held_reason);
+    }
     if (!applied)
         total.read = j->records;
     for (size_t i = 0; i < summary_ncounts; i++)
@@ -519,6 +626,7 @@ static int assemble(broker *b, job *j)
                   j->id, state, (long long)now_ms(), j->error, (unsigned long long)j->ndone,
                   (unsigned long long)j->nfailed) < 0)
         goto out;
+    status_do(b->redis, "ZADD ps:jobs NX %lld %s", (long long)j->req->fired_at_ms, j->id);
     status_event(b->redis, "job %s %s", j->id, state);
     log_info("job %s %s: read %llu, added %llu, updated %llu, unchanged %llu, invalid %llu", j->id, state,
              (unsigned long long)total.read, (unsigned long long)total.added, (unsigned long long)total.updated,
@@ -526,7 +634,87 @@ static int assemble(broker *b, job *j)
     rc = 0;
 out:
     exc_list_free(&all);
+    exc_list_free(&notes);
     return rc;
+}
+
+/* What the workers staged for a job (plans, what shards saw, a held job's
+ * finishing list): not needed once the job is finished for good. */
+static void stage_remove(broker *b, const char *id)
+{
+    char dir[CONFIG_STR + 160];
+    snprintf(dir, sizeof(dir), "%s/%s", b->cfg->stage_dir, id);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
+            continue;
+        char path[CONFIG_STR + 420];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void dequeue(broker *b, job *j)
+{
+    for (size_t i = 0; i < b->njobs; i++) {
+        if (b->jobs[i] == j) {
+            memmove(&b->jobs[i], &b->jobs[i + 1], (b->njobs - i - 1) * sizeof(job *));
+            b->njobs--;
+            break;
+        }
+    }
+}
+
+/* A held job leaves the queue (it must not block the jobs after it); its
+ * work folder and staged plans stay for the operator's decision. */
+static void hold_job(broker *b, job *j)
+{
+    Patronsync__HeldJob h = PATRONSYNC__HELD_JOB__INIT;
+    uint32_t *fs = calloc(j->nshards ? j->nshards : 1, sizeof(uint32_t));
+    uint32_t *fa = calloc(j->nshards ? j->nshards : 1, sizeof(uint32_t));
+    char **fe = calloc(j->nshards ? j->nshards : 1, sizeof(char *));
+    char err[ERRLEN] = "out of memory";
+    int rc = -1;
+    if (fs && fa && fe) {
+        size_t n = 0;
+        for (size_t i = 0; i < j->nshards; i++) {
+            if (j->shards[i].state != SH_FAILED)
+                continue;
+            fs[n] = (uint32_t)i;
+            fa[n] = j->shards[i].attempt;
+            fe[n] = j->shards[i].error;
+            n++;
+        }
+        h.reason = j->held_reason;
+        h.held_ms = now_ms();
+        h.n_failed_shards = h.n_failed_attempts = h.n_failed_errors = n;
+        h.failed_shards = fs;
+        h.failed_attempts = fa;
+        h.failed_errors = fe;
+        size_t len = patronsync__held_job__get_packed_size(&h);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (buf != NULL) {
+            patronsync__held_job__pack(&h, buf);
+            char path[CONFIG_STR + 200];
+            snprintf(path, sizeof(path), "%s/held", j->workdir);
+            rc = file_write_atomic(path, buf, len, err, sizeof(err));
+            free(buf);
+        }
+    }
+    free(fs);
+    free(fa);
+    free(fe);
+    if (rc < 0)
+        log_error("job %s: keeping it held failed (%s); it will be planned again after a restart", j->id, err);
+    else
+        log_info("job %s held for approval: %s", j->id, j->held_reason);
+    dequeue(b, j);
+    job_free(j);
 }
 
 static void finish_job(broker *b, job *j)
@@ -537,6 +725,7 @@ static void finish_job(broker *b, job *j)
     if (file_write_atomic(path, j->final_state, strlen(j->final_state), err, sizeof(err)) < 0)
         log_warn("job %s: %s", j->id, err);
     unlink(j->utf8_path);
+    stage_remove(b, j->id);
     for (size_t i = 0; i < b->njobs; i++) {
         if (b->jobs[i] == j) {
             memmove(&b->jobs[i], &b->jobs[i + 1], (b->njobs - i - 1) * sizeof(job *));
@@ -587,8 +776,8 @@ void jobs_step(broker *b)
                 break;
         }
         if (j->ndone + j->nfailed == j->nshards) {
-            int dry = j->req->options && j->req->options->dry_run;
-            j->phase = dry ? JP_ASSEMBLING : JP_APPLYING;
+            /* A dry run applies too, and rolls back: same counts and lines. */
+            j->phase = JP_APPLYING;
             job_progress(b, j);
         }
     }
@@ -600,7 +789,10 @@ void jobs_step(broker *b)
     if (j->phase == JP_ASSEMBLING) {
         if (assemble(b, j) == 0) {
             j->phase = JP_DONE;
-            finish_job(b, j);
+            if (j->held)
+                hold_job(b, j);
+            else
+                finish_job(b, j);
         }
     }
 }
@@ -658,6 +850,13 @@ void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__Ap
     if (r->ok) {
         j->apply_state = SH_DONE;
         j->phase = JP_ASSEMBLING;
+        int dry = j->req->options && j->req->options->dry_run;
+        if (r->held && !dry) {
+            j->held = 1;
+            str_copy(j->held_reason, sizeof(j->held_reason), r->held_reason);
+            str_copy(j->final_state, sizeof(j->final_state), "held");
+            log_info("job %s held: %s", j->id, j->held_reason);
+        }
         return;
     }
     if (j->apply_attempt >= (unsigned)b->cfg->max_attempts) {
@@ -696,6 +895,8 @@ void jobs_on_worker_lost(broker *b, const wire_peer *peer)
     }
 }
 
+static int resume_approved(broker *b, const char *id, char *err, size_t errlen);
+
 void jobs_recover(broker *b)
 {
     char dir[CONFIG_STR + 16];
@@ -711,8 +912,17 @@ void jobs_recover(broker *b)
         snprintf(path, sizeof(path), "%s/%s/done", dir, e->d_name);
         if (access(path, F_OK) == 0)
             continue;
-        snprintf(path, sizeof(path), "%s/%s/request.pb", dir, e->d_name);
         char err[ERRLEN];
+        snprintf(path, sizeof(path), "%s/%s/held", dir, e->d_name);
+        if (access(path, F_OK) == 0) {
+            /* Held: waits for an operator, out of the queue; approved
+             * before the restart: its apply step is queued again. */
+            snprintf(path, sizeof(path), "%s/%s/approved", dir, e->d_name);
+            if (access(path, F_OK) == 0 && valid_job_id(e->d_name) && resume_approved(b, e->d_name, err, sizeof(err)) < 0)
+                log_error("job %s: approved, but it cannot be resumed: %s", e->d_name, err);
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s/request.pb", dir, e->d_name);
         size_t n;
         char *data = file_read_all(path, 1 << 26, &n, err, sizeof(err));
         if (data == NULL)
@@ -733,4 +943,171 @@ void jobs_recover(broker *b)
         log_info("job %s resumed after a restart", j->id);
     }
     closedir(d);
+}
+
+/* ---- Held jobs and the operator's decision (docs/SAFETY.md) ---- */
+
+static char *read_small(const char *dir, const char *name, size_t *len, char *err, size_t errlen)
+{
+    char path[CONFIG_STR + 400];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return file_read_all(path, (size_t)1 << 26, len, err, errlen);
+}
+
+/* Re-create an approved held job from its work folder and queue its apply
+ * step: the shards as they ended, the staged plans as they are. 0 / -1. */
+static int resume_approved(broker *b, const char *id, char *err, size_t errlen)
+{
+    char dir[CONFIG_STR + 160];
+    snprintf(dir, sizeof(dir), "%s/work/%s", b->cfg->data_dir, id);
+    size_t n;
+    char *data = read_small(dir, "request.pb", &n, err, errlen);
+    if (data == NULL)
+        return -1;
+    Patronsync__JobRequest *req = patronsync__job_request__unpack(NULL, n, (const uint8_t *)data);
+    free(data);
+    if (req == NULL) {
+        err_set(err, errlen, "%s/request.pb does not decode", dir);
+        return -1;
+    }
+    job *j = job_new(b, req);
+    if (j == NULL) {
+        patronsync__job_request__free_unpacked(req, NULL);
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    Patronsync__HeldJob *h = NULL;
+    int rc = -1;
+    int lp = load_prepared(j, err, errlen);
+    if (lp != 1) {
+        if (lp == 0)
+            err_set(err, errlen, "its preparation (%s/prepared.pb) is gone", dir);
+        goto out;
+    }
+    data = read_small(dir, "held", &n, err, errlen);
+    if (data == NULL)
+        goto out;
+    h = patronsync__held_job__unpack(NULL, n, (const uint8_t *)data);
+    free(data);
+    if (h == NULL) {
+        err_set(err, errlen, "%s/held does not decode", dir);
+        goto out;
+    }
+    for (size_t i = 0; i < j->nshards; i++)
+        j->shards[i].state = SH_DONE;
+    j->ndone = j->nshards;
+    for (size_t k = 0; k < h->n_failed_shards; k++) {
+        uint32_t i = h->failed_shards[k];
+        if (i >= j->nshards || j->shards[i].state == SH_FAILED)
+            continue;
+        j->shards[i].state = SH_FAILED;
+        j->shards[i].attempt = k < h->n_failed_attempts ? h->failed_attempts[k] : 0;
+        str_copy(j->shards[i].error, sizeof(j->shards[i].error), k < h->n_failed_errors ? h->failed_errors[k] : "");
+        j->ndone--;
+        j->nfailed++;
+    }
+    str_copy(j->held_reason, sizeof(j->held_reason), h->reason);
+    data = read_small(dir, "approved", &n, err, errlen);
+    if (data == NULL)
+        goto out;
+    /* "<ms> <user>" */
+    char *sp = strchr(data, ' ');
+    if (sp != NULL) {
+        *sp = '\0';
+        str_copy(j->approved_by, sizeof(j->approved_by), sp + 1);
+    }
+    int64_t ms = 0;
+    parse_i64(data, 0, INT64_MAX, &ms);
+    free(data);
+    j->approved = 1;
+    j->approved_ms = ms;
+    j->phase = JP_APPLYING;
+    j->apply_state = SH_PENDING;
+    j->started_ms = now_ms();
+    if (job_push(b, j) < 0) {
+        err_set(err, errlen, "out of memory");
+        goto out;
+    }
+    j = NULL;
+    rc = 0;
+out:
+    if (h)
+        patronsync__held_job__free_unpacked(h, NULL);
+    job_free(j);
+    return rc;
+}
+
+int jobs_decide(broker *b, const Patronsync__JobDecision *d, char *state, size_t statelen, char *err, size_t errlen)
+{
+    const char *id = d->job_id;
+    str_copy(state, statelen, "");
+    if (!valid_job_id(id)) {
+        err_set(err, errlen, "job id '%s' is not valid", id);
+        return -1;
+    }
+    int approve = strcmp(d->action, "approve") == 0;
+    if (!approve && strcmp(d->action, "discard") != 0) {
+        err_set(err, errlen, "unknown decision '%s' (approve or discard)", d->action);
+        return -1;
+    }
+    job *q = job_find(b, id);
+    if (q != NULL) {
+        str_copy(state, statelen, "running");
+        err_set(err, errlen, "job %s is not held: it is %s", id, q->approved ? "being applied (approved already)" : "running");
+        return -1;
+    }
+    char dir[CONFIG_STR + 160], path[CONFIG_STR + 200];
+    snprintf(dir, sizeof(dir), "%s/work/%s", b->cfg->data_dir, id);
+    if (access(dir, F_OK) != 0) {
+        err_set(err, errlen, "no job '%s'", id);
+        return -1;
+    }
+    size_t n;
+    char *done = read_small(dir, "done", &n, NULL, 0);
+    if (done != NULL) {
+        str_copy(state, statelen, done);
+        err_set(err, errlen, "job %s is not held: it ended %s", id, done);
+        free(done);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/held", dir);
+    if (access(path, F_OK) != 0) {
+        err_set(err, errlen, "job %s is not held", id);
+        return -1;
+    }
+    const char *user = d->user && *d->user ? d->user : "?";
+    int64_t now = now_ms();
+    char when[40];
+    utc_time(now, when, sizeof(when));
+    if (approve) {
+        char line[300];
+        int len = snprintf(line, sizeof(line), "%lld %s", (long long)now, user);
+        snprintf(path, sizeof(path), "%s/approved", dir);
+        if (file_write_atomic(path, line, (size_t)len, err, errlen) < 0)
+            return -1;
+        if (resume_approved(b, id, err, errlen) < 0) {
+            unlink(path);
+            return -1;
+        }
+        status_do(b->redis, "HSET ps:job:%s state running phase apply approved_by %s approved_ms %lld held_reason %s",
+                  id, user, (long long)now, "");
+        status_event(b->redis, "job %s approved by %s", id, user);
+        log_info("job %s approved by %s: applying it as previewed", id, user);
+        str_copy(state, statelen, "running");
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/done", dir);
+    if (file_write_atomic(path, "discarded", 9, err, errlen) < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/input.utf8", dir);
+    unlink(path);
+    stage_remove(b, id);
+    char note[400];
+    snprintf(note, sizeof(note), "Discarded by %s at %s: nothing was changed.", user, when);
+    status_do(b->redis, "HSET ps:job:%s state discarded finished_ms %lld discarded_by %s", id, (long long)now, user);
+    status_do(b->redis, "RPUSH ps:job:%s:notes %s", id, note);
+    status_event(b->redis, "job %s discarded by %s", id, user);
+    log_info("job %s discarded by %s", id, user);
+    str_copy(state, statelen, "discarded");
+    return 0;
 }

@@ -31,7 +31,8 @@ static void on_jobs_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
     Patronsync__BrokerRequest *rq = patronsync__broker_request__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
     if (rq == NULL) {
         wire_rejected++;
-        log_warn("job socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
+        if (wire_should_log_rejected())
+            log_warn("job socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
                  zmq_msg_size(body), (unsigned long long)wire_rejected);
         return;
     }
@@ -42,6 +43,16 @@ static void on_jobs_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
         pong.jobs_active = (uint32_t)b->njobs;
         r.body_case = PATRONSYNC__BROKER_REPLY__BODY_PONG;
         r.pong = &pong;
+        reply(b, from, &r);
+    } else if (rq->body_case == PATRONSYNC__BROKER_REQUEST__BODY_DECISION) {
+        char err[ERRLEN] = "", state[32] = "";
+        Patronsync__JobDecisionReply dr = PATRONSYNC__JOB_DECISION_REPLY__INIT;
+        dr.job_id = rq->decision->job_id;
+        dr.ok = jobs_decide(b, rq->decision, state, sizeof(state), err, sizeof(err)) == 0;
+        dr.error = err;
+        dr.state = state;
+        r.body_case = PATRONSYNC__BROKER_REPLY__BODY_DECISION;
+        r.decision = &dr;
         reply(b, from, &r);
     } else if (rq->body_case == PATRONSYNC__BROKER_REQUEST__BODY_JOB) {
         char err[ERRLEN] = "";
@@ -63,7 +74,8 @@ static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
     Patronsync__WorkerMsg *m = patronsync__worker_msg__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
     if (m == NULL) {
         wire_rejected++;
-        log_warn("worker socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
+        if (wire_should_log_rejected())
+            log_warn("worker socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
                  zmq_msg_size(body), (unsigned long long)wire_rejected);
         return;
     }
@@ -79,13 +91,16 @@ static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
             workers_send(b, w, &bm);
         }
     } else if (w == NULL) {
-        /* Not registered (the broker restarted): a heartbeat from a worker
-         * is enough to know it; results it carries are for a past life. */
-        if (m->body_case == PATRONSYNC__WORKER_MSG__BODY_HEARTBEAT)
-            workers_add(b, from, "worker", 0);
+        /* Not registered (this broker restarted, or it gave the worker up
+         * for dead): ignored; the worker hears nothing back, reconnects and
+         * sends READY once it is idle. */
+        log_debug("message from an unregistered worker ignored");
     } else {
         w->last_seen_ms = mono_ms();
         switch (m->body_case) {
+        case PATRONSYNC__WORKER_MSG__BODY_HEARTBEAT:
+            w->max_task_rss_kb = m->heartbeat->max_task_rss_kb;
+            break;
         case PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT:
             jobs_on_shard_result(b, from, m->shard_result);
             break;

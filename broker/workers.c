@@ -23,8 +23,8 @@ worker_ref *workers_find(broker *b, const wire_peer *p)
 
 static void publish(broker *b, const worker_ref *w, const char *state)
 {
-    status_do(b->redis, "HSET ps:workers %s pid=%u;state=%s;last_seen_ms=%lld", w->name, w->pid, state,
-              (long long)now_ms());
+    status_do(b->redis, "HSET ps:workers %s pid=%u;state=%s;last_seen_ms=%lld;max_task_rss_kb=%llu", w->name, w->pid,
+              state, (long long)now_ms(), (unsigned long long)w->max_task_rss_kb);
 }
 
 worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid)

@@ -204,11 +204,47 @@ err:
     return NULL;
 }
 
+static int write_temp(const char *path, char *tmp, size_t tmplen, const void *data, size_t len, char *err,
+                      size_t errlen);
+
 int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
     char tmp[4096];
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+    if (write_temp(path, tmp, sizeof(tmp), data, len, err, errlen) < 0)
+        return -1;
+    if (rename(tmp, path) < 0) {
+        err_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int file_write_once(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (write_temp(path, tmp, sizeof(tmp), data, len, err, errlen) < 0)
+        return -1;
+    int rc = 0;
+    if (link(tmp, path) < 0) {
+        if (errno == EEXIST) {
+            rc = 1;
+        } else {
+            err_set(err, errlen, "cannot link %s to %s: %s", tmp, path, strerror(errno));
+            rc = -1;
+        }
+    }
+    unlink(tmp);
+    return rc;
+}
+
+/* A temporary file beside path holding data, flushed to disk. */
+static int write_temp(const char *path, char *tmp, size_t tmplen, const void *data, size_t len, char *err,
+                      size_t errlen)
+{
+    static unsigned seq;
+    int n = snprintf(tmp, tmplen, "%s.tmp.%d.%u", path, (int)getpid(), seq++);
+    if (n < 0 || (size_t)n >= tmplen) {
         err_set(err, errlen, "path too long: %s", path);
         return -1;
     }
@@ -234,11 +270,6 @@ int file_write_atomic(const char *path, const void *data, size_t len, char *err,
     }
     if (fsync(fd) < 0 || close(fd) < 0) {
         err_set(err, errlen, "cannot flush %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) < 0) {
-        err_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
         return -1;
     }

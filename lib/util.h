@@ -46,6 +46,9 @@ int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 /* Write data to path atomically (temp file, fsync, rename). 0 / -1. */
 int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+/* Write data to path only if path does not exist yet (temp file, fsync,
+ * link): 0 written, 1 when it already existed (left as it was), -1 error. */
+int file_write_once(const char *path, const void *data, size_t len, char *err, size_t errlen);
 /* mkdir -p. 0 / -1. */
 int mkdir_p(const char *path, int mode, char *err, size_t errlen);
 

@@ -9,6 +9,11 @@
 
 uint64_t wire_rejected;
 
+int wire_should_log_rejected(void)
+{
+    return (wire_rejected & (wire_rejected - 1)) == 0;
+}
+
 void *wire_socket(void *ctx, int type, int64_t max_message, char *err, size_t errlen)
 {
     void *s = zmq_socket(ctx, type);

@@ -16,6 +16,9 @@ typedef struct {
 
 /* Frames that did not decode or had the wrong shape, since start. */
 extern uint64_t wire_rejected;
+/* Whether to log the rejection just counted (the 1st, 2nd, 4th, 8th, ...):
+ * a flood of garbage must not flood the log. */
+int wire_should_log_rejected(void);
 
 /* A socket of the given type with LINGER bounded, MAXMSGSIZE set,
  * ROUTER_MANDATORY on routers and IMMEDIATE on dealers. NULL with err. */

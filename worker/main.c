@@ -1,6 +1,10 @@
 /* patron-worker: takes one task at a time from the broker (plan a shard, or
  * apply a job), keeps heartbeats both ways, reconnects with back-off. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,7 @@ static int send_msg(worker_ctx *w, Patronsync__WorkerMsg *m)
 static void send_heartbeat(worker_ctx *w)
 {
     Patronsync__Heartbeat hb = PATRONSYNC__HEARTBEAT__INIT;
+    hb.max_task_rss_kb = (uint64_t)w->child_maxrss_kb;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     m.body_case = PATRONSYNC__WORKER_MSG__BODY_HEARTBEAT;
     m.heartbeat = &hb;
@@ -41,6 +46,8 @@ static void send_heartbeat(worker_ctx *w)
 
 void worker_pump(worker_ctx *w)
 {
+    if (w->in_child)
+        return; /* the parent keeps the heartbeats */
     int64_t now = mono_ms();
     if (now - w->last_sent_ms >= w->cfg->heartbeat_ms)
         send_heartbeat(w);
@@ -108,49 +115,170 @@ static int connect_broker(worker_ctx *w)
     return 0;
 }
 
-static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
+/* Run the task in the child: open the store and Redis afresh, do it, and
+ * write the packed WorkerMsg result to fd. Never returns. */
+static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
 {
     char err[ERRLEN] = "";
+    w->in_child = 1;
+    w->st = store_open(w->cfg->store_path, (int)w->cfg->cache_mb, 0, err, sizeof(err));
+    w->redis = status_new(w->cfg->redis_url, err, sizeof(err));
+    Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
+    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+    Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;
+    Patronsync__ApplyResult ar = PATRONSYNC__APPLY_RESULT__INIT;
+    int rc = -1;
     if (bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD) {
         const Patronsync__ShardTask *t = bm->shard;
-        int64_t t0 = mono_ms();
-        Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
-        int rc = plan_shard(w, t, &counts, err, sizeof(err));
-        if (rc < 0 && stopping && strstr(err, "stopped") != NULL)
-            return; /* handed back: the broker re-dispatches it */
-        Patronsync__ShardResult r = PATRONSYNC__SHARD_RESULT__INIT;
-        r.job_id = t->job_id;
-        r.shard = t->shard;
-        r.attempt = t->attempt;
-        r.ok = rc == 0;
-        r.error = rc == 0 ? "" : err;
-        r.counts = &counts;
-        Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+        uint8_t *blob = NULL;
+        size_t blen = 0;
+        if (w->st && store_marker_get(w->st, t->job_id, "apply", &blob, &blen) == 1)
+            err_set(err, sizeof(err), "job %s is already applied; a late task changes nothing", t->job_id);
+        else if (w->st && w->redis)
+            rc = plan_shard(w, t, &counts, err, sizeof(err));
+        free(blob);
+        sr.job_id = t->job_id;
+        sr.shard = t->shard;
+        sr.attempt = t->attempt;
+        sr.ok = rc == 0;
+        sr.error = rc == 0 ? "" : err;
+        sr.counts = &counts;
         m.body_case = PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT;
-        m.shard_result = &r;
-        log_info("job %s shard %u attempt %u: %s in %lld ms (%llu records)", t->job_id, t->shard, t->attempt,
-                 rc == 0 ? "planned" : err, (long long)(mono_ms() - t0), (unsigned long long)counts.read);
-        send_msg(w, &m);
-    } else if (bm->body_case == PATRONSYNC__BROKER_MSG__BODY_APPLY) {
+        m.shard_result = &sr;
+    } else {
         const Patronsync__ApplyTask *t = bm->apply;
-        int64_t t0 = mono_ms();
-        Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
-        Patronsync__ApplyResult r = PATRONSYNC__APPLY_RESULT__INIT;
-        r.counts = &counts;
-        int rc = apply_job(w, t, &r, err, sizeof(err));
-        if (rc < 0 && stopping && strstr(err, "stopped") != NULL)
-            return;
-        r.job_id = t->job_id;
-        r.attempt = t->attempt;
-        r.ok = rc == 0;
-        r.error = rc == 0 ? "" : err;
-        Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+        ar.counts = &counts;
+        if (w->st && w->redis)
+            rc = apply_job(w, t, &ar, err, sizeof(err));
+        ar.job_id = t->job_id;
+        ar.attempt = t->attempt;
+        ar.ok = rc == 0;
+        ar.error = rc == 0 ? "" : err;
         m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
-        m.apply_result = &r;
-        log_info("job %s apply attempt %u: %s in %lld ms", t->job_id, t->attempt, rc == 0 ? "applied" : err,
-                 (long long)(mono_ms() - t0));
-        send_msg(w, &m);
+        m.apply_result = &ar;
     }
+    size_t n = patronsync__worker_msg__get_packed_size(&m);
+    uint8_t *buf = malloc(n ? n : 1);
+    int ok = buf != NULL;
+    if (ok) {
+        patronsync__worker_msg__pack(&m, buf);
+        for (size_t off = 0; off < n;) {
+            ssize_t k = write(fd, buf + off, n - off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                ok = 0;
+                break;
+            }
+            off += (size_t)k;
+        }
+    }
+    _exit(ok ? 0 : 3);
+}
+
+/* Each task runs in a child process: a record that crashes the parser
+ * costs that attempt, not the worker; the parent keeps the heartbeats going
+ * and reports what happened. */
+static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
+{
+    if (bm->body_case != PATRONSYNC__BROKER_MSG__BODY_SHARD && bm->body_case != PATRONSYNC__BROKER_MSG__BODY_APPLY)
+        return;
+    int is_shard = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD;
+    const char *job = is_shard ? bm->shard->job_id : bm->apply->job_id;
+    unsigned attempt = is_shard ? bm->shard->attempt : bm->apply->attempt;
+    int64_t t0 = mono_ms();
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        log_error("pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child_task(w, bm, fds[1]);
+    }
+    close(fds[1]);
+    strbuf out;
+    sb_init(&out);
+    int64_t kill_at = 0;
+    int eof = 0;
+    while (!eof) {
+        zmq_pollitem_t items[2] = {{w->sock, 0, ZMQ_POLLIN, 0}, {NULL, fds[0], ZMQ_POLLIN, 0}};
+        zmq_poll(items, 2, (long)w->cfg->heartbeat_ms);
+        if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
+            char chunk[65536];
+            ssize_t k = read(fds[0], chunk, sizeof(chunk));
+            if (k > 0)
+                sb_append(&out, chunk, (size_t)k);
+            else if (k == 0 || errno != EINTR)
+                eof = 1;
+        }
+        worker_pump(w);
+        if (stopping && kill_at == 0)
+            kill_at = mono_ms() + w->cfg->shutdown_grace_ms;
+        if (kill_at && mono_ms() > kill_at) {
+            log_warn("job %s: grace period over; handing the task back", job);
+            kill(pid, SIGKILL);
+        }
+    }
+    close(fds[0]);
+    int st = 0;
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR)
+        ;
+    if (ru.ru_maxrss > w->child_maxrss_kb)
+        w->child_maxrss_kb = ru.ru_maxrss;
+    Patronsync__WorkerMsg *res = NULL;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        res = patronsync__worker_msg__unpack(NULL, out.len, (const uint8_t *)out.buf);
+    sb_free(&out);
+    if (kill_at && mono_ms() > kill_at) {
+        if (res)
+            patronsync__worker_msg__free_unpacked(res, NULL);
+        return; /* handed back: the broker re-dispatches it */
+    }
+    if (res != NULL) {
+        const char *e = is_shard ? res->shard_result->error : res->apply_result->error;
+        int ok = is_shard ? res->shard_result->ok : res->apply_result->ok;
+        log_info("job %s %s%u attempt %u: %s in %lld ms", job, is_shard ? "shard " : "apply", is_shard ? bm->shard->shard : 0,
+                 attempt, ok ? "done" : e, (long long)(mono_ms() - t0));
+        send_msg(w, res);
+        patronsync__worker_msg__free_unpacked(res, NULL);
+        return;
+    }
+    char why[200];
+    if (WIFSIGNALED(st))
+        snprintf(why, sizeof(why), "the worker process handling it crashed (signal %d)", WTERMSIG(st));
+    else
+        snprintf(why, sizeof(why), "the worker process handling it exited with status %d", WEXITSTATUS(st));
+    log_warn("job %s attempt %u: %s", job, attempt, why);
+    Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
+    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+    Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;
+    Patronsync__ApplyResult ar = PATRONSYNC__APPLY_RESULT__INIT;
+    if (is_shard) {
+        sr.job_id = bm->shard->job_id;
+        sr.shard = bm->shard->shard;
+        sr.attempt = attempt;
+        sr.error = why;
+        sr.counts = &counts;
+        m.body_case = PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT;
+        m.shard_result = &sr;
+    } else {
+        ar.job_id = bm->apply->job_id;
+        ar.attempt = attempt;
+        ar.error = why;
+        ar.counts = &counts;
+        m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
+        m.apply_result = &ar;
+    }
+    send_msg(w, &m);
 }
 
 int main(int argc, char **argv)
@@ -187,17 +315,20 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
-    w.st = store_open(cfg.store_path, (int)cfg.cache_mb, 0, err, sizeof(err));
-    if (w.st == NULL) {
+    /* Checked here (schema created) so a bad path fails at start; each
+     * task's process opens its own handles. */
+    store *probe = store_open(cfg.store_path, 2, 0, err, sizeof(err));
+    if (probe == NULL) {
         log_error("%s", err);
         return 1;
     }
-    w.redis = status_new(cfg.redis_url, err, sizeof(err));
-    if (w.redis == NULL) {
+    store_close(&probe);
+    status *rprobe = status_new(cfg.redis_url, err, sizeof(err));
+    if (rprobe == NULL) {
         log_error("%s", err);
-        store_close(&w.st);
         return 1;
     }
+    status_destroy(&rprobe);
     w.zctx = zmq_ctx_new();
     int64_t backoff = 100;
     while (!stopping && connect_broker(&w) < 0) {
@@ -218,7 +349,8 @@ int main(int argc, char **argv)
             zmq_msg_close(&body);
             if (bm == NULL) {
                 wire_rejected++;
-                log_warn("a frame from the broker did not decode; dropped (%llu so far)",
+                if (wire_should_log_rejected())
+                    log_warn("a frame from the broker did not decode; dropped (%llu so far)",
                          (unsigned long long)wire_rejected);
                 continue;
             }
@@ -257,8 +389,6 @@ int main(int argc, char **argv)
         zmq_close(w.sock);
     }
     zmq_ctx_term(w.zctx);
-    status_destroy(&w.redis);
-    store_close(&w.st);
-    log_info("stopped");
+    log_info("stopped (largest task process: %ld kB)", w.child_maxrss_kb);
     return 0;
 }

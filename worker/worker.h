@@ -17,6 +17,8 @@ typedef struct {
     int64_t last_sent_ms;
     int64_t last_heard_ms;
     volatile int *stopping;
+    int in_child;        /* this process runs one task; the parent heartbeats */
+    long child_maxrss_kb;/* largest task process so far */
 } worker_ctx;
 
 /* Send a heartbeat if one is due and swallow the broker's heartbeats; call

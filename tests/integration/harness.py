@@ -129,3 +129,74 @@ def summary_key(s):
     """What must be equal between two runs of the same file: counts and lines."""
     return (s["state"], s["counts"],
             sorted((e["line"], e["district_id"], e["outcome"], e["message"]) for e in s["exceptions"]))
+
+
+# ---- fault injection helpers (the chaos tests) ----
+
+def _pid(data, name):
+    try:
+        pid = int(open(os.path.join(data, "run", f"{name}.pid")).read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def cluster_pid(cluster, name):
+    return _pid(cluster.data, name)
+
+
+def cluster_signal(cluster, name, sig):
+    pid = _pid(cluster.data, name)
+    assert pid, f"{name} is not running"
+    os.kill(pid, sig)
+    return pid
+
+
+def wait_gone(pid, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} still alive")
+
+
+def cluster_start(cluster, name, argv):
+    """(Re)start one process the way patronctl up does."""
+    log = open(os.path.join(cluster.data, "logs", f"{name}.log"), "a")
+    p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(os.path.join(cluster.data, "run", f"{name}.pid"), "w") as f:
+        f.write(f"{p.pid}\n")
+    return p
+
+
+def cluster_restart(cluster, name):
+    data = cluster.data
+    if name == "redis":
+        conf = open(os.path.join(data, "run", "cluster.conf")).read()
+        port = conf.split("redis://127.0.0.1:")[1].split()[0]
+        argv = ["redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", os.path.join(data, "redis"),
+                "--appendonly", "yes", "--save", "", "--daemonize", "no",
+                "--logfile", os.path.join(data, "logs", "redis-server.log")]
+    else:
+        exe = {"broker": "patron-broker", "scheduler": "patron-scheduler"}.get(name, "patron-worker")
+        argv = [os.path.join(BIN, exe), "--data", data]
+        if exe == "patron-worker":
+            argv += ["--set", f"worker_id={name}"]
+    return cluster_start(cluster, name, argv)
+
+
+def count_rejected(cluster, name):
+    """Frames a process counted as rejected, from its last 'stopped' line."""
+    n = None
+    for line in open(os.path.join(cluster.data, "logs", f"{name}.log"), errors="replace"):
+        if "frames rejected" in line:
+            n = int(line.split("(")[-1].split()[0])
+    return n

@@ -1,0 +1,32 @@
+/* stage: paths and reading of staged shard plans. */
+#include "stage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+int stage_plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s/shard-%06u.plan", c->stage_dir, job, shard);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+Patronsync__ShardPlan *stage_read_plan(const ps_config *c, const char *job, unsigned shard, char *err,
+                                       size_t errlen)
+{
+    char path[CONFIG_STR + 256];
+    if (stage_plan_path(c, job, shard, path, sizeof(path)) < 0) {
+        err_set(err, errlen, "stage path too long");
+        return NULL;
+    }
+    size_t len;
+    char *data = file_read_all(path, (size_t)1 << 34, &len, err, errlen);
+    if (data == NULL)
+        return NULL;
+    Patronsync__ShardPlan *p = patronsync__shard_plan__unpack(NULL, len, (const uint8_t *)data);
+    free(data);
+    if (p == NULL)
+        err_set(err, errlen, "staged plan %s does not decode", path);
+    return p;
+}

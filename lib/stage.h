@@ -1,0 +1,21 @@
+/* stage: the staged plan of each shard, a file beside the store
+ * (stage_dir/<job>/shard-NNNNNN.plan, a packed ShardPlan), written once by
+ * the worker that planned it and read by the apply step and by the broker
+ * when Redis lost a shard's published result. */
+#ifndef STAGE_H
+#define STAGE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "patronsync.pb-c.h"
+
+/* The path of shard's plan. 0 / -1 (too long). */
+int stage_plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen);
+/* Read a staged plan: the caller frees it with
+ * patronsync__shard_plan__free_unpacked. NULL with err when missing or
+ * undecodable. */
+Patronsync__ShardPlan *stage_read_plan(const ps_config *c, const char *job, unsigned shard, char *err,
+                                       size_t errlen);
+
+#endif
