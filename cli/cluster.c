@@ -57,11 +57,20 @@ int cluster_pid(const ps_config *cfg, const char *name)
     parse_i64(t, 1, INT32_MAX, &pid);
     free(t);
     if (pid > 0 && kill((pid_t)pid, 0) == 0) {
-        /* A zombie child of ours is not alive. */
+        /* A zombie (exited, not yet reaped by its parent) is not alive. */
         int st;
         if (waitpid((pid_t)pid, &st, WNOHANG) == (pid_t)pid)
             return 0;
-        return (int)pid;
+        char statp[64];
+        snprintf(statp, sizeof(statp), "/proc/%d/stat", (int)pid);
+        char *stat = file_read_all(statp, 4096, &len, NULL, 0);
+        int zombie = 0;
+        if (stat != NULL) {
+            const char *paren = strrchr(stat, ')');
+            zombie = paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+            free(stat);
+        }
+        return zombie ? 0 : (int)pid;
     }
     return 0;
 }
@@ -300,7 +309,8 @@ static int stop_one(const ps_config *cfg, const char *name, int64_t grace_ms)
             usleep(50 * 1000);
         if (cluster_pid(cfg, name)) {
             kill(pid, SIGKILL);
-            while (cluster_pid(cfg, name))
+            int64_t hard = mono_ms() + 5000;
+            while (cluster_pid(cfg, name) && mono_ms() < hard)
                 usleep(20 * 1000);
         }
     }

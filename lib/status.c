@@ -97,7 +97,9 @@ int status_up(status *s)
     int64_t now = mono_ms();
     if (now < s->next_try_ms)
         return 0;
-    struct timeval tv = {1, 0};
+    /* Short timeouts: a Redis that hangs (stopped, overloaded) must not
+     * stall a process's loop past its peers' liveness. */
+    struct timeval tv = {0, 500000};
     redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (c == NULL || c->err) {
         s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 100;
@@ -108,7 +110,7 @@ int status_up(status *s)
             redisFree(c);
         return 0;
     }
-    struct timeval rw = {5, 0};
+    struct timeval rw = {0, 500000};
     redisSetTimeout(c, rw);
     s->ctx = c;
     s->backoff_ms = 0;

@@ -1,15 +1,26 @@
 /* apply: the single-writer phase of a job — every shard's staged changes
  * written in one transaction with before-images and the job's done-marker,
  * so a repeated apply changes nothing and returns the stored result. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "finish.h"
+#include "hashes.h"
 #include "log.h"
 #include "rules.h"
 #include "summary.h"
 #include "util.h"
 #include "worker.h"
+
+static int shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
+{
+    for (size_t i = 0; i < t->n_failed_shards; i++)
+        if (t->failed_shards[i] == shard)
+            return 1;
+    return 0;
+}
 
 static int rec_from_change(const Patronsync__Change *c, patron_rec *rec)
 {
@@ -22,46 +33,281 @@ static int rec_from_change(const Patronsync__Change *c, patron_rec *rec)
     return 0;
 }
 
-/* Before-image of a patron as a packed Change (op, values). */
+/* Before-image of a patron (the whole row: finish.c) into job_changes. */
 static int save_before(store *st, const char *job, int64_t seq, int64_t id, int op, const patron_rec *before,
                        char *err, size_t errlen)
 {
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    if (before != NULL) {
-        char *vals[PF__COUNT];
-        for (int f = 0; f < PF__COUNT; f++)
-            vals[f] = (char *)patron_rec_get(before, f);
-        Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
-        c.op = (uint32_t)op;
-        c.patron_id = id;
-        c.n_values = PF__COUNT;
-        c.values = vals;
-        len = patronsync__change__get_packed_size(&c);
-        blob = malloc(len ? len : 1);
-        if (blob == NULL) {
-            err_set(err, errlen, "out of memory");
+    return finish_save_before(st, job, seq, id, op, before, err, errlen);
+}
+
+/* Applying one shard's plan: the job, its options and where results go. */
+typedef struct {
+    worker_ctx *w;
+    const char *job;
+    const Patronsync__JobOptions *opts;
+    Patronsync__Counts *counts;
+    exc_list *exc;
+    int64_t *seq;
+    patron_rec rec, before;
+    store_patron_meta meta;
+    char name[200];
+    const char *id;
+    int warned; /* the change's warnings, plus any found here */
+} applier;
+
+/* Take back what the plan counted for a change (it is refused or turns out
+ * unchanged here). */
+static void uncount(applier *a, const Patronsync__Change *c)
+{
+    Patronsync__Counts *k = a->counts;
+    switch (c->op) {
+    case 1:
+        k->added--;
+        if (a->warned)
+            k->added_with_warnings--;
+        break;
+    case 2:
+        k->updated--;
+        if (a->warned)
+            k->updated_with_warnings--;
+        if (c->site_before && *c->site_before)
+            k->transferred--;
+        break;
+    case 3:
+        k->deleted--;
+        if (a->warned)
+            k->deleted_with_warnings--;
+        break;
+    case 4:
+        k->updated--;
+        break;
+    default:
+        break;
+    }
+}
+
+/* The store refuses a planned change: its line says why. */
+static void refuse(applier *a, const Patronsync__Change *c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void refuse(applier *a, const Patronsync__Change *c, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    exc_add(a->exc, c->line, a->id, a->name, "SKIP", "%s", msg);
+    uncount(a, c);
+    a->counts->invalid_skipped++;
+}
+
+/* A warning found while applying: the record now counts "with warnings". */
+static void warned_now(applier *a, const Patronsync__Change *c)
+{
+    if (a->warned)
+        return;
+    a->warned = 1;
+    if (c->op == 1)
+        a->counts->added_with_warnings++;
+    else if (c->op == 2)
+        a->counts->updated_with_warnings++;
+}
+
+/* The patron as stored now, checked against what the plan saw: 1 same, 0
+ * changed or gone (refused with msg), -1 error. */
+static int load_before(applier *a, const Patronsync__Change *c, const char *what, char *err, size_t errlen)
+{
+    int found = store_get(a->w->st, c->patron_id, &a->before, &a->meta, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found || a->meta.hash != c->before_hash) {
+        refuse(a, c, "Patron changed since this job was planned; not %s. Run the file again.", what);
+        return 0;
+    }
+    return 1;
+}
+
+/* Decisions that depend on the lines before this one in the same file,
+ * made here in line order against the store as this job has left it so
+ * far: a user name an earlier line took, and a patron type another line
+ * created in another spelling. 0 / -1. */
+static int in_file_checks(applier *a, const Patronsync__Change *c, const patron_rec *before, char *err,
+                          size_t errlen)
+{
+    store *st = a->w->st;
+    const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
+    char canon[256];
+    if (*type) {
+        int r = store_ref_canonical(st, STORE_REF_PATRON_TYPE, type, canon, sizeof(canon));
+        if (r < 0) {
+            err_set(err, errlen, "store: looking up patron type '%s': %s", type, sqlite3_errmsg(store_db(st)));
             return -1;
         }
-        patronsync__change__pack(&c, blob);
+        if (r == 1 && strcmp(canon, type) != 0 && patron_rec_set(&a->rec, PF_PATRON_TYPE, canon, strlen(canon), PV_VALUE) < 0)
+            goto oom;
     }
+    if (rules_username_changed(&a->rec, before)) {
+        int taken = store_username_taken(st, patron_rec_get(&a->rec, PF_USERNAME), before ? c->patron_id : 0);
+        if (taken < 0) {
+            err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
+            return -1;
+        }
+        if (taken) {
+            int w = 0;
+            if (rules_keep_username(c->line, &a->rec, before, a->exc, &w) < 0)
+                goto oom;
+            warned_now(a, c);
+        }
+    }
+    return 0;
+oom:
+    err_set(err, errlen, "out of memory");
+    return -1;
+}
+
+/* After a patron was written: patron types and homerooms it names for the
+ * first time are created, with their lines (on the first line that uses
+ * them, as lines are applied in order). 0 / -1. */
+static int create_refdata(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
+{
+    store *st = a->w->st;
+    const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
+    if (*type) {
+        int r = store_ref_add(st, STORE_REF_PATRON_TYPE, type, a->job, err, errlen);
+        if (r < 0)
+            return -1;
+        if (r == 1)
+            exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_TYPE_CREATED, type);
+    }
+    const char *hr = patron_rec_get(&a->rec, PF_HOMEROOM);
+    if (*hr) {
+        int r = store_homeroom_add(st, patron_rec_get(&a->rec, PF_SITE_SHORT_NAME), hr, a->job, err, errlen);
+        if (r < 0)
+            return -1;
+        if (r == 1)
+            exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_HOMEROOM, hr);
+    }
+    return 0;
+}
+
+static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
+{
+    store *st = a->w->st;
+    if (in_file_checks(a, c, NULL, err, errlen) < 0)
+        return -1;
+    const char *bc = patron_rec_get(&a->rec, PF_BARCODE);
+    if (*bc && store_value_taken(st, PF_BARCODE, bc, 0) == 1) {
+        refuse(a, c, RULES_MSG_BARCODE_EXISTS, bc);
+        return 0;
+    }
+    if (*a->id && store_value_taken(st, PF_DISTRICT_ID, a->id, 0) == 1) {
+        refuse(a, c, RULES_MSG_DISTRICT_ID_TAKEN, a->id);
+        return 0;
+    }
+    int64_t pid;
+    char e[ERRLEN];
+    if (store_insert(st, &a->rec, a->job, &pid, e, sizeof(e)) < 0) {
+        if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
+            err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
+            return -1;
+        }
+        refuse(a, c, "Not added: %s", e);
+        return 0;
+    }
+    if (save_before(st, a->job, (*a->seq)++, pid, 1, NULL, err, errlen) < 0)
+        return -1;
+    return create_refdata(a, c, err, errlen);
+}
+
+static int apply_update(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
+{
+    store *st = a->w->st;
+    int same = load_before(a, c, "updated", err, errlen);
+    if (same <= 0)
+        return same;
+    if (in_file_checks(a, c, &a->before, err, errlen) < 0)
+        return -1;
+    const char *bc = patron_rec_get(&a->rec, PF_BARCODE);
+    if (*bc && strcmp(bc, patron_rec_get(&a->before, PF_BARCODE)) != 0 &&
+        store_value_taken(st, PF_BARCODE, bc, c->patron_id) == 1) {
+        refuse(a, c, RULES_MSG_BARCODE_ASSIGNED, bc);
+        return 0;
+    }
+    if (patron_hash(&a->rec) == patron_hash(&a->before)) {
+        uncount(a, c); /* what this step kept leaves nothing to change */
+        a->counts->unchanged++;
+        return 0;
+    }
+    char e[ERRLEN];
+    /* The before-image first: the row's missing_since and updated_job
+     * change with the update (finish_save_before reads them). */
+    int64_t seq = (*a->seq)++;
+    if (save_before(st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
+        return -1;
+    if (store_update(st, c->patron_id, &a->rec, a->job, e, sizeof(e)) < 0) {
+        if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
+            err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
+            return -1;
+        }
+        if (store_change_drop(st, a->job, seq, err, errlen) < 0)
+            return -1;
+        refuse(a, c, "Not updated: %s", e);
+        return 0;
+    }
+    if (c->site_before && *c->site_before) {
+        exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_MOVED, c->site_before);
+        /* The new primary site is no longer a secondary one. */
+        if (store_assoc_remove(st, c->patron_id, patron_rec_get(&a->rec, PF_SITE_SHORT_NAME), err, errlen) < 0)
+            return -1;
+    }
+    return create_refdata(a, c, err, errlen);
+}
+
+/* A DeleteWhen rule: the patron is removed (their site associations with
+ * them), unless they gained outstanding transactions since the plan. */
+static int apply_delete(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
+{
+    int same = load_before(a, c, "deleted", err, errlen);
+    if (same <= 0)
+        return same;
+    int allow = a->opts && a->opts->allow_delete_outstanding;
+    if ((a->meta.checkouts > 0 || a->meta.fines_cents > 0) && !allow) {
+        refuse(a, c, RULES_MSG_OUTSTANDING, c->key);
+        return 0;
+    }
+    if (save_before(a->w->st, a->job, (*a->seq)++, c->patron_id, 3, &a->before, err, errlen) < 0)
+        return -1;
+    return store_delete(a->w->st, c->patron_id, err, errlen);
+}
+
+/* The before-image of an association: the site to remove on undo. */
+static int save_assoc_image(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
+{
+    Patronsync__Change img = PATRONSYNC__CHANGE__INIT;
+    img.op = 4;
+    img.patron_id = c->patron_id;
+    img.assoc_site = c->assoc_site;
+    size_t len = patronsync__change__get_packed_size(&img);
+    uint8_t *blob = malloc(len ? len : 1);
+    if (blob == NULL) {
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    patronsync__change__pack(&img, blob);
     sqlite3_stmt *q = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(store_db(st), "INSERT OR REPLACE INTO job_changes(job_id,seq,patron_id,op,before) VALUES(?,?,?,?,?)",
+    sqlite3 *db = store_db(a->w->st);
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO job_changes(job_id,seq,patron_id,op,before) VALUES(?,?,?,?,?)",
                            -1, &q, NULL) != SQLITE_OK) {
-        err_set(err, errlen, "store: %s", sqlite3_errmsg(store_db(st)));
+        err_set(err, errlen, "store: %s", sqlite3_errmsg(db));
         goto out;
     }
-    sqlite3_bind_text(q, 1, job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, seq);
-    sqlite3_bind_int64(q, 3, id);
-    sqlite3_bind_int(q, 4, op);
-    if (blob)
-        sqlite3_bind_blob(q, 5, blob, (int)len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(q, 5);
+    sqlite3_bind_text(q, 1, a->job, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (*a->seq)++);
+    sqlite3_bind_int64(q, 3, c->patron_id);
+    sqlite3_bind_int(q, 4, 4);
+    sqlite3_bind_blob(q, 5, blob, (int)len, SQLITE_STATIC);
     if (sqlite3_step(q) != SQLITE_DONE) {
-        err_set(err, errlen, "store: saving a before-image: %s", sqlite3_errmsg(store_db(st)));
+        err_set(err, errlen, "store: saving a before-image: %s", sqlite3_errmsg(db));
         goto out;
     }
     rc = 0;
@@ -71,85 +317,104 @@ out:
     return rc;
 }
 
-/* Apply one shard's plan. Adjusts counts for records the store refused. */
-static int apply_plan(worker_ctx *w, const char *job, const Patronsync__ShardPlan *p, Patronsync__Counts *counts,
-                      exc_list *exc, int64_t *seq, char *err, size_t errlen)
+/* An AssociationWhen rule: the patron gains a secondary site. */
+static int apply_association(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
 {
-    patron_rec rec, before;
-    patron_rec_init(&rec);
-    patron_rec_init(&before);
+    int same = load_before(a, c, "associated", err, errlen);
+    if (same <= 0)
+        return same;
+    int r = store_assoc_add(a->w->st, c->patron_id, c->assoc_site, a->job, err, errlen);
+    if (r < 0)
+        return -1;
+    if (r == 0) {
+        uncount(a, c);
+        a->counts->unchanged++;
+        return 0;
+    }
+    exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_ASSOCIATED, c->assoc_site);
+    return save_assoc_image(a, c, err, errlen);
+}
+
+/* Apply one shard's plan, in line order. Adjusts counts for records the
+ * store refused. */
+static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptions *opts,
+                      const Patronsync__ShardPlan *p, Patronsync__Counts *counts, exc_list *exc, int64_t *seq,
+                      char *err, size_t errlen)
+{
+    applier a;
+    memset(&a, 0, sizeof(a));
+    a.w = w;
+    a.job = job;
+    a.opts = opts;
+    a.counts = counts;
+    a.exc = exc;
+    a.seq = seq;
+    patron_rec_init(&a.rec);
+    patron_rec_init(&a.before);
     int rc = -1;
     for (size_t i = 0; i < p->n_changes; i++) {
         if ((i & 4095) == 4095)
             worker_pump(w);
         const Patronsync__Change *c = p->changes[i];
-        if (rec_from_change(c, &rec) < 0) {
+        if (rec_from_change(c, &a.rec) < 0) {
             err_set(err, errlen, "out of memory");
             goto out;
         }
-        char name[200];
-        rules_display_name(&rec, name, sizeof(name));
-        const char *id = patron_rec_get(&rec, PF_DISTRICT_ID);
-        char e[ERRLEN];
-        if (c->op == 1) {
-            int64_t pid;
-            if (store_insert(w->st, &rec, job, &pid, e, sizeof(e)) < 0) {
-                /* Only a uniqueness clash can refuse a planned add (the
-                 * store changed since the plan): skip the record. */
-                if (sqlite3_errcode(store_db(w->st)) != SQLITE_CONSTRAINT) {
-                    err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
-                    goto out;
-                }
-                exc_add(exc, c->line, id, name, "SKIP", "Not added: %s", e);
-                counts->added--;
-                if (c->warned)
-                    counts->added_with_warnings--;
-                counts->invalid_skipped++;
-                continue;
-            }
-            if (save_before(w->st, job, (*seq)++, pid, 1, NULL, err, errlen) < 0)
-                goto out;
-        } else if (c->op == 2) {
-            store_patron_meta meta;
-            int found = store_get(w->st, c->patron_id, &before, &meta, err, errlen);
-            if (found < 0)
-                goto out;
-            if (!found || meta.hash != c->before_hash) {
-                exc_add(exc, c->line, id, name, "SKIP",
-                        "Patron changed since this job was planned; not updated. Run the file again.");
-                counts->updated--;
-                if (c->warned)
-                    counts->updated_with_warnings--;
-                if (c->site_before && *c->site_before)
-                    counts->transferred--;
-                counts->invalid_skipped++;
-                continue;
-            }
-            if (store_update(w->st, c->patron_id, &rec, job, e, sizeof(e)) < 0) {
-                if (sqlite3_errcode(store_db(w->st)) != SQLITE_CONSTRAINT) {
-                    err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
-                    goto out;
-                }
-                exc_add(exc, c->line, id, name, "SKIP", "Not updated: %s", e);
-                counts->updated--;
-                if (c->warned)
-                    counts->updated_with_warnings--;
-                if (c->site_before && *c->site_before)
-                    counts->transferred--;
-                counts->invalid_skipped++;
-                continue;
-            }
-            if (save_before(w->st, job, (*seq)++, c->patron_id, 2, &before, err, errlen) < 0)
-                goto out;
-            if (c->site_before && *c->site_before)
-                exc_add(exc, c->line, id, name, "INFO", "Patron was also moved from site '%s'", c->site_before);
+        rules_display_name(&a.rec, a.name, sizeof(a.name));
+        a.id = patron_rec_get(&a.rec, PF_DISTRICT_ID);
+        a.warned = c->warned;
+        int r = 0;
+        switch (c->op) {
+        case 1:
+            r = apply_add(&a, c, err, errlen);
+            break;
+        case 2:
+            r = apply_update(&a, c, err, errlen);
+            break;
+        case 3:
+            r = apply_delete(&a, c, err, errlen);
+            break;
+        case 4:
+            r = apply_association(&a, c, err, errlen);
+            break;
+        default:
+            log_warn("job %s line %llu: staged change with unknown op %u ignored", job, (unsigned long long)c->line,
+                     c->op);
+            break;
         }
+        if (r < 0)
+            goto out;
     }
     rc = 0;
 out:
-    patron_rec_free(&rec);
-    patron_rec_free(&before);
+    patron_rec_free(&a.rec);
+    patron_rec_free(&a.before);
     return rc;
+}
+
+/* Why the last job was held (res->held_reason points here until the
+ * result is sent; the worker applies one job at a time). */
+static char held_reason[1024];
+
+/* A job held by a threshold, or a dry run: roll back, and publish what
+ * would be done (the full preview when a threshold was crossed). 0 / -1. */
+static int publish_unapplied(worker_ctx *w, const Patronsync__ApplyTask *t, finish *fin, enum finish_verdict v,
+                             Patronsync__Counts *counts, exc_list *exc, Patronsync__ApplyResult *res, char *err,
+                             size_t errlen)
+{
+    store_rollback(w->st);
+    if (held_reason[0] != '\0' && finish_preview(fin, exc, err, errlen) < 0)
+        return -1;
+    if (v == FINISH_HOLD) {
+        res->held = 1;
+        res->held_reason = held_reason;
+        log_info("job %s held: %s", t->job_id, held_reason);
+    }
+    if (worker_publish(w, t->job_id, "apply", counts, exc->v, exc->n, t->attempt) < 0) {
+        err_set(err, errlen, "stopped before the result could be published");
+        return -1;
+    }
+    return 0;
 }
 
 int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyResult *res, char *err,
@@ -184,9 +449,17 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     exc_list_init(&exc);
     int rc = -1;
     int64_t seq = 0;
+    finish *fin = NULL;
+    held_reason[0] = '\0';
     if (store_begin(w->st, 1, err, errlen) < 0)
         goto out;
+    /* Missing patrons and the scope are decided before any change. */
+    fin = finish_begin(w, t, err, errlen);
+    if (fin == NULL)
+        goto out;
     for (uint32_t s = 0; s < t->nshards; s++) {
+        if (shard_failed(t, s))
+            continue; /* its records are not applied; the summary names it */
         char path[2048];
         plan_path(w->cfg, t->job_id, s, path, sizeof(path));
         size_t len;
@@ -201,11 +474,20 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         }
         if (p->counts)
             summary_counts_add(counts, p->counts);
-        int r = apply_plan(w, t->job_id, p, counts, &exc, &seq, err, errlen);
+        int r = apply_plan(w, t->job_id, t->options, p, counts, &exc, &seq, err, errlen);
         patronsync__shard_plan__free_unpacked(p, NULL);
         if (r < 0)
             goto out;
         worker_pump(w);
+    }
+    if (hashes_apply(w, t, counts, &exc, err, errlen) < 0)
+        goto out;
+    enum finish_verdict verdict;
+    if (finish_end(fin, counts, &exc, &seq, &verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
+        goto out;
+    if (verdict != FINISH_APPLY) {
+        rc = publish_unapplied(w, t, fin, verdict, counts, &exc, res, err, errlen);
+        goto out;
     }
     Patronsync__ShardPlan result = PATRONSYNC__SHARD_PLAN__INIT;
     result.job_id = t->job_id;
@@ -232,6 +514,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
 out:
     store_rollback(w->st);
 out_committed:
+    finish_destroy(&fin);
     free(blob);
     exc_list_free(&exc);
     return rc;
