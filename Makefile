@@ -126,6 +126,12 @@ chaos: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@CHAOS=1 ./tests/run --build build-asan --only chaos
 
+# The csvscan libFuzzer target (tests/fuzz/) for a bounded time: the broker's
+# record bounds and the workers' libcsv parse must agree on any input.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@./tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 compose-check:
 	docker-compose config -q
 

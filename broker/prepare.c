@@ -1,6 +1,7 @@
 /* prepare: everything decided once per job before sharding — the file
  * (under the import root, still, converted to UTF-8), record boundaries,
  * duplicate keys (the later line wins), and the row-range shards. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,14 +10,43 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "csvscan.h"
 #include "encoding.h"
+#include "incremental.h"
 #include "log.h"
 #include "profile.h"
 #include "util.h"
+
+/* What a mode is, for messages. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a folder";
+    if (S_ISFIFO(m))
+        return "a FIFO (named pipe)";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISLNK(m))
+        return "a symbolic link";
+    return "not a regular file";
+}
+
+/* Whether path is root itself or under it (both resolved, no trailing '/'). */
+static int under_root(const char *root, const char *path)
+{
+    size_t rl = strlen(root);
+    if (rl == 1 && root[0] == '/')
+        return path[0] == '/';
+    return strncmp(path, root, rl) == 0 && (path[rl] == '/' || path[rl] == '\0');
+}
 
 int prepare_resolve(const char *root, const char *name, char *out, size_t outlen, char *err, size_t errlen)
 {
@@ -45,13 +75,18 @@ int prepare_resolve(const char *root, const char *name, char *out, size_t outlen
         err_set(err, errlen, "import root %s: %s", root, strerror(errno));
         return -1;
     }
-    snprintf(joined, sizeof(joined), "%s/%s", rroot, name);
+    int n = snprintf(joined, sizeof(joined), "%s/%s", rroot, name);
+    if (n < 0 || (size_t)n >= sizeof(joined)) {
+        err_set(err, errlen, "file '%.80s...': name too long", name);
+        return -1;
+    }
+    /* realpath follows every symbolic link (never opening the file, so a
+     * FIFO cannot block here); where it ends up is what is checked. */
     if (realpath(joined, real) == NULL) {
         err_set(err, errlen, "file '%s' not found under the import root %s: %s", name, rroot, strerror(errno));
         return -1;
     }
-    size_t rl = strlen(rroot);
-    if (strncmp(real, rroot, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
+    if (!under_root(rroot, real)) {
         err_set(err, errlen, "file '%s' leads outside the import root (to %s); refused", name, real);
         return -1;
     }
@@ -61,7 +96,7 @@ int prepare_resolve(const char *root, const char *name, char *out, size_t outlen
         return -1;
     }
     if (!S_ISREG(sb.st_mode)) {
-        err_set(err, errlen, "file '%s' is not a regular file (a device, FIFO or folder); refused", name);
+        err_set(err, errlen, "file '%s' is %s, not a regular file; refused", name, file_kind(sb.st_mode));
         return -1;
     }
     if (strlen(real) >= outlen) {
@@ -72,29 +107,126 @@ int prepare_resolve(const char *root, const char *name, char *out, size_t outlen
     return 0;
 }
 
-/* Wait until the file has not changed for settle_seconds (SIS exports are
- * written slowly); a file that has been still costs nothing. */
-static int settle(broker *b, const char *path, const char *name, char *err, size_t errlen)
+static int64_t mtime_ms(const struct stat *sb)
 {
-    int64_t give_up = mono_ms() + b->cfg->settle_timeout_seconds * 1000;
-    struct stat prev;
+    return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+}
+
+/* The same file with the same contents, as far as stat can tell. */
+static int same_state(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The input file, opened once it has been still long enough. */
+typedef struct {
+    int fd;
+    struct stat sb; /* as it was when it was found still */
+} input;
+
+/* Open the resolved path for reading without ever blocking (a FIFO swapped
+ * in after the checks opens at once with O_NONBLOCK and is then refused)
+ * and without following a link swapped in for its last part; then check
+ * that what was opened is the regular file that was checked, and that it
+ * still lies under the import root. */
+static int open_checked(const char *root, const char *path, const char *name, const struct stat *want, int *fd_out,
+                        char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        err_set(err, errlen, "cannot open '%s': %s", name, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        err_set(err, errlen, "file '%s': %s", name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        err_set(err, errlen, "file '%s' is %s, not a regular file; refused", name, file_kind(sb.st_mode));
+        close(fd);
+        return -1;
+    }
+    if (sb.st_dev != want->st_dev || sb.st_ino != want->st_ino) {
+        close(fd);
+        return 1; /* replaced since it was checked: look again */
+    }
+    /* Where the open file really is (the kernel's answer, so no race with
+     * renames of the folders above it). Without /proc this check is the
+     * realpath one made before. */
+    char link[64], real[PATH_MAX], rroot[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, real, sizeof(real) - 1);
+    if (n > 0 && realpath(root, rroot) != NULL) {
+        real[n] = '\0';
+        if (!under_root(rroot, real)) {
+            err_set(err, errlen, "file '%s' leads outside the import root (to %s); refused", name, real);
+            close(fd);
+            return -1;
+        }
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    return 0;
+}
+
+/* Resolve the file, wait until it is still, and open it. Still means: its
+ * size, modification time and inode unchanged, and either its modification
+ * time at least settle_seconds old (a file that has been still costs no
+ * wait) or unchanged while watched for settle_seconds (a file stamped in
+ * the future by a clock ahead of ours). A file still changing after
+ * settle_timeout_seconds is not read: the job fails saying so. */
+static int open_input(broker *b, const char *name, input *in, char *err, size_t errlen)
+{
+    const ps_config *c = b->cfg;
+    char path[PATH_MAX];
+    int64_t settle_ms = c->settle_seconds * 1000;
+    int64_t start = mono_ms();
+    int64_t give_up = start + c->settle_timeout_seconds * 1000;
+    struct stat prev, first;
     memset(&prev, 0, sizeof(prev));
+    memset(&first, 0, sizeof(first));
+    int have_prev = 0;
+    int64_t same_since = start;
+    in->fd = -1;
     for (;;) {
+        if (prepare_resolve(c->import_root, name, path, sizeof(path), err, errlen) < 0)
+            return -1;
         struct stat sb;
         if (stat(path, &sb) < 0) {
             err_set(err, errlen, "file '%s': %s", name, strerror(errno));
             return -1;
         }
-        int64_t mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
-        int64_t still_for = now_ms() - mtime_ms;
-        if (still_for >= b->cfg->settle_seconds * 1000 && (prev.st_size == 0 || prev.st_size == sb.st_size))
-            return 0;
-        if (mono_ms() > give_up) {
-            err_set(err, errlen, "file '%s' was still being written after %lld seconds (size %lld bytes); not read",
-                    name, (long long)b->cfg->settle_timeout_seconds, (long long)sb.st_size);
+        if (!have_prev)
+            first = sb;
+        int same = have_prev && same_state(&prev, &sb);
+        if (!same)
+            same_since = mono_ms();
+        int64_t age = now_ms() - mtime_ms(&sb);
+        int still = (age >= settle_ms && (!have_prev || same)) || (same && mono_ms() - same_since >= settle_ms);
+        if (still) {
+            int r = open_checked(c->import_root, path, name, &sb, &in->fd, err, errlen);
+            if (r < 0)
+                return -1;
+            if (r == 0) {
+                in->sb = sb;
+                return 0;
+            }
+            same_since = mono_ms(); /* replaced: watch the new one */
+        }
+        if (mono_ms() >= give_up) {
+            err_set(err, errlen,
+                    "file '%s' was still being written after %lld seconds (%lld bytes when first seen, %lld now); "
+                    "not read: run it again once the export has finished",
+                    name, (long long)c->settle_timeout_seconds, (long long)first.st_size, (long long)sb.st_size);
             return -1;
         }
         prev = sb;
+        have_prev = 1;
         broker_pump(b);
         if (*b->stopping) {
             err_set(err, errlen, "broker stopping");
@@ -102,6 +234,208 @@ static int settle(broker *b, const char *path, const char *name, char *err, size
         }
         usleep(200 * 1000);
     }
+}
+
+/* ---- the archive: a copy of each run's input ---- */
+
+/* The archive folder of a job: the schedule's name made safe for a file
+ * name ("adhoc" for a run-now). A name that had to be changed gets a hash
+ * of the original, so two schedules never share a folder. */
+static void archive_folder(const char *schedule, char *out, size_t outlen)
+{
+    if (schedule == NULL || schedule[0] == '\0') {
+        str_copy(out, outlen, "adhoc");
+        return;
+    }
+    char safe[96];
+    size_t n = 0;
+    int changed = 0;
+    for (const char *p = schedule; *p && n + 1 < sizeof(safe); p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+              ch == '_' || (ch == '.' && n > 0))) {
+            ch = '_';
+            changed = 1;
+        }
+        safe[n++] = ch;
+    }
+    safe[n] = '\0';
+    if (strlen(schedule) != n)
+        changed = 1;
+    if (changed || strcmp(safe, "adhoc") == 0)
+        snprintf(out, outlen, "%s-%08llx", safe,
+                 (unsigned long long)(hash64(schedule, strlen(schedule), HASH64_SEED) & 0xffffffffu));
+    else
+        str_copy(out, outlen, safe);
+}
+
+static int name_cmp_desc(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* Keep the newest `keep` copies in dir: names start with the job's UTC
+ * fire time (to the millisecond), so name order is fire order. Other files
+ * are left alone. */
+static void archive_prune(const char *dir, int64_t keep)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *s = e->d_name;
+        /* ours: YYYYMMDDTHHMMSS.mmmZ_... */
+        if (strlen(s) < 21 || s[8] != 'T' || s[15] != '.' || s[19] != 'Z' || s[20] != '_' || s[0] < '0' || s[0] > '9')
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **v = realloc(names, nc * sizeof(*v));
+            if (v == NULL)
+                break;
+            names = v;
+            cap = nc;
+        }
+        names[n] = strdup(s);
+        if (names[n] == NULL)
+            break;
+        n++;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), name_cmp_desc);
+    for (size_t i = 0; i < n; i++) {
+        if ((int64_t)i >= keep) {
+            char path[PATH_MAX + 256];
+            snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+            if (unlink(path) < 0)
+                log_warn("archive: cannot remove %s: %s", path, strerror(errno));
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* Copy in_fd (from its start) to out_fd; the bytes copied into *copied. */
+static int copy_fd(broker *b, int in_fd, int out_fd, uint64_t *copied, char *err, size_t errlen)
+{
+    static const size_t chunk = (size_t)64 << 20;
+    uint64_t total = 0;
+    int use_cfr = 1;
+    char *buf = NULL;
+    for (;;) {
+        ssize_t n;
+        if (use_cfr) {
+            n = copy_file_range(in_fd, NULL, out_fd, NULL, chunk, 0);
+            if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP) &&
+                total == 0) {
+                use_cfr = 0;
+                continue;
+            }
+        } else {
+            if (buf == NULL && (buf = malloc(1 << 20)) == NULL) {
+                err_set(err, errlen, "out of memory");
+                return -1;
+            }
+            n = read(in_fd, buf, 1 << 20);
+            if (n > 0) {
+                ssize_t off = 0;
+                while (off < n) {
+                    ssize_t w = write(out_fd, buf + off, (size_t)(n - off));
+                    if (w < 0 && errno == EINTR)
+                        continue;
+                    if (w <= 0) {
+                        err_set(err, errlen, "%s", w < 0 ? strerror(errno) : "nothing written");
+                        free(buf);
+                        return -1;
+                    }
+                    off += w;
+                }
+            }
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err_set(err, errlen, "%s", strerror(errno));
+            free(buf);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        total += (uint64_t)n;
+        broker_pump(b);
+    }
+    free(buf);
+    *copied = total;
+    return 0;
+}
+
+/* Keep a copy of the input in archive_dir/<schedule or adhoc>/ named
+ * <fire time>_<job id>_<file name>, prune to archive_keep copies, and
+ * return an fd on the copy (read from its start): the job reads the copy,
+ * so what is archived is exactly what was loaded. -1 with err. */
+static int archive_input(broker *b, job *j, const input *in, char *path_out, size_t path_outlen, char *err,
+                         size_t errlen)
+{
+    const Patronsync__JobRequest *req = j->req;
+    char folder[128], dir[CONFIG_STR + 160], base[128], when[32];
+    archive_folder(req->schedule, folder, sizeof(folder));
+    snprintf(dir, sizeof(dir), "%s/%s", b->cfg->archive_dir, folder);
+    const char *slash = strrchr(req->file, '/');
+    str_copy(base, sizeof(base), slash ? slash + 1 : req->file);
+    for (char *p = base; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '-' || *p == '_'))
+            *p = '_';
+    int64_t fired = req->fired_at_ms > 0 ? req->fired_at_ms : now_ms();
+    time_t t = (time_t)(fired / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char secs[24];
+    strftime(secs, sizeof(secs), "%Y%m%dT%H%M%S", &tm);
+    snprintf(when, sizeof(when), "%s.%03dZ", secs, (int)(fired % 1000));
+    char path[CONFIG_STR + 512], tmp[CONFIG_STR + 560];
+    snprintf(path, sizeof(path), "%s/%s_%s_%s", dir, when, j->id, base);
+    snprintf(tmp, sizeof(tmp), "%s/.%s_%s.tmp", dir, when, j->id);
+    char e[ERRLEN];
+    if (mkdir_p(dir, 0750, e, sizeof(e)) < 0) {
+        err_set(err, errlen, "cannot keep a copy of '%s' in the archive: %s", req->file, e);
+        return -1;
+    }
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        err_set(err, errlen, "cannot keep a copy of '%s' in the archive: %s: %s", req->file, tmp, strerror(errno));
+        return -1;
+    }
+    uint64_t copied = 0;
+    if (copy_fd(b, in->fd, fd, &copied, e, sizeof(e)) < 0) {
+        err_set(err, errlen, "cannot keep a copy of '%s' in the archive (%s): %s", req->file, tmp, e);
+        goto err;
+    }
+    if (copied != (uint64_t)in->sb.st_size) {
+        err_set(err, errlen, "file '%s' changed while it was read (%lld bytes when found still, %llu read); "
+                "not loaded: run it again once the export has finished",
+                req->file, (long long)in->sb.st_size, (unsigned long long)copied);
+        goto err;
+    }
+    if (rename(tmp, path) < 0) {
+        err_set(err, errlen, "cannot keep a copy of '%s' in the archive: %s: %s", req->file, path, strerror(errno));
+        goto err;
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        err_set(err, errlen, "archive copy %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    archive_prune(dir, b->cfg->archive_keep);
+    str_copy(path_out, path_outlen, path);
+    return fd;
+err:
+    close(fd);
+    unlink(tmp);
+    return -1;
 }
 
 /* Duplicate detection: a hash table of key hashes; a hash match is
@@ -148,15 +482,21 @@ typedef struct {
     patron_rec rec;
     dup_table keys[2]; /* 0: the match key, 1: barcode (when matching on District ID) */
     int key_field[2];
+    int min_cols, max_cols; /* the widths the profile accepts (max_cols 0: any) */
     Patronsync__RecordNote **notes;
     size_t nnotes, capnotes;
 } prep;
 
-/* The key (field f) of the record at off/len, into rec; "" when none. */
+/* The key (field f) of the record at off/len, into rec; "" when none. A
+ * record the workers will skip for its width has no key: it never
+ * supersedes a readable record. */
 static const char *record_key(prep *p, uint64_t off, uint32_t len, int f)
 {
     char e[ERRLEN];
     if (csvrow_parse(p->row, p->base + off, len, e, sizeof(e)) < 0)
+        return "";
+    int n = (int)csvrow_count(p->row);
+    if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
         return "";
     if (profile_map_field(p->prof, f, csvrow_fields(p->row), csvrow_lens(p->row), csvrow_count(p->row), &p->rec,
                           e, sizeof(e)) < 0)
@@ -297,12 +637,32 @@ static int job_note(job *j, const char *msg)
     return 0;
 }
 
+/* A file is refused as "not text" when this share of its records (or more)
+ * hold NUL bytes or bytes invalid in its encoding, at least NOT_TEXT_MIN of
+ * them: a binary file, or a file in another encoding than configured. A
+ * few such records in a text file are skipped one by one instead. */
+#define NOT_TEXT_PCT 10
+#define NOT_TEXT_MIN 3
+/* A shard never holds more bytes than this (nor more than a quarter of the
+ * largest message), so a file of long records stays in bounded messages. */
+#define SHARD_MAX_BYTES ((uint64_t)64 << 20)
+
+/* Whether a record's first bytes look like UTF-16 read as a one-byte
+ * encoding: NUL in a quarter of them or more. */
+static int looks_utf16(const char *rec, size_t len)
+{
+    size_t n = len < 4096 ? len : 4096, nul = 0;
+    for (size_t i = 0; i < n; i++)
+        nul += rec[i] == '\0';
+    return n > 0 && nul * 4 >= n;
+}
+
 int prepare_job(broker *b, job *j, char *err, size_t errlen)
 {
     const Patronsync__JobRequest *req = j->req;
-    char path[PATH_MAX];
     char e[ERRLEN];
-    int rc = -1, in_fd = -1;
+    int rc = -1, src_fd = -1;
+    input in = {.fd = -1};
     char *map = NULL;
     size_t maplen = 0;
     encoding_report rep;
@@ -317,36 +677,40 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
         return -1;
     }
     const char *enc = req->encoding[0] ? req->encoding : profile_encoding(prof);
-    if (prepare_resolve(b->cfg->import_root, req->file, path, sizeof(path), err, errlen) < 0)
+    if (open_input(b, req->file, &in, err, errlen) < 0)
         goto out;
-    if (settle(b, path, req->file, err, errlen) < 0)
-        goto out;
-    struct stat sb;
-    if (stat(path, &sb) < 0) {
-        err_set(err, errlen, "file '%s': %s", req->file, strerror(errno));
-        goto out;
-    }
-    if (b->cfg->max_file_bytes > 0 && sb.st_size > b->cfg->max_file_bytes) {
+    if (b->cfg->max_file_bytes > 0 && in.sb.st_size > b->cfg->max_file_bytes) {
         err_set(err, errlen, "file '%s' is %lld bytes, over the limit of %lld bytes (max_file_bytes); not read",
-                req->file, (long long)sb.st_size, (long long)b->cfg->max_file_bytes);
-        goto out;
-    }
-    in_fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (in_fd < 0) {
-        err_set(err, errlen, "cannot open '%s': %s", req->file, strerror(errno));
+                req->file, (long long)in.sb.st_size, (long long)b->cfg->max_file_bytes);
         goto out;
     }
     if (mkdir_p(j->workdir, 0750, err, errlen) < 0)
         goto out;
+    src_fd = in.fd;
+    if (b->cfg->archive_keep > 0) {
+        char copy[CONFIG_STR + 512];
+        src_fd = archive_input(b, j, &in, copy, sizeof(copy), err, errlen);
+        if (src_fd < 0)
+            goto out;
+        status_do(b->redis, "HSET ps:job:%s input_copy %s", j->id, copy);
+        log_info("job %s: input kept as %s", j->id, copy);
+    }
     j->fd = open(j->utf8_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (j->fd < 0) {
         err_set(err, errlen, "cannot create %s: %s", j->utf8_path, strerror(errno));
         goto out;
     }
-    if (encoding_convert_fd(enc, in_fd, j->fd, req->file, &rep, e, sizeof(e)) < 0) {
+    if (encoding_convert_fd(enc, src_fd, j->fd, req->file, &rep, e, sizeof(e)) < 0) {
         err_set(err, errlen, "file '%s': %s", req->file, e);
         goto out;
     }
+    if (rep.in_bytes != (uint64_t)in.sb.st_size) {
+        err_set(err, errlen, "file '%s' changed while it was read (%lld bytes when found still, %llu read); "
+                "not loaded: run it again once the export has finished",
+                req->file, (long long)in.sb.st_size, (unsigned long long)rep.in_bytes);
+        goto out;
+    }
+    const char *enc_name = rep.detected[0] ? rep.detected : enc;
     if (rep.note[0])
         job_note(j, rep.note);
     broker_pump(b);
@@ -365,6 +729,8 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     p.j = j;
     p.base = map;
     p.prof = prof;
+    p.min_cols = profile_max_column(prof);
+    p.max_cols = profile_column_total(prof);
     p.row = csvrow_new((size_t)b->cfg->max_fields);
     if (p.row == NULL) {
         err_set(err, errlen, "out of memory");
@@ -381,10 +747,31 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     int64_t skip = profile_rows_to_skip(prof);
     uint64_t shard_size = req->options && req->options->shard_size ? req->options->shard_size
                                                                      : (uint64_t)b->cfg->shard_size;
+    uint64_t shard_bytes = SHARD_MAX_BYTES;
+    if ((uint64_t)b->cfg->max_message_bytes / 4 < shard_bytes)
+        shard_bytes = (uint64_t)b->cfg->max_message_bytes / 4;
     uint64_t in_shard = 0, shard_off = 0, shard_first = 0, shard_last = 0;
     size_t bad = 0;
     uint64_t released = 0;
+    /* What decides whether the file is text at all (every record counts,
+     * the rows to skip too). */
+    uint64_t all = 0, unreadable = 0, first_unreadable = 0, open_quote = 0;
+    int first_nul = 0, first_utf16 = 0;
     while (csvscan_next(&sc, &r)) {
+        all++;
+        while (bad < rep.nbad && rep.bad[bad].out_off < r.off)
+            bad++;
+        int bad_bytes = bad < rep.nbad && rep.bad[bad].out_off < r.off + r.len;
+        if (bad_bytes || (r.flags & CSVSCAN_NUL)) {
+            if (unreadable++ == 0)
+                first_unreadable = r.line;
+            if (all == 1 && (r.flags & CSVSCAN_NUL)) {
+                first_nul = 1;
+                first_utf16 = looks_utf16(map + r.off, r.len);
+            }
+        }
+        if (r.flags & CSVSCAN_UNTERMINATED)
+            open_quote = r.line;
         if (skip > 0) {
             skip--;
             continue;
@@ -404,6 +791,11 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
                 released = upto;
             }
         }
+        if (in_shard > 0 && r.off + r.len - shard_off > shard_bytes) {
+            if (add_shard(j, shard_off, r.off, shard_first, shard_last, (uint32_t)in_shard) < 0)
+                goto oom;
+            in_shard = 0;
+        }
         if (in_shard == 0) {
             shard_off = r.off;
             shard_first = r.line;
@@ -411,13 +803,10 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
         shard_last = r.line;
         in_shard++;
         /* Bytes the encoding could not read: the record is skipped. */
-        while (bad < rep.nbad && rep.bad[bad].out_off < r.off)
-            bad++;
-        if (bad < rep.nbad && rep.bad[bad].out_off < r.off + r.len) {
+        if (bad_bytes) {
             char msg[300];
             snprintf(msg, sizeof(msg), "Line %llu: bytes invalid in %s at byte offset %llu of the file; record skipped.",
-                     (unsigned long long)r.line, rep.detected[0] ? rep.detected : enc,
-                     (unsigned long long)rep.bad[bad].in_off);
+                     (unsigned long long)r.line, enc_name, (unsigned long long)rep.bad[bad].in_off);
             if (add_note(&p, r.line, 2, "", msg) == NULL)
                 goto oom;
         } else if (r.flags == 0 && !skipped_by_rule(&p, r.off, (uint32_t)r.len)) {
@@ -436,16 +825,57 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
             in_shard = 0;
         }
     }
+    /* A file that is not text, or that ends inside a quoted field, fails
+     * the job before any record is planned: it must never pass for a short
+     * file (whose missing patrons would be inactivated). */
+    if (first_nul) {
+        err_set(err, errlen, "file '%s' is not a text file: line 1 holds NUL bytes%s; no patron was changed", req->file,
+                first_utf16 ? " (UTF-16 without a byte-order mark? give its encoding as UTF-16LE or UTF-16BE)" : "");
+        goto out;
+    }
+    if (unreadable >= NOT_TEXT_MIN && unreadable * 100 > all * NOT_TEXT_PCT) {
+        err_set(err, errlen,
+                "file '%s' does not read as %s text: %llu of its %llu records hold NUL bytes or bytes invalid in %s "
+                "(the first on line %llu); no patron was changed. Is it the CSV export, and is its encoding right?",
+                req->file, enc_name, (unsigned long long)unreadable, (unsigned long long)all, enc_name,
+                (unsigned long long)first_unreadable);
+        goto out;
+    }
+    if (rep.bad_total > rep.nbad) {
+        err_set(err, errlen,
+                "file '%s' holds bytes invalid in %s in %llu places (more than %d; the first on line %llu); nothing "
+                "was read. Is its encoding right?",
+                req->file, enc_name, (unsigned long long)rep.bad_total, ENCODING_MAX_BAD,
+                (unsigned long long)first_unreadable);
+        goto out;
+    }
+    if (open_quote > 0) {
+        /* The file's last line (a line end at the very end opens no line). */
+        uint64_t last = sc.line;
+        if (last > open_quote && maplen > 0 && (map[maplen - 1] == '\n' || map[maplen - 1] == '\r'))
+            last--;
+        err_set(err, errlen,
+                "file '%s': the record starting on line %llu opens a quoted field that is never closed (the file ends "
+                "inside it, on line %llu), so the file is cut off or broken from line %llu on; no patron was changed",
+                req->file, (unsigned long long)open_quote, (unsigned long long)last, (unsigned long long)open_quote);
+        goto out;
+    }
     if (in_shard > 0 && add_shard(j, shard_off, maplen, shard_first, shard_last, (uint32_t)in_shard) < 0)
         goto oom;
     /* A shard's bytes end where the next begins (line ends included), so
      * a worker's line count agrees with ours. */
     for (size_t i = 0; i + 1 < j->nshards; i++)
         j->shards[i].len = j->shards[i + 1].off - j->shards[i].off;
-    if (rep.nbad > 0) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "%zu place(s) in the file held bytes invalid in %s.", rep.nbad,
-                 rep.detected[0] ? rep.detected : enc);
+    if (rep.bad_total > 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%llu place(s) in the file held bytes invalid in %s; each record holding them was skipped.",
+                 (unsigned long long)rep.bad_total, enc_name);
+        job_note(j, msg);
+    }
+    if (j->records == 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "File '%s' holds no records (it is empty, or holds only the %lld row(s) to skip).",
+                 req->file, (long long)profile_rows_to_skip(prof));
         job_note(j, msg);
     }
     /* Each superseded line names the line that finally wins. */
@@ -456,23 +886,33 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
         if (fin > 0)
             p.notes[i]->by_line = fin;
     }
-    qsort(p.notes, p.nnotes, sizeof(*p.notes), note_cmp);
+    if (p.nnotes > 1) /* qsort's pointer may not be NULL, even for no notes (UBSan) */
+        qsort(p.notes, p.nnotes, sizeof(*p.notes), note_cmp);
     j->notes = p.notes;
     j->nnotes = p.nnotes;
     p.notes = NULL;
     p.nnotes = 0;
+    if (incremental_prepare(b, j, prof, map, maplen, err, errlen) < 0)
+        goto out;
     log_info("job %s: %llu records in %zu shards, %zu duplicate or unreadable lines, %s → UTF-8 %llu bytes",
-             j->id, (unsigned long long)j->records, j->nshards, j->nnotes, rep.detected[0] ? rep.detected : enc,
-             (unsigned long long)rep.out_bytes);
+             j->id, (unsigned long long)j->records, j->nshards, j->nnotes, enc_name, (unsigned long long)rep.out_bytes);
     rc = 0;
     goto out;
 oom:
     err_set(err, errlen, "out of memory preparing '%s'", req->file);
 out:
+    if (rc < 0) {
+        /* A file refused reads as no records at all. */
+        j->records = 0;
+        j->nshards = 0;
+    }
     if (map)
         munmap(map, maplen);
-    if (in_fd >= 0)
-        close(in_fd);
+    /* The copy in the archive stays where it is whatever happened. */
+    if (src_fd >= 0 && src_fd != in.fd)
+        close(src_fd);
+    if (in.fd >= 0)
+        close(in.fd);
     for (size_t i = 0; i < p.nnotes; i++) {
         free(p.notes[i]->key);
         free(p.notes[i]->message);

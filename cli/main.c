@@ -21,14 +21,22 @@ static const char *usage =
     "usage: patronctl [--data DIR] COMMAND ...\n"
     "  up [--workers N]                    start a single-host cluster under DIR\n"
     "  down                                stop it\n"
-    "  site add SHORT \"Name\" [--media]     add or change a site\n"
+    "  site add SHORT \"Name\" [--media] [--access-level LEVEL]\n"
+    "                                      add or change a site (LEVEL: its default access level)\n"
     "  site import FILE.csv                sites from CSV: short_name,name,media\n"
     "  run FILE --profile FILE.properties [--encoding ENC] [--dry-run] [--shard-size N] [--wait] [--json]\n"
+    "      [--allow-delete-outstanding]    (DeleteWhen rules may delete patrons with checkouts or fines)\n"
     "                                      update patrons from FILE now\n"
     "  jobs [--json]                       recent jobs\n"
     "  job show ID [--json]                a job summary\n"
     "  patron show DISTRICT_ID [--json]    every stored field of a patron\n"
     "  status [--json]                     workers and jobs in flight\n"
+    "  profile check FILE.properties [--csv SAMPLE.csv] [--records N] [--encoding ENC]\n"
+    "                                      check a profile; with a sample, how its first records map\n"
+    "  ref add patron-type|access-level|resource-group NAME... [--default]\n"
+    "  ref list [--json]                   reference data of the patron rules (docs/RULES.md)\n"
+    "  schedule add|edit|show|list|delete|run|enable|disable ...\n"
+    "                                      scheduled patron updates (patronctl schedule help)\n"
     "DIR defaults to $PATRONSYNC_DATA_DIR, else ./data.\n"
     "Exit status: 0 done (a job: complete), 1 failed, 2 usage, 3 complete with errors, 4 held, 5 not found.\n";
 
@@ -87,10 +95,11 @@ out:
 }
 
 typedef struct {
-    int json, wait, dry_run, media, workers;
-    const char *profile, *encoding, *shard_size;
+    int json, wait, dry_run, media, workers, allow_outstanding;
+    const char *profile, *encoding, *shard_size, *access_level;
     char *pos[8];
     int npos;
+    jobctl_flags safety; /* run: missing patrons and thresholds (jobctl.c) */
 } args;
 
 static int parse_args(int argc, char **argv, int start, args *a)
@@ -103,6 +112,10 @@ static int parse_args(int argc, char **argv, int start, args *a)
             a->json = 1;
         else if (strcmp(s, "--wait") == 0)
             a->wait = 1;
+        else if (strcmp(s, "--allow-delete-outstanding") == 0)
+            a->allow_outstanding = 1;
+        else if (strcmp(s, "--access-level") == 0 && i + 1 < argc)
+            a->access_level = argv[++i];
         else if (strcmp(s, "--dry-run") == 0)
             a->dry_run = 1;
         else if (strcmp(s, "--media") == 0)
@@ -120,6 +133,9 @@ static int parse_args(int argc, char **argv, int start, args *a)
                 return -1;
             }
             a->workers = (int)n;
+        } else if (jobctl_is_flag(s)) {
+            if (jobctl_flag(argc, argv, &i, &a->safety) < 0)
+                return -1;
         } else if (s[0] == '-' && s[1] == '-') {
             fprintf(stderr, "patronctl: unknown option '%s'\n", s);
             return -1;
@@ -177,7 +193,7 @@ static int state_exit(const char *state)
     return 1;
 }
 
-static int show_job(const ps_config *cfg, const char *id, int json, int wait)
+int show_job(const ps_config *cfg, const char *id, int json, int wait)
 {
     char err[ERRLEN];
     status *st = status_new(cfg->redis_url, err, sizeof(err));
@@ -263,8 +279,8 @@ static int copy_in(const ps_config *cfg, const char *src, char *rel, size_t rell
          * still costs no settle wait at the broker. */
         struct stat sb;
         if (stat(src, &sb) == 0) {
-            struct timespec ts[2] = {sb.st_atim, sb.st_mtim};
-            utimensat(AT_FDCWD, dst, ts, 0);
+            struct timespec times[2] = {sb.st_atim, sb.st_mtim};
+            utimensat(AT_FDCWD, dst, times, 0);
         }
     }
     free(data);
@@ -293,7 +309,7 @@ static int cmd_run(const ps_config *cfg, const args *a)
     str_copy(tmp, sizeof(tmp), a->profile);
     str_copy(pname, sizeof(pname), basename(tmp));
     Patronsync__ControlRequest rq = PATRONSYNC__CONTROL_REQUEST__INIT;
-    Patronsync__ControlRequest__OptsEntry ents[8], *ptrs[8];
+    Patronsync__ControlRequest__OptsEntry ents[8 + JOBCTL_MAX_FLAGS], *ptrs[8 + JOBCTL_MAX_FLAGS];
     rq.opts = ptrs;
     rq.verb = "run";
     char *argv1[] = {rel};
@@ -302,12 +318,18 @@ static int cmd_run(const ps_config *cfg, const args *a)
     rq.payload.data = (uint8_t *)ptext;
     rq.payload.len = plen;
     add_opt(&rq, ents, "profile_name", pname);
+    if (a->allow_outstanding)
+        add_opt(&rq, ents, "allow_delete_outstanding", "1");
     if (a->dry_run)
         add_opt(&rq, ents, "dry_run", "1");
     if (a->encoding)
         add_opt(&rq, ents, "encoding", a->encoding);
     if (a->shard_size)
         add_opt(&rq, ents, "shard_size", a->shard_size);
+    if (jobctl_add_opts(&a->safety, &rq, ents, sizeof(ents) / sizeof(ents[0])) < 0) {
+        free(ptext);
+        return 2;
+    }
     char *id = NULL;
     int rc = call_and_print(cfg, &rq, &id);
     free(ptext);
@@ -382,10 +404,19 @@ int main(int argc, char **argv)
     }
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
+        fputs(jobctl_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
     const char *sub = argc > 2 ? argv[2] : "";
+    if (strcmp(cmd, "profile") == 0)
+        return profile_cmd(&cfg, argc, argv);
+    if (strcmp(cmd, "ref") == 0)
+        return ref_cmd(&cfg, argc, argv);
+    if (strcmp(cmd, "schedule") == 0)
+        return schedule_cmd(&cfg, argc, argv);
+    if (strcmp(cmd, "job") == 0 && jobctl_handles(sub))
+        return jobctl_cmd(&cfg, argc, argv);
     args a;
     int two = strcmp(cmd, "site") == 0 || strcmp(cmd, "job") == 0 || strcmp(cmd, "patron") == 0;
     if (parse_args(argc, argv, two ? 3 : 2, &a) < 0)
@@ -424,6 +455,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "site") == 0 && strcmp(sub, "add") == 0) {
         rq.verb = "site.add";
+        if (a.access_level)
+            add_opt(&rq, ents, "access_level", a.access_level);
         if (a.media)
             add_opt(&rq, ents, "media", "1");
         return call_and_print(&cfg, &rq, NULL);

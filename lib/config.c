@@ -55,6 +55,8 @@ static const setting settings[] = {
     I(ack_resend_ms, 1000, 10, 600000, "resend an unacknowledged job request after"),
     I(max_message_bytes, 268435456, 1024, INT64_MAX, "largest ZeroMQ message accepted"),
     I(test_clock_offset, 0, INT64_MIN, INT64_MAX, "test only: seconds added to the scheduler clock"),
+    S(test_clock_file, "", "test only: the scheduler clock reads UTC seconds from this file"),
+    I(test_fault_claim, 0, 0, 2, "test only: the scheduler kills itself at a slot claim (1 before commit, 2 after)"),
     I(test_fault_line, 0, 0, INT64_MAX, "test only: a worker aborts when it plans this line"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

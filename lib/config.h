@@ -40,6 +40,8 @@ typedef struct {
     int64_t ack_resend_ms;
     int64_t max_message_bytes;
     int64_t test_clock_offset;        /* test only: seconds added to the scheduler's clock */
+    char test_clock_file[CONFIG_STR]; /* test only: the scheduler's clock reads UTC seconds from this file */
+    int64_t test_fault_claim;         /* test only: scheduler killed at a slot claim (1 before commit, 2 after) */
     int64_t test_fault_line;          /* test only: a worker aborts on this CSV line */
 } ps_config;
 

@@ -14,6 +14,7 @@ struct store {
     sqlite3_stmt *marker_get, *marker_put;
     int readonly;
     sqlite3_stmt *rq[32]; /* the rules' statements, prepared on first use (rq_sql) */
+    sqlite3_stmt *sx[8];  /* the safety step's and undo's, prepared on first use (sx_get) */
 };
 
 /* Schema version 1. Changing it: add a migration step keyed on
@@ -44,6 +45,12 @@ static const char *schema_rules =
     "  site_short_name TEXT NOT NULL, created_job TEXT,\n"
     "  PRIMARY KEY(patron_id, site_short_name)) WITHOUT ROWID;\n"
     "CREATE INDEX IF NOT EXISTS patrons_username_nocase ON patrons(username COLLATE NOCASE) WHERE username <> '';\n";
+
+/* The finishing step (docs/SAFETY.md): the few patrons missing from the
+ * file are found without scanning every row. Added to version 1 stores as
+ * they are opened. */
+static const char *schema_safety =
+    "CREATE INDEX IF NOT EXISTS patrons_missing ON patrons(missing_since) WHERE missing_since IS NOT NULL;\n";
 
 static int build_patrons_sql(strbuf *sb)
 {
@@ -157,6 +164,7 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
         sb_puts(&sb, schema_fixed);
         build_patrons_sql(&sb);
         sb_puts(&sb, schema_rules);
+        sb_puts(&sb, schema_safety);
         sb_puts(&sb, "PRAGMA user_version=1;\nCOMMIT;");
         int rc = store_exec(s, sb_str(&sb), err, errlen);
         sb_free(&sb);
@@ -188,6 +196,8 @@ void store_close(store **sp)
         sqlite3_finalize(s->taken[f]);
     for (size_t i = 0; i < sizeof(s->rq) / sizeof(s->rq[0]); i++)
         sqlite3_finalize(s->rq[i]);
+    for (size_t i = 0; i < sizeof(s->sx) / sizeof(s->sx[0]); i++)
+        sqlite3_finalize(s->sx[i]);
     sqlite3_close(s->db);
     free(s);
     *sp = NULL;
@@ -759,4 +769,140 @@ int store_assoc_list(store *s, int64_t patron_id, char ***out, size_t *n, char *
         return -1;
     sqlite3_bind_int64(st, 1, patron_id);
     return collect_names(s, st, "site associations", out, n, err, errlen);
+}
+
+/* ---- The rest of a patron's row, for before-images and undo
+ * (docs/SAFETY.md) ---- */
+
+enum { SX_EXTRA_GET, SX_SET_MISSING, SX_RESTORE_UPDATE, SX_RESTORE_INSERT, SX_CHANGE_PUT, SX_CHANGE_DROP, SX__COUNT };
+
+static sqlite3_stmt *sx_get(store *s, int which, char *err, size_t errlen)
+{
+    if (which < 0 || which >= SX__COUNT || s->readonly) {
+        err_set(err, errlen, "store: no statement %d", which);
+        return NULL;
+    }
+    if (s->sx[which] == NULL) {
+        strbuf q;
+        sb_init(&q);
+        if (which == SX_EXTRA_GET) {
+            sb_puts(&q, "SELECT checkouts,fines_cents,coalesce(missing_since,''),coalesce(created_job,''),"
+                        "coalesce(updated_job,'') FROM patrons WHERE id=?");
+        } else if (which == SX_CHANGE_DROP) {
+            sb_puts(&q, "DELETE FROM job_changes WHERE job_id=? AND seq=?");
+        } else if (which == SX_CHANGE_PUT) {
+            sb_puts(&q, "INSERT OR REPLACE INTO job_changes(job_id,seq,patron_id,op,before) VALUES(?,?,?,?,?)");
+        } else if (which == SX_SET_MISSING) {
+            sb_puts(&q, "UPDATE patrons SET missing_since=nullif(?,''), updated_job=nullif(?,'') WHERE id=?");
+        } else if (which == SX_RESTORE_UPDATE) {
+            sb_puts(&q, "UPDATE patrons SET ");
+            for (int f = 0; f < PF__COUNT; f++)
+                sb_printf(&q, "%s=?,", patron_fields[f].column);
+            /* checkouts and fines are circulation's, never a job's: kept. */
+            sb_puts(&q, "row_hash=?,missing_since=nullif(?,''),updated_job=nullif(?,'') WHERE id=?");
+        } else {
+            sb_puts(&q, "INSERT INTO patrons(");
+            for (int f = 0; f < PF__COUNT; f++)
+                sb_printf(&q, "%s,", patron_fields[f].column);
+            sb_puts(&q, "row_hash,missing_since,updated_job,checkouts,fines_cents,id,created_job) VALUES(");
+            for (int f = 0; f < PF__COUNT; f++)
+                sb_puts(&q, "?,");
+            sb_puts(&q, "?,nullif(?,''),nullif(?,''),?,?,?,nullif(?,''))");
+        }
+        int rc = q.buf ? prep(s, sb_str(&q), &s->sx[which], err, errlen) : -1;
+        sb_free(&q);
+        if (rc < 0)
+            return NULL;
+    }
+    sqlite3_reset(s->sx[which]);
+    sqlite3_clear_bindings(s->sx[which]);
+    return s->sx[which];
+}
+
+static void col_copy(sqlite3_stmt *st, int col, char *out, size_t outlen)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    str_copy(out, outlen, v ? (const char *)v : "");
+}
+
+int store_extra_get(store *s, int64_t id, store_patron_extra *x, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = sx_get(s, SX_EXTRA_GET, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        x->checkouts = sqlite3_column_int64(st, 0);
+        x->fines_cents = sqlite3_column_int64(st, 1);
+        col_copy(st, 2, x->missing_since, sizeof(x->missing_since));
+        col_copy(st, 3, x->created_job, sizeof(x->created_job));
+        col_copy(st, 4, x->updated_job, sizeof(x->updated_job));
+        sqlite3_reset(st);
+        return 1;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    err_set(err, errlen, "store: reading patron %lld: %s", (long long)id, sqlite3_errmsg(s->db));
+    return -1;
+}
+
+int store_set_missing(store *s, int64_t id, const char *since, const char *job, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = sx_get(s, SX_SET_MISSING, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, since ? since : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, job ? job : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, id);
+    return step_done(s, st, "marking a missing patron", err, errlen);
+}
+
+int store_restore(store *s, int64_t id, const patron_rec *rec, const store_patron_extra *x, int insert, char *err,
+                  size_t errlen)
+{
+    sqlite3_stmt *st = sx_get(s, insert ? SX_RESTORE_INSERT : SX_RESTORE_UPDATE, err, errlen);
+    if (st == NULL)
+        return -1;
+    bind_fields(st, rec);
+    int k = PF__COUNT + 1;
+    sqlite3_bind_int64(st, k++, (int64_t)patron_hash(rec));
+    sqlite3_bind_text(st, k++, x->missing_since, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, k++, x->updated_job, -1, SQLITE_STATIC);
+    if (insert) {
+        sqlite3_bind_int64(st, k++, x->checkouts);
+        sqlite3_bind_int64(st, k++, x->fines_cents);
+    }
+    sqlite3_bind_int64(st, k++, id);
+    if (insert)
+        sqlite3_bind_text(st, k++, x->created_job, -1, SQLITE_STATIC);
+    return step_done(s, st, insert ? "restoring a deleted patron" : "restoring a patron", err, errlen);
+}
+
+int store_change_put(store *s, const char *job, int64_t seq, int64_t patron_id, int op, const uint8_t *before,
+                     size_t len, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = sx_get(s, SX_CHANGE_PUT, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, patron_id);
+    sqlite3_bind_int(st, 4, op);
+    if (before)
+        sqlite3_bind_blob(st, 5, before, (int)len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
+    return step_done(s, st, "saving a before-image", err, errlen);
+}
+
+int store_change_drop(store *s, const char *job, int64_t seq, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = sx_get(s, SX_CHANGE_DROP, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    return step_done(s, st, "dropping a before-image", err, errlen);
 }

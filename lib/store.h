@@ -70,4 +70,71 @@ int store_marker_get(store *s, const char *job, const char *step, uint8_t **blob
 int store_marker_put(store *s, const char *job, const char *step, const uint8_t *blob, size_t len,
                      char *err, size_t errlen);
 
+/* ---- Reference data and site associations used by the patron rules
+ * (docs/RULES.md). Names are compared without regard to ASCII case; the
+ * spelling first stored is the canonical one. ---- */
+enum store_ref { STORE_REF_PATRON_TYPE, STORE_REF_ACCESS_LEVEL, STORE_REF_RESOURCE_GROUP };
+
+/* Every name of one kind, sorted by strcmp; *out (n strings) is the
+ * caller's to free with store_names_free. 0 / -1 with err. */
+int store_ref_names(store *s, enum store_ref kind, char ***out, size_t *n, char *err, size_t errlen);
+void store_names_free(char **v, size_t n);
+/* The stored spelling of name (compared without regard to ASCII case) into
+ * canon: 1 found, 0 not, -1 error. */
+int store_ref_canonical(store *s, enum store_ref kind, const char *name, char *canon, size_t canonlen);
+/* Add a name (job may be NULL). 1 added, 0 it existed (in any case), -1 error. */
+int store_ref_add(store *s, enum store_ref kind, const char *name, const char *job, char *err, size_t errlen);
+/* The district's default patron type or resource group into out ("" when
+ * none is set). 0 / -1 with err. Access levels have a default per site. */
+int store_ref_default(store *s, enum store_ref kind, char *out, size_t outlen, char *err, size_t errlen);
+/* Set that default (the name is added to its list too). 0 / -1 with err. */
+int store_ref_set_default(store *s, enum store_ref kind, const char *name, char *err, size_t errlen);
+/* A site's default access level ("" clears it). 0, -1 with err (also when
+ * the site does not exist). */
+int store_site_set_access_level(store *s, const char *short_name, const char *level, char *err, size_t errlen);
+
+/* A homeroom of a site: 1 created, 0 it existed (in any case), -1 error. */
+int store_homeroom_add(store *s, const char *site, const char *name, const char *job, char *err, size_t errlen);
+
+/* Whether a patron other than self_id holds this user name (ASCII case
+ * ignored): 1 / 0 / -1. */
+int store_username_taken(store *s, const char *username, int64_t self_id);
+
+/* Secondary site associations of a patron (patron_sites; removed with the
+ * patron). has: 1 / 0 / -1; add: 1 added, 0 existed, -1 error; remove: 0 / -1. */
+int store_assoc_has(store *s, int64_t patron_id, const char *site);
+int store_assoc_add(store *s, int64_t patron_id, const char *site, const char *job, char *err, size_t errlen);
+int store_assoc_remove(store *s, int64_t patron_id, const char *site, char *err, size_t errlen);
+/* The sites a patron is associated with, sorted; *out is the caller's to
+ * free with store_names_free. 0 / -1 with err. */
+int store_assoc_list(store *s, int64_t patron_id, char ***out, size_t *n, char *err, size_t errlen);
+
+/* ---- The rest of a patron's row, for before-images and undo
+ * (docs/SAFETY.md). Empty strings stand for NULL. ---- */
+typedef struct {
+    int64_t checkouts;
+    int64_t fines_cents;
+    char missing_since[16]; /* YYYY-MM-DD the patron was first missing from a file; "" when not */
+    char created_job[128];
+    char updated_job[128];
+} store_patron_extra;
+
+/* 1 found (x filled), 0 not, -1 error. */
+int store_extra_get(store *s, int64_t id, store_patron_extra *x, char *err, size_t errlen);
+/* Set (since "" clears) the day a patron went missing, and the job that
+ * last changed it. 0 / -1. */
+int store_set_missing(store *s, int64_t id, const char *since, const char *job, char *err, size_t errlen);
+/* Put a before-image back: every field of rec, missing_since and
+ * updated_job (checkouts and fines are circulation's and stay); insert
+ * re-creates a deleted patron under its old id with every extra. 0 / -1
+ * (a uniqueness clash leaves sqlite3_errcode SQLITE_CONSTRAINT). */
+int store_restore(store *s, int64_t id, const patron_rec *rec, const store_patron_extra *x, int insert, char *err,
+                  size_t errlen);
+/* One row of job_changes: what job changed (op, lib/safety.h) on a patron,
+ * with its before-image (NULL for an add). 0 / -1. */
+int store_change_put(store *s, const char *job, int64_t seq, int64_t patron_id, int op, const uint8_t *before,
+                     size_t len, char *err, size_t errlen);
+/* Forget row seq of job's changes (a change the store then refused). 0 / -1. */
+int store_change_drop(store *s, const char *job, int64_t seq, char *err, size_t errlen);
+
 #endif

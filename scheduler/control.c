@@ -14,7 +14,9 @@
 #include "csvscan.h"
 #include "log.h"
 #include "profile.h"
+#include "safety.h"
 #include "scheduler.h"
+#include "schedules.h"
 #include "store.h"
 
 static const char *control_schema =
@@ -180,15 +182,24 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
         return;
     }
     profile_destroy(&p);
-    Patronsync__JobOptions o = PATRONSYNC__JOB_OPTIONS__INIT;
+    Patronsync__JobOptions o;
+    safety_options_init(&o);
+    int64_t fired_at_ms;
+    char local_date[16];
+    if (jobctl_run_options(s, rq, &o, &fired_at_ms, local_date, sizeof(local_date), err, sizeof(err)) < 0) {
+        safety_option_lists_free(&o);
+        free(ptext);
+        fail(rep, body, 2, "%s", err);
+        return;
+    }
     const char *v = opt(rq, "dry_run");
     o.dry_run = v && strcmp(v, "1") == 0;
+    v = opt(rq, "allow_delete_outstanding");
+    o.allow_delete_outstanding = v && strcmp(v, "1") == 0;
     int64_t n;
     v = opt(rq, "shard_size");
     if (v && parse_i64(v, 1, 10000000, &n) == 0)
         o.shard_size = (uint32_t)n;
-    o.max_add_pct = o.max_update_pct = o.max_inactivate_pct = o.max_delete_pct = -1;
-    o.delete_after_days = -1;
     char id[128];
     job_id_new(id, sizeof(id));
     Patronsync__JobRequest req = PATRONSYNC__JOB_REQUEST__INIT;
@@ -199,9 +210,11 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     v = opt(rq, "encoding");
     req.encoding = (char *)(v ? v : "");
     req.requested_by = (char *)user;
-    req.fired_at_ms = now_ms();
+    req.fired_at_ms = fired_at_ms;
+    req.local_date = local_date;
     req.options = &o;
     int rc = outbox_add(s, &req, err, sizeof(err));
+    safety_option_lists_free(&o);
     free(ptext);
     if (rc < 0) {
         fail(rep, body, 1, "%s", err);
@@ -230,7 +243,9 @@ static void verb_site_add(scheduler *s, const Patronsync__ControlRequest *rq, Pa
     if (st == NULL)
         return;
     char err[ERRLEN];
-    if (store_site_upsert(st, shortname, rq->args[1], m && strcmp(m, "1") == 0, err, sizeof(err)) < 0)
+    const char *level = opt(rq, "access_level"); /* the site's default access level (docs/RULES.md) */
+    if (store_site_upsert(st, shortname, rq->args[1], m && strcmp(m, "1") == 0, err, sizeof(err)) < 0 ||
+        (level && store_site_set_access_level(st, shortname, level, err, sizeof(err)) < 0))
         fail(rep, body, 1, "%s", err);
     else
         sb_printf(body, "site %s saved\n", shortname);
@@ -366,7 +381,11 @@ void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
         verb_site_import(s, rq, rep, body);
     else if (strcmp(verb, "patron.show") == 0)
         verb_patron_show(s, rq, rep, body);
-    else
+    else if (strncmp(verb, "schedule.", 9) == 0)
+        schedules_verb(s, user, rq, rep, body);
+    else if (strncmp(verb, "job.", 4) == 0)
+        jobctl_verb(s, user, rq, rep, body);
+    else if (refdata_handle(s, rq, rep, body) == 0)
         fail(rep, body, 2, "unknown request '%s'", verb);
     if (rep->ok)
         rep->body = body->buf ? body->buf : "";

@@ -38,6 +38,22 @@ int outbox_add(scheduler *s, Patronsync__JobRequest *req, char *err, size_t errl
 void outbox_step(scheduler *s);
 void outbox_on_reply(scheduler *s, const Patronsync__BrokerReply *r);
 
+/* refdata.c: the ref.* verbs (reference data of the patron rules). 1 when
+ * the verb was one of them (reply filled), 0 when not. */
+int refdata_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body);
+
+/* jobctl: "job.approve", "job.discard" (sent to the broker, which keeps
+ * held jobs) and "job.undo" (from the job's before-images). rep and body
+ * as control_handle. */
+void jobctl_verb(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                 strbuf *body);
+/* A run-now's safety options from the request's opts (lib/safety.h names),
+ * validated, and its instant and district calendar day (the "today" of
+ * missing-patron days) from the scheduler's clock. 0, or -1 with the
+ * operator's message in err. */
+int jobctl_run_options(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__JobOptions *o,
+                       int64_t *fired_at_ms, char *local_date, size_t datelen, char *err, size_t errlen);
+
 /* A fresh job id for a run-now: run-YYYYMMDDTHHMMSSZ-xxxxxx. */
 void job_id_new(char *out, size_t outlen);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "csvscan.h"
+#include "finish.h"
 #include "log.h"
 #include "profile.h"
 #include "rules.h"
@@ -37,12 +38,15 @@ static profile *get_profile(const char *name, const char *text, char *err, size_
 }
 
 /* A Change owning one block: the struct, the value pointers and the text
- * (rec has every field as PV_VALUE, as rules_decide leaves it). */
-static Patronsync__Change *change_new(int op, uint64_t line, const char *key, int64_t id,
-                                      const patron_rec *rec)
+ * (rec has every field as PV_VALUE, as rules_decide leaves it), and an
+ * extra string (a site: site_before or assoc_site) returned in *extra_out. */
+static Patronsync__Change *change_new(int op, uint64_t line, const char *key, int64_t id, const patron_rec *rec,
+                                      const char *extra, char **extra_out)
 {
     size_t keylen = strlen(key);
-    size_t need = sizeof(Patronsync__Change) + PF__COUNT * sizeof(char *) + rec->arena_len + keylen + 1;
+    size_t extralen = extra ? strlen(extra) : 0;
+    size_t need = sizeof(Patronsync__Change) + PF__COUNT * sizeof(char *) + rec->arena_len + keylen + 1 +
+                  extralen + 1;
     char *block = malloc(need);
     if (block == NULL)
         return NULL;
@@ -50,9 +54,16 @@ static Patronsync__Change *change_new(int op, uint64_t line, const char *key, in
     patronsync__change__init(c);
     char **vals = (char **)(block + sizeof(*c));
     char *text = (char *)(vals + PF__COUNT);
-    memcpy(text, rec->arena, rec->arena_len);
+    if (rec->arena_len > 0)
+        memcpy(text, rec->arena, rec->arena_len);
     char *k = text + rec->arena_len;
     memcpy(k, key, keylen + 1);
+    char *x = k + keylen + 1;
+    if (extralen > 0)
+        memcpy(x, extra, extralen);
+    x[extralen] = '\0';
+    if (extra_out)
+        *extra_out = x;
     for (int f = 0; f < PF__COUNT; f++)
         vals[f] = rec->state[f] == PV_VALUE ? text + rec->off[f] : k + keylen;
     c->op = (uint32_t)op;
@@ -117,6 +128,315 @@ static int replay(worker_ctx *w, const Patronsync__ShardTask *t, const char *pat
     return 1;
 }
 
+/* One shard being planned: the profile, the reference data and the store
+ * as they were before the job, and what the shard has decided so far. */
+typedef struct {
+    worker_ctx *w;
+    const profile *prof;
+    rules_ctx rctx;
+    int by;                   /* PF_DISTRICT_ID or PF_BARCODE */
+    int allow_outstanding;    /* JobOptions.allow_delete_outstanding */
+    int update_before_delete; /* UpdateBeforeDelete=true */
+    int has_delete, has_assoc;
+    Patronsync__Counts *counts;
+    exc_list exc;
+    change_list ch;
+    patron_rec mapped, existing, out;
+    int hashed; /* the last record hashed a password (slow): pump heartbeats */
+    finish_seen seen; /* stored patrons and sites in the file, for the finishing step (finish.h) */
+} planner;
+
+static void who(const planner *pl, int found, const char **id, char *name, size_t namelen)
+{
+    *id = patron_rec_get(&pl->mapped, PF_DISTRICT_ID);
+    if (**id == '\0' && found)
+        *id = patron_rec_get(&pl->existing, PF_DISTRICT_ID);
+    rules_display_name(&pl->mapped, name, namelen);
+    if (*name == '\0' && found)
+        rules_display_name(&pl->existing, name, namelen);
+}
+
+static int oom(char *err, size_t errlen, uint64_t line)
+{
+    err_set(err, errlen, "out of memory planning line %llu", (unsigned long long)line);
+    return -1;
+}
+
+/* pl->out as every field of the stored patron (the record a delete without
+ * UpdateBeforeDelete, or an association, carries). */
+static int out_from_existing(planner *pl)
+{
+    patron_rec_reset(&pl->out);
+    for (int f = 0; f < PF__COUNT; f++)
+        if (patron_rec_set(&pl->out, f, patron_rec_get(&pl->existing, f), pl->existing.len[f], PV_VALUE) < 0)
+            return -1;
+    return 0;
+}
+
+/* Stage pl->out as an add (found == 0) or an update of meta->id, or count
+ * it unchanged; counts it. 0 / -1. */
+static int stage_save(planner *pl, uint64_t line, const char *key, int found, const store_patron_meta *meta,
+                      int warned, char *err, size_t errlen)
+{
+    Patronsync__Counts *counts = pl->counts;
+    if (finish_seen_site(&pl->seen, patron_rec_get(&pl->out, PF_SITE_SHORT_NAME)) < 0)
+        return oom(err, errlen, line);
+    if (found && patron_hash(&pl->out) == patron_hash(&pl->existing)) {
+        counts->unchanged++;
+        return 0;
+    }
+    const char *s0 = found ? patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME) : "";
+    int moved = found && strcmp(patron_rec_get(&pl->out, PF_SITE_SHORT_NAME), s0) != 0;
+    char *extra = NULL;
+    Patronsync__Change *c =
+        change_new(found ? 2 : 1, line, key, found ? meta->id : 0, &pl->out, moved ? s0 : NULL, &extra);
+    if (c == NULL || changes_push(&pl->ch, c) < 0) {
+        free(c);
+        return oom(err, errlen, line);
+    }
+    c->warned = warned != 0;
+    if (found) {
+        c->before_hash = meta->hash;
+        uint64_t mask = 0;
+        for (int f = 0; f < PF__COUNT; f++)
+            if (strcmp(patron_rec_get(&pl->out, f), patron_rec_get(&pl->existing, f)) != 0)
+                mask |= (uint64_t)1 << f;
+        c->changed = mask;
+        if (moved) {
+            c->site_before = extra;
+            counts->transferred++;
+        }
+        counts->updated++;
+        if (warned)
+            counts->updated_with_warnings++;
+    } else {
+        counts->added++;
+        if (warned)
+            counts->added_with_warnings++;
+    }
+    return 0;
+}
+
+/* An add or update: validate (rules_decide), then what needs the store:
+ * a barcode, District ID or user name another patron holds, all decided
+ * against the store as it was before this job (so shards never race).
+ * given_warning: the caller already gave this record a warning line. */
+static int plan_save(planner *pl, uint64_t line, const char *key, int found, const store_patron_meta *meta,
+                     int given_warning, char *err, size_t errlen)
+{
+    store *st = pl->w->st;
+    size_t mark = pl->exc.n;
+    int warned = 0;
+    const patron_rec *ex = found ? &pl->existing : NULL;
+    int save = rules_decide(&pl->rctx, line, &pl->mapped, ex, &pl->out, &pl->exc, &warned);
+    if (pl->mapped.state[PF_PASSWORD] == PV_VALUE)
+        pl->hashed = 1;
+    if (save < 0) {
+        err_set(err, errlen, "line %llu: out of memory, or the password could not be hashed",
+                (unsigned long long)line);
+        return -1;
+    }
+    if (save == 0) {
+        pl->counts->invalid_skipped++;
+        return 0;
+    }
+    int64_t self = found ? meta->id : 0;
+    char name[200];
+    rules_display_name(&pl->out, name, sizeof(name));
+    const char *id = patron_rec_get(&pl->out, PF_DISTRICT_ID);
+    const char *bc = patron_rec_get(&pl->out, PF_BARCODE);
+    if (*bc && (!found || strcmp(bc, patron_rec_get(ex, PF_BARCODE)) != 0)) {
+        int taken = store_value_taken(st, PF_BARCODE, bc, self);
+        if (taken < 0) {
+            err_set(err, errlen, "store: looking up barcode '%s': %s", bc, sqlite3_errmsg(store_db(st)));
+            return -1;
+        }
+        if (taken) {
+            exc_truncate(&pl->exc, mark);
+            if (found)
+                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_ASSIGNED, bc);
+            else
+                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_EXISTS, bc);
+            pl->counts->invalid_skipped++;
+            return 0;
+        }
+    }
+    if (!pl->rctx.match_district_id && *id && (!found || strcmp(id, patron_rec_get(ex, PF_DISTRICT_ID)) != 0)) {
+        int taken = store_value_taken(st, PF_DISTRICT_ID, id, self);
+        if (taken < 0) {
+            err_set(err, errlen, "store: looking up District ID '%s': %s", id, sqlite3_errmsg(store_db(st)));
+            return -1;
+        }
+        if (taken) {
+            exc_truncate(&pl->exc, mark);
+            exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_DISTRICT_ID_TAKEN, id);
+            pl->counts->invalid_skipped++;
+            return 0;
+        }
+    }
+    if (rules_username_changed(&pl->out, ex)) {
+        int taken = store_username_taken(st, patron_rec_get(&pl->out, PF_USERNAME), self);
+        if (taken < 0) {
+            err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
+            return -1;
+        }
+        if (taken && rules_keep_username(line, &pl->out, ex, &pl->exc, &warned) < 0)
+            return oom(err, errlen, line);
+    }
+    return stage_save(pl, line, key, found, meta, warned || given_warning, err, errlen);
+}
+
+/* A record a DeleteWhen rule matched. */
+static int plan_delete(planner *pl, uint64_t line, const char *key, int found, const store_patron_meta *meta,
+                       char *err, size_t errlen)
+{
+    const char *id;
+    char name[200];
+    who(pl, found, &id, name, sizeof(name));
+    if (!found) {
+        exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_NOT_FOUND);
+        pl->counts->invalid_skipped++;
+        return 0;
+    }
+    int outstanding = meta->checkouts > 0 || meta->fines_cents > 0;
+    if (outstanding && !pl->allow_outstanding) {
+        exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_OUTSTANDING, key);
+        if (pl->update_before_delete)
+            return plan_save(pl, line, key, 1, meta, 1, err, errlen);
+        pl->counts->invalid_skipped++;
+        return 0;
+    }
+    int warned = 0;
+    if (pl->update_before_delete) {
+        int save = rules_decide(&pl->rctx, line, &pl->mapped, &pl->existing, &pl->out, &pl->exc, &warned);
+        if (save < 0)
+            return oom(err, errlen, line);
+        if (save == 0) {
+            pl->counts->invalid_skipped++;
+            return 0;
+        }
+    } else if (out_from_existing(pl) < 0) {
+        return oom(err, errlen, line);
+    }
+    Patronsync__Change *c = change_new(3, line, key, meta->id, &pl->out, NULL, NULL);
+    if (c == NULL || changes_push(&pl->ch, c) < 0) {
+        free(c);
+        return oom(err, errlen, line);
+    }
+    c->before_hash = meta->hash;
+    c->update_first = pl->update_before_delete != 0;
+    if (outstanding) {
+        long long fines = (long long)meta->fines_cents;
+        exc_add(&pl->exc, line, id, name, "INFO", RULES_MSG_DELETED_OUTSTANDING, key, (long long)meta->checkouts,
+                fines / 100, fines % 100);
+        warned = 1;
+    }
+    c->warned = warned != 0;
+    pl->counts->deleted++;
+    if (warned)
+        pl->counts->deleted_with_warnings++;
+    return 0;
+}
+
+/* A record an AssociationWhen rule matched, for an existing patron at
+ * another site: the patron stays where they are and is associated with
+ * the record's site. *handled = 0 when the record is an ordinary update
+ * after all (same site, or no site). */
+static int plan_association(planner *pl, uint64_t line, const char *key, const store_patron_meta *meta,
+                            int *handled, char *err, size_t errlen)
+{
+    const char *site = rules_record_site(&pl->rctx, &pl->mapped);
+    *handled = 0;
+    if (*site == '\0' || strcmp(site, patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME)) == 0)
+        return 0;
+    *handled = 1;
+    const char *id;
+    char name[200];
+    who(pl, 1, &id, name, sizeof(name));
+    const store_site *ss = rules_site(&pl->rctx, site);
+    if (ss == NULL) {
+        exc_add(&pl->exc, line, id, name, "SKIP", "Site short name '%s' does not exist.", site);
+        pl->counts->invalid_skipped++;
+        return 0;
+    }
+    int has = store_assoc_has(pl->w->st, meta->id, ss->short_name);
+    if (has < 0) {
+        err_set(err, errlen, "store: looking up a site association: %s", sqlite3_errmsg(store_db(pl->w->st)));
+        return -1;
+    }
+    if (has) {
+        pl->counts->unchanged++;
+        return 0;
+    }
+    if (out_from_existing(pl) < 0)
+        return oom(err, errlen, line);
+    char *extra = NULL;
+    Patronsync__Change *c = change_new(4, line, key, meta->id, &pl->out, ss->short_name, &extra);
+    if (c == NULL || changes_push(&pl->ch, c) < 0) {
+        free(c);
+        return oom(err, errlen, line);
+    }
+    c->assoc_site = extra;
+    c->before_hash = meta->hash;
+    pl->counts->updated++;
+    return 0;
+}
+
+/* One mapped record (pl->mapped) of the shard. 0 / -1 (the shard fails). */
+static int plan_record(planner *pl, uint64_t line, const char *const *cols, const size_t *lens, size_t ncols,
+                       char *err, size_t errlen)
+{
+    const profile *prof = pl->prof;
+    if (profile_rule_count(prof, PR_SKIP) > 0 &&
+        profile_rule_matches(prof, PR_SKIP, &pl->mapped, cols, lens, ncols) == 1) {
+        pl->counts->skipped_by_rule++;
+        return 0;
+    }
+    int is_delete = pl->has_delete && profile_rule_matches(prof, PR_DELETE, &pl->mapped, cols, lens, ncols) == 1;
+    int is_assoc = !is_delete && pl->has_assoc &&
+                   profile_rule_matches(prof, PR_ASSOCIATION, &pl->mapped, cols, lens, ncols) == 1;
+    const char *key = NULL;
+    if (!rules_match_key(&pl->rctx, line, &pl->mapped, &key, &pl->exc)) {
+        pl->counts->invalid_skipped++;
+        return 0;
+    }
+    store_patron_meta meta = {0};
+    int found = store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
+    if (found < 0)
+        return -1;
+    if (found && !pl->rctx.match_district_id) {
+        /* Barcode + site: a patron holding the barcode at another site is
+         * not this record's patron. */
+        const char *site = rules_record_site(&pl->rctx, &pl->mapped);
+        if (strcmp(site, patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME)) != 0) {
+            const char *id;
+            char name[200];
+            who(pl, 0, &id, name, sizeof(name));
+            if (rules_site(&pl->rctx, site) == NULL)
+                exc_add(&pl->exc, line, id, name, "SKIP", "Site short name '%s' does not exist.", site);
+            else if (is_delete)
+                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_NOT_FOUND);
+            else
+                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_EXISTS, key);
+            pl->counts->invalid_skipped++;
+            return 0;
+        }
+    }
+    /* In the file, changed or not: not missing (finish.c). */
+    if (found && finish_seen_id(&pl->seen, meta.id) < 0)
+        return oom(err, errlen, line);
+    if (is_delete)
+        return plan_delete(pl, line, key, found, &meta, err, errlen);
+    if (is_assoc && found) {
+        int handled = 0;
+        if (plan_association(pl, line, key, &meta, &handled, err, errlen) < 0)
+            return -1;
+        if (handled)
+            return 0;
+    }
+    return plan_save(pl, line, key, found, &meta, 0, err, errlen);
+}
+
 int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts *counts, char *err,
                size_t errlen)
 {
@@ -135,15 +455,17 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
         return -1;
 
     int rc = -1;
-    store_site *sites = NULL;
-    size_t nsites = 0;
-    exc_list exc;
-    exc_list_init(&exc);
-    change_list ch = {0};
-    patron_rec mapped, existing, out;
-    patron_rec_init(&mapped);
-    patron_rec_init(&existing);
-    patron_rec_init(&out);
+    rules_ref ref;
+    memset(&ref, 0, sizeof(ref));
+    planner pl;
+    memset(&pl, 0, sizeof(pl));
+    pl.w = w;
+    pl.prof = prof;
+    pl.counts = counts;
+    exc_list_init(&pl.exc);
+    patron_rec_init(&pl.mapped);
+    patron_rec_init(&pl.existing);
+    patron_rec_init(&pl.out);
     csvrow *row = csvrow_new((size_t)w->cfg->max_fields);
     uint8_t *packed = NULL;
     int in_txn = 0;
@@ -156,10 +478,15 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     if (store_begin(w->st, 0, err, errlen) < 0)
         goto out;
     in_txn = 1;
-    if (store_sites(w->st, &sites, &nsites, err, errlen) < 0)
+    if (rules_ref_load(&ref, w->st, err, errlen) < 0)
         goto out;
-    rules_ctx rctx = {sites, nsites, profile_match_district_id(prof), profile_site_default(prof)};
-    int by = rctx.match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
+    rules_ctx_init(&pl.rctx, &ref, profile_match_district_id(prof), profile_site_default(prof));
+    pl.by = pl.rctx.match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
+    pl.allow_outstanding = t->options && t->options->allow_delete_outstanding;
+    pl.update_before_delete = profile_update_before_delete(prof);
+    pl.has_delete = profile_rule_count(prof, PR_DELETE) > 0;
+    /* Associations need District ID matching (docs/RULES.md). */
+    pl.has_assoc = pl.rctx.match_district_id && profile_rule_count(prof, PR_ASSOCIATION) > 0;
 
     csvscan sc;
     csvscan_init(&sc, (const char *)t->data.data, t->data.len, t->first_line, (size_t)w->cfg->max_record_bytes);
@@ -168,10 +495,12 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     int max_col = profile_max_column(prof);
     int total_cols = profile_column_total(prof);
     uint64_t nrec = 0;
+    exc_list *exc = &pl.exc;
     while (csvscan_next(&sc, &rec)) {
         nrec++;
-        if ((nrec & 1023) == 0)
+        if ((nrec & 63) == 0 || pl.hashed)
             worker_pump(w);
+        pl.hashed = 0;
         counts->read++;
         uint64_t line = rec.line;
         if (w->cfg->test_fault_line > 0 && line == (uint64_t)w->cfg->test_fault_line) {
@@ -184,10 +513,10 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
             const Patronsync__RecordNote *n = t->notes[note];
             if (n->kind == 2) {
                 counts->invalid_skipped++;
-                exc_add(&exc, line, "", "", "SKIP", "%s", n->message);
+                exc_add(exc, line, "", "", "SKIP", "%s", n->message);
             } else {
                 counts->duplicates_superseded++;
-                exc_add(&exc, line, n->kind == 0 ? n->key : "", "", "SKIP",
+                exc_add(exc, line, n->kind == 0 ? n->key : "", "", "SKIP",
                         "%s '%s' appears again on line %llu; this line was superseded.",
                         n->kind == 0 ? "District ID" : "Barcode", n->key, (unsigned long long)n->by_line);
             }
@@ -195,115 +524,43 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
         }
         if (rec.flags & CSVSCAN_UNTERMINATED) {
             counts->invalid_skipped++;
-            exc_add(&exc, line, "", "", "SKIP", "Line %llu: a quoted field is not closed before the end of the file.",
+            exc_add(exc, line, "", "", "SKIP", "Line %llu: a quoted field is not closed before the end of the file.",
                     (unsigned long long)line);
             continue;
         }
         if (rec.flags & CSVSCAN_TOO_LONG) {
             counts->invalid_skipped++;
-            exc_add(&exc, line, "", "", "SKIP", "Line %llu: record of %zu bytes is longer than the limit of %lld bytes.",
+            exc_add(exc, line, "", "", "SKIP", "Line %llu: record of %zu bytes is longer than the limit of %lld bytes.",
                     (unsigned long long)line, rec.len, (long long)w->cfg->max_record_bytes);
             continue;
         }
         if (rec.flags & CSVSCAN_NUL) {
             counts->invalid_skipped++;
-            exc_add(&exc, line, "", "", "SKIP", "Line %llu: record holds a NUL byte; not a text record.",
+            exc_add(exc, line, "", "", "SKIP", "Line %llu: record holds a NUL byte; not a text record.",
                     (unsigned long long)line);
             continue;
         }
         char perr[ERRLEN];
         if (csvrow_parse(row, (const char *)t->data.data + rec.off, rec.len, perr, sizeof(perr)) < 0) {
             counts->invalid_skipped++;
-            exc_add(&exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
+            exc_add(exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
             continue;
         }
         size_t ncols = csvrow_count(row);
         if ((int)ncols < max_col || (total_cols > 0 && (int)ncols > total_cols)) {
             counts->invalid_skipped++;
-            exc_add(&exc, line, "", "", "SKIP", "Line %llu: %zu fields; the profile expects %s%d.",
+            exc_add(exc, line, "", "", "SKIP", "Line %llu: %zu fields; the profile expects %s%d.",
                     (unsigned long long)line, ncols, (int)ncols < max_col ? "at least " : "at most ",
                     (int)ncols < max_col ? max_col : total_cols);
             continue;
         }
-        if (profile_map(prof, csvrow_fields(row), csvrow_lens(row), ncols, &mapped, perr, sizeof(perr)) < 0) {
+        if (profile_map(prof, csvrow_fields(row), csvrow_lens(row), ncols, &pl.mapped, perr, sizeof(perr)) < 0) {
             counts->invalid_skipped++;
-            exc_add(&exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
+            exc_add(exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
             continue;
         }
-        if (profile_rule_count(prof, PR_SKIP) > 0 &&
-            profile_rule_matches(prof, PR_SKIP, &mapped, csvrow_fields(row), csvrow_lens(row), ncols) == 1) {
-            counts->skipped_by_rule++;
-            continue;
-        }
-        const char *key = NULL;
-        if (!rules_match_key(&rctx, line, &mapped, &key, &exc)) {
-            counts->invalid_skipped++;
-            continue;
-        }
-        store_patron_meta meta = {0};
-        int found = store_find(w->st, by, key, &existing, &meta, err, errlen);
-        if (found < 0)
+        if (plan_record(&pl, line, csvrow_fields(row), csvrow_lens(row), ncols, err, errlen) < 0)
             goto out;
-        int warned = 0;
-        int save = rules_decide(&rctx, line, &mapped, found ? &existing : NULL, &out, &exc, &warned);
-        if (save < 0) {
-            err_set(err, errlen, "out of memory deciding line %llu", (unsigned long long)line);
-            goto out;
-        }
-        if (save == 0) {
-            counts->invalid_skipped++;
-            continue;
-        }
-        /* A barcode another patron holds is refused, decided against the
-         * store as it was before this job (so shards never race). */
-        const char *bc = patron_rec_get(&out, PF_BARCODE);
-        if (*bc && (!found || strcmp(bc, patron_rec_get(&existing, PF_BARCODE)) != 0) &&
-            store_value_taken(w->st, PF_BARCODE, bc, found ? meta.id : 0) == 1) {
-            char name[200];
-            rules_display_name(&out, name, sizeof(name));
-            if (found)
-                exc_add(&exc, line, patron_rec_get(&out, PF_DISTRICT_ID), name, "SKIP",
-                        "Patron's new barcode '%s' is already assigned to another patron.", bc);
-            else
-                exc_add(&exc, line, patron_rec_get(&out, PF_DISTRICT_ID), name, "SKIP",
-                        "Barcode \"%s\" already exists at target site.", bc);
-            counts->invalid_skipped++;
-            continue;
-        }
-        if (found) {
-            uint64_t h = patron_hash(&out);
-            if (h == patron_hash(&existing)) {
-                counts->unchanged++;
-                continue;
-            }
-        }
-        Patronsync__Change *c = change_new(found ? 2 : 1, line, key, found ? meta.id : 0, &out);
-        if (c == NULL || changes_push(&ch, c) < 0) {
-            free(c);
-            err_set(err, errlen, "out of memory staging line %llu", (unsigned long long)line);
-            goto out;
-        }
-        c->warned = warned;
-        if (found) {
-            c->before_hash = meta.hash;
-            uint64_t mask = 0;
-            for (int f = 0; f < PF__COUNT; f++)
-                if (strcmp(patron_rec_get(&out, f), patron_rec_get(&existing, f)) != 0)
-                    mask |= (uint64_t)1 << f;
-            c->changed = mask;
-            const char *s0 = patron_rec_get(&existing, PF_SITE_SHORT_NAME);
-            if (mask & ((uint64_t)1 << PF_SITE_SHORT_NAME)) {
-                c->site_before = strdup(s0);
-                counts->transferred++;
-            }
-            counts->updated++;
-            if (warned)
-                counts->updated_with_warnings++;
-        } else {
-            counts->added++;
-            if (warned)
-                counts->added_with_warnings++;
-        }
     }
     store_rollback(w->st);
     in_txn = 0;
@@ -315,10 +572,10 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     plan.job_id = t->job_id;
     plan.shard = t->shard;
     plan.counts = counts;
-    plan.exceptions = exc.v;
-    plan.n_exceptions = exc.n;
-    plan.changes = ch.v;
-    plan.n_changes = ch.n;
+    plan.exceptions = exc->v;
+    plan.n_exceptions = exc->n;
+    plan.changes = pl.ch.v;
+    plan.n_changes = pl.ch.n;
     size_t plen = patronsync__shard_plan__get_packed_size(&plan);
     packed = malloc(plen ? plen : 1);
     if (packed == NULL) {
@@ -328,11 +585,24 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     patronsync__shard_plan__pack(&plan, packed);
     char dir[2048];
     snprintf(dir, sizeof(dir), "%s/%s", w->cfg->stage_dir, t->job_id);
-    if (mkdir_p(dir, 0750, err, errlen) < 0 || file_write_atomic(path, packed, plen, err, errlen) < 0)
+    if (mkdir_p(dir, 0750, err, errlen) < 0)
         goto out;
+    /* Before the plan: a staged plan implies what its shard saw. */
+    if (finish_seen_stage(w->cfg, t->job_id, t->shard, &pl.seen, err, errlen) < 0)
+        goto out;
+    /* Another attempt of this shard may have staged it first (a worker
+     * given up for dead that woke): the first plan stands. */
+    int wr = file_write_once(path, packed, plen, err, errlen);
+    if (wr < 0)
+        goto out;
+    if (wr == 1) {
+        patronsync__counts__init(counts);
+        rc = replay(w, t, path, counts, err, errlen) == 1 ? 0 : -1;
+        goto out;
+    }
     char part[32];
     snprintf(part, sizeof(part), "s%06u", t->shard);
-    if (worker_publish(w, t->job_id, part, counts, exc.v, exc.n, t->attempt) < 0) {
+    if (worker_publish(w, t->job_id, part, counts, exc->v, exc->n, t->attempt) < 0) {
         err_set(err, errlen, "stopped before the result could be published");
         goto out;
     }
@@ -340,16 +610,14 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
 out:
     if (in_txn)
         store_rollback(w->st);
-    for (size_t i = 0; i < ch.n; i++)
-        if (ch.v[i]->site_before != NULL && ch.v[i]->site_before != protobuf_c_empty_string)
-            free(ch.v[i]->site_before);
-    changes_free(&ch);
-    exc_list_free(&exc);
-    patron_rec_free(&mapped);
-    patron_rec_free(&existing);
-    patron_rec_free(&out);
+    changes_free(&pl.ch);
+    exc_list_free(&pl.exc);
+    patron_rec_free(&pl.mapped);
+    patron_rec_free(&pl.existing);
+    patron_rec_free(&pl.out);
     csvrow_destroy(&row);
-    free(sites);
+    rules_ref_free(&ref);
+    finish_seen_free(&pl.seen);
     free(packed);
     return rc;
 }

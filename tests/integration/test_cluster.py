@@ -113,11 +113,25 @@ def first_load_then_unchanged_then_next_day():
                                      if not (v == "" and k not in ("district_id", "last_name", "patron_type"))):
                 changed.add(did)
         added = set(exp2) - set(before)
+        # A move between a media and a non-media site is refused (EXCEPTIONS.md):
+        # the generator moves some staff to district offices.
+        media = {r["short_name"]: r["media"] == "true"
+                 for r in csv.DictReader(open(os.path.join(d, "sites.csv"), encoding="utf-8"))}
+        refused = {did for did in changed
+                   if media[before[did]["site_short_name"]] != media[exp2[did]["site_short_name"]]}
+        lines = [e for e in s2["exceptions"] if e["outcome"] == "SKIP"]
+        assert sorted(e["district_id"] for e in lines) == sorted(refused), (lines, refused)
+        assert all(e["message"] == "Unable to transfer patron between media sites / non-media sites."
+                   for e in lines), lines
+        assert s2["counts"]["invalid_skipped"] == len(refused), (s2["counts"], refused)
+        changed -= refused
         assert s2["counts"]["updated"] == len(changed), (s2["counts"], len(changed))
         assert s2["counts"]["added"] == len(added), (s2["counts"], len(added))
-        assert s2["counts"]["unchanged"] == len(exp2) - len(changed) - len(added), s2["counts"]
+        assert s2["counts"]["unchanged"] == len(exp2) - len(changed) - len(added) - len(refused), s2["counts"]
         after = stored(c)
         for did in set(before) - set(exp2):      # not in the file: untouched (no inactivation asked)
+            assert after[did] == before[did]
+        for did in refused:
             assert after[did] == before[did]
         for did in changed:
             assert after[did]["updated_job"] == s2["job_id"]

@@ -1,0 +1,966 @@
+/* finish: the finishing step of a job — patrons missing from the file,
+ * the safety thresholds, and the preview of a held job or a dry run.
+ *
+ * Staged beside the shard plans (DIR = stage_dir/<job>/):
+ *   shard-<n>.seen   ShardSeen: what planning saw (plan.c, via finish_seen_*)
+ *   finish.plan      ShardPlan: a held job's finishing list and preview
+ *                    counts, applied as is when an operator approves
+ * Changing either: add proto fields; never reuse numbers. */
+#include "finish.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "safety.h"
+#include "util.h"
+
+/* ---- What planning saw ---- */
+
+static int seen_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s/shard-%06u.seen", c->stage_dir, job, shard);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+static int finish_plan_path(const ps_config *c, const char *job, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s/finish.plan", c->stage_dir, job);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+void finish_seen_init(finish_seen *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+int finish_seen_id(finish_seen *s, int64_t id)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        int64_t *v = realloc(s->ids, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        s->ids = v;
+        s->cap = cap;
+    }
+    s->ids[s->n++] = id;
+    return 0;
+}
+
+int finish_seen_site(finish_seen *s, const char *site)
+{
+    if (site == NULL || *site == '\0')
+        return 0;
+    /* A file holds a few sites, mostly in runs: the last one first. */
+    for (size_t i = s->nsites; i-- > 0;)
+        if (strcmp(s->sites[i], site) == 0)
+            return 0;
+    if (s->nsites == s->capsites) {
+        size_t cap = s->capsites ? s->capsites * 2 : 16;
+        char **v = realloc(s->sites, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        s->sites = v;
+        s->capsites = cap;
+    }
+    s->sites[s->nsites] = strdup(site);
+    if (s->sites[s->nsites] == NULL)
+        return -1;
+    s->nsites++;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sort and drop repeats. */
+static size_t sort_unique(int64_t *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(*v), cmp_i64);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] != v[k - 1])
+            v[k++] = v[i];
+    return k;
+}
+
+int finish_seen_stage(const ps_config *c, const char *job, unsigned shard, finish_seen *s, char *err,
+                      size_t errlen)
+{
+    char path[2048], dir[2048];
+    if (seen_path(c, job, shard, path, sizeof(path)) < 0) {
+        err_set(err, errlen, "stage path too long");
+        return -1;
+    }
+    s->n = sort_unique(s->ids, s->n);
+    Patronsync__ShardSeen m = PATRONSYNC__SHARD_SEEN__INIT;
+    m.ids = s->ids;
+    m.n_ids = s->n;
+    m.sites = s->sites;
+    m.n_sites = s->nsites;
+    size_t len = patronsync__shard_seen__get_packed_size(&m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        err_set(err, errlen, "out of memory staging what shard %u saw", shard);
+        return -1;
+    }
+    patronsync__shard_seen__pack(&m, buf);
+    snprintf(dir, sizeof(dir), "%s/%s", c->stage_dir, job);
+    int rc = mkdir_p(dir, 0750, err, errlen) < 0 || file_write_atomic(path, buf, len, err, errlen) < 0 ? -1 : 0;
+    free(buf);
+    return rc;
+}
+
+void finish_seen_free(finish_seen *s)
+{
+    if (s == NULL)
+        return;
+    free(s->ids);
+    for (size_t i = 0; i < s->nsites; i++)
+        free(s->sites[i]);
+    free(s->sites);
+    finish_seen_init(s);
+}
+
+/* ---- Before-images ---- */
+
+int finish_save_before(store *st, const char *job, int64_t seq, int64_t id, int op, const patron_rec *before,
+                       char *err, size_t errlen)
+{
+    Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
+    char *vals[PF__COUNT];
+    store_patron_extra x;
+    char **assoc = NULL;
+    size_t nassoc = 0;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int rc = -1;
+    c.op = (uint32_t)op;
+    c.patron_id = id;
+    if (op != SAFETY_OP_ADD) {
+        if (before != NULL) {
+            for (int f = 0; f < PF__COUNT; f++)
+                vals[f] = (char *)patron_rec_get(before, f);
+            c.n_values = PF__COUNT;
+            c.values = vals;
+        }
+        int found = store_extra_get(st, id, &x, err, errlen);
+        if (found < 0)
+            return -1;
+        if (found) {
+            c.missing_since = x.missing_since;
+            c.created_job = x.created_job;
+            c.updated_job = x.updated_job;
+            c.checkouts = x.checkouts;
+            c.fines_cents = x.fines_cents;
+        }
+        /* Site associations: a deleted patron loses them, a moved one
+         * can lose one (docs/RULES.md); undo puts the set back. */
+        if (before != NULL && store_assoc_list(st, id, &assoc, &nassoc, err, errlen) < 0)
+            return -1;
+        c.assoc_sites = assoc;
+        c.n_assoc_sites = nassoc;
+        len = patronsync__change__get_packed_size(&c);
+        blob = malloc(len ? len : 1);
+        if (blob == NULL) {
+            err_set(err, errlen, "out of memory");
+            goto out;
+        }
+        patronsync__change__pack(&c, blob);
+    }
+    rc = store_change_put(st, job, seq, id, op, blob, len, err, errlen);
+out:
+    free(blob);
+    if (assoc)
+        store_names_free(assoc, nassoc);
+    return rc;
+}
+
+/* ---- The finishing step ---- */
+
+/* One decision about one patron. */
+typedef struct {
+    int op;            /* SAFETY_OP_INACTIVATE, _DELETE_MISSING, _MARK_MISSING, _CLEAR_MISSING */
+    int64_t id;
+    uint64_t hash;     /* its row_hash when decided (re-checked when applied) */
+    char since[11];    /* the day it went missing */
+    char *district_id; /* for lines (inactivate and delete only) */
+} action;
+
+struct finish {
+    worker_ctx *w;
+    const Patronsync__ApplyTask *t;
+    Patronsync__JobOptions defaults;
+    const Patronsync__JobOptions *o;
+    char today[11];
+    int64_t today_day;
+    int64_t *seen; /* stored patrons seen in the file, sorted */
+    size_t nseen;
+    char **sites; /* the scope's sites, sorted */
+    size_t nsites;
+    uint64_t scope; /* patrons in scope before the job */
+    action *acts;
+    size_t nacts, capacts;
+    exc_list decided; /* lines decided up front ("Unable to delete ...") */
+    exc_list done;    /* lines of what was applied */
+    exc_list notes;   /* job-level statements (line 0, outcome NOTE) */
+    Patronsync__Counts preview; /* an approved job: what its preview showed */
+    int have_preview;
+    uint64_t stale;   /* an approved job: finishing changes no longer valid */
+    int crossed;
+    char reason[1024];
+    Patronsync__Counts shown; /* the counts the summary shows (staged with a held job's list) */
+};
+
+static int failed_shard(const Patronsync__ApplyTask *t, uint32_t s)
+{
+    for (size_t i = 0; i < t->n_failed_shards; i++)
+        if (t->failed_shards[i] == s)
+            return 1;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_seen(const finish *f, int64_t id)
+{
+    return bsearch(&id, f->seen, f->nseen, sizeof(int64_t), cmp_i64) != NULL;
+}
+
+static int act_push(finish *f, int op, int64_t id, uint64_t hash, const char *since, const char *district_id)
+{
+    if (f->nacts == f->capacts) {
+        size_t cap = f->capacts ? f->capacts * 2 : 256;
+        action *v = realloc(f->acts, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        f->acts = v;
+        f->capacts = cap;
+    }
+    action *a = &f->acts[f->nacts];
+    memset(a, 0, sizeof(*a));
+    a->op = op;
+    a->id = id;
+    a->hash = hash;
+    str_copy(a->since, sizeof(a->since), since);
+    if (district_id != NULL) {
+        a->district_id = strdup(district_id);
+        if (a->district_id == NULL)
+            return -1;
+    }
+    f->nacts++;
+    return 0;
+}
+
+/* Read every non-failed shard's seen file: ids merged and sorted, sites
+ * into the scope when the job lists none. 1 read, 0 a shard's is missing
+ * (planned before seen files existed: the missing step must not run), -1. */
+static int load_seen(finish *f, char *err, size_t errlen)
+{
+    const Patronsync__ApplyTask *t = f->t;
+    size_t cap = 0;
+    char **sites = NULL;
+    size_t nsites = 0, capsites = 0;
+    int rc = -1;
+    for (uint32_t s = 0; s < t->nshards; s++) {
+        if (failed_shard(t, s))
+            continue;
+        char path[2048];
+        if (seen_path(f->w->cfg, t->job_id, s, path, sizeof(path)) < 0 || access(path, F_OK) != 0) {
+            exc_add(&f->notes, 0, "", "", "NOTE",
+                    "Missing patrons were not looked for: what shard %u saw is not staged (planned by an older worker).", s);
+            rc = 0;
+            goto out;
+        }
+        size_t len;
+        char *data = file_read_all(path, (size_t)1 << 32, &len, err, errlen);
+        if (data == NULL)
+            goto out;
+        Patronsync__ShardSeen *m = patronsync__shard_seen__unpack(NULL, len, (const uint8_t *)data);
+        free(data);
+        if (m == NULL) {
+            err_set(err, errlen, "staged %s does not decode", path);
+            goto out;
+        }
+        int ok = 1;
+        if (f->nseen + m->n_ids > cap) {
+            size_t ncap = cap ? cap : 1024;
+            while (ncap < f->nseen + m->n_ids)
+                ncap *= 2;
+            int64_t *v = realloc(f->seen, ncap * sizeof(*v));
+            ok = v != NULL;
+            if (ok) {
+                f->seen = v;
+                cap = ncap;
+            }
+        }
+        if (ok && m->n_ids) {
+            memcpy(f->seen + f->nseen, m->ids, m->n_ids * sizeof(int64_t));
+            f->nseen += m->n_ids;
+        }
+        for (size_t i = 0; ok && i < m->n_sites; i++) {
+            int have = 0;
+            for (size_t k = 0; k < nsites && !have; k++)
+                have = strcmp(sites[k], m->sites[i]) == 0;
+            if (have)
+                continue;
+            if (nsites == capsites) {
+                size_t nc = capsites ? capsites * 2 : 16;
+                char **v = realloc(sites, nc * sizeof(*v));
+                ok = v != NULL;
+                if (!ok)
+                    break;
+                sites = v;
+                capsites = nc;
+            }
+            sites[nsites] = strdup(m->sites[i]);
+            ok = sites[nsites] != NULL;
+            nsites += ok;
+        }
+        patronsync__shard_seen__free_unpacked(m, NULL);
+        if (!ok) {
+            err_set(err, errlen, "out of memory reading what the shards saw");
+            goto out;
+        }
+    }
+    f->nseen = sort_unique(f->seen, f->nseen);
+    const Patronsync__JobOptions *o = f->o;
+    if (o->n_scope_sites > 0) {
+        for (size_t i = 0; i < nsites; i++)
+            free(sites[i]);
+        free(sites);
+        sites = calloc(o->n_scope_sites, sizeof(char *));
+        nsites = 0;
+        if (sites == NULL) {
+            err_set(err, errlen, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < o->n_scope_sites; i++) {
+            sites[nsites] = strdup(o->scope_sites[i]);
+            if (sites[nsites] == NULL) {
+                err_set(err, errlen, "out of memory");
+                goto out;
+            }
+            nsites++;
+        }
+    }
+    if (nsites > 0)
+        qsort(sites, nsites, sizeof(char *), cmp_str);
+    f->sites = sites;
+    f->nsites = nsites;
+    sites = NULL;
+    rc = 1;
+out:
+    if (sites) {
+        for (size_t i = 0; i < nsites; i++)
+            free(sites[i]);
+        free(sites);
+    }
+    return rc;
+}
+
+/* "<select> FROM patrons WHERE <in scope>" prepared and bound. NULL with
+ * err (never called with an empty scope). */
+static sqlite3_stmt *scope_query(finish *f, const char *select, char *err, size_t errlen)
+{
+    strbuf q;
+    sb_init(&q);
+    sb_printf(&q, "%s FROM patrons WHERE site_short_name IN (", select);
+    for (size_t i = 0; i < f->nsites; i++)
+        sb_puts(&q, i ? ",?" : "?");
+    sb_puts(&q, ")");
+    const Patronsync__JobOptions *o = f->o;
+    if (o->n_scope_types > 0) {
+        sb_puts(&q, " AND patron_type COLLATE NOCASE IN (");
+        for (size_t i = 0; i < o->n_scope_types; i++)
+            sb_puts(&q, i ? ",?" : "?");
+        sb_puts(&q, ")");
+    }
+    sqlite3 *db = store_db(f->w->st);
+    sqlite3_stmt *st = NULL;
+    if (q.buf == NULL || sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL) != SQLITE_OK) {
+        err_set(err, errlen, "store: the scope query: %s", q.buf ? sqlite3_errmsg(db) : "out of memory");
+        sb_free(&q);
+        return NULL;
+    }
+    sb_free(&q);
+    int k = 1;
+    for (size_t i = 0; i < f->nsites; i++)
+        sqlite3_bind_text(st, k++, f->sites[i], -1, SQLITE_STATIC);
+    for (size_t i = 0; i < o->n_scope_types; i++)
+        sqlite3_bind_text(st, k++, o->scope_types[i], -1, SQLITE_STATIC);
+    return st;
+}
+
+static int count_scope(finish *f, char *err, size_t errlen)
+{
+    f->scope = 0;
+    if (f->nsites == 0)
+        return 0;
+    sqlite3_stmt *st = scope_query(f, "SELECT count(*)", err, errlen);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        f->scope = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        err_set(err, errlen, "store: counting the patrons in scope: %s", sqlite3_errmsg(store_db(f->w->st)));
+        return -1;
+    }
+    return 0;
+}
+
+/* Ids from a statement's first column, for which keep(f, id) holds. */
+static int collect_ids(finish *f, sqlite3_stmt *st, int want_seen, int64_t **out, size_t *n, char *err,
+                       size_t errlen)
+{
+    size_t cap = 0;
+    int64_t *v = NULL;
+    int rc;
+    uint64_t k = 0;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((++k & 65535) == 0)
+            worker_pump(f->w);
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (is_seen(f, id) != want_seen)
+            continue;
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            int64_t *nv = realloc(v, nc * sizeof(*v));
+            if (nv == NULL) {
+                free(v);
+                err_set(err, errlen, "out of memory");
+                return -1;
+            }
+            v = nv;
+            cap = nc;
+        }
+        v[(*n)++] = id;
+    }
+    if (rc != SQLITE_DONE) {
+        free(v);
+        err_set(err, errlen, "store: looking for missing patrons: %s", sqlite3_errmsg(store_db(f->w->st)));
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int is_inactive(const patron_rec *rec)
+{
+    return strcasecmp(patron_rec_get(rec, PF_STATUS), "I") == 0;
+}
+
+/* Decide, against the store before the job's changes: seen patrons that
+ * were missing are cleared; patrons in scope not seen are marked, then
+ * inactivated after the grace days, then deleted after the further days
+ * (never with checkouts or fines unless allowed). */
+static int decide(finish *f, char *err, size_t errlen)
+{
+    const Patronsync__JobOptions *o = f->o;
+    store *st = f->w->st;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int rc = -1;
+    patron_rec rec;
+    patron_rec_init(&rec);
+
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(store_db(st), "SELECT id FROM patrons WHERE missing_since IS NOT NULL", -1, &q, NULL) !=
+        SQLITE_OK) {
+        err_set(err, errlen, "store: %s", sqlite3_errmsg(store_db(st)));
+        goto out;
+    }
+    int r = collect_ids(f, q, 1, &ids, &n, err, errlen);
+    sqlite3_finalize(q);
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (act_push(f, SAFETY_OP_CLEAR_MISSING, ids[i], 0, "", NULL) < 0)
+            goto oom;
+    free(ids);
+    ids = NULL;
+
+    if (f->nsites == 0) {
+        exc_add(&f->notes, 0, "", "", "NOTE",
+                "Missing patrons were not looked for: the file holds no valid record naming a site, and the schedule lists no site.");
+        rc = 0;
+        goto out;
+    }
+    q = scope_query(f, "SELECT id", err, errlen);
+    if (q == NULL)
+        goto out;
+    r = collect_ids(f, q, 0, &ids, &n, err, errlen);
+    sqlite3_finalize(q);
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if ((i & 4095) == 4095)
+            worker_pump(f->w);
+        store_patron_meta meta;
+        store_patron_extra x;
+        int found = store_get(st, ids[i], &rec, &meta, err, errlen);
+        if (found < 0)
+            goto out;
+        if (found)
+            found = store_extra_get(st, ids[i], &x, err, errlen);
+        if (found < 0)
+            goto out;
+        if (!found)
+            continue;
+        int64_t since_day;
+        const char *since = x.missing_since;
+        int marked = since[0] != '\0' && safety_day_number(since, &since_day) == 0;
+        if (!marked) {
+            since = f->today;
+            since_day = f->today_day;
+        }
+        int64_t days = f->today_day - since_day;
+        if (days < 0)
+            days = 0;
+        int inact_due = days >= (int64_t)o->days_before_inactivate;
+        int del_due = o->delete_after_days >= 0 && days >= (int64_t)o->days_before_inactivate + o->delete_after_days;
+        const char *did = patron_rec_get(&rec, PF_DISTRICT_ID);
+        if (del_due) {
+            if ((meta.checkouts > 0 || meta.fines_cents > 0) && !o->allow_delete_outstanding) {
+                char name[200];
+                rules_display_name(&rec, name, sizeof(name));
+                if (exc_add(&f->decided, 0, did, name, "KEEP",
+                            "Unable to delete patron (%s); patron has outstanding transactions.", did) < 0)
+                    goto oom;
+            } else {
+                if (act_push(f, SAFETY_OP_DELETE_MISSING, ids[i], meta.hash, since, did) < 0)
+                    goto oom;
+                continue;
+            }
+        }
+        if (inact_due && !is_inactive(&rec)) {
+            if (act_push(f, SAFETY_OP_INACTIVATE, ids[i], meta.hash, since, did) < 0)
+                goto oom;
+        } else if (!marked) {
+            if (act_push(f, SAFETY_OP_MARK_MISSING, ids[i], meta.hash, since, NULL) < 0)
+                goto oom;
+        }
+    }
+    rc = 0;
+    goto out;
+oom:
+    err_set(err, errlen, "out of memory deciding the missing patrons");
+out:
+    free(ids);
+    patron_rec_free(&rec);
+    return rc;
+}
+
+/* An approved job: the finishing list staged with its preview. 1 loaded,
+ * 0 none staged, -1 error. */
+static int load_staged(finish *f, char *err, size_t errlen)
+{
+    char path[2048];
+    if (finish_plan_path(f->w->cfg, f->t->job_id, path, sizeof(path)) < 0 || access(path, F_OK) != 0)
+        return 0;
+    size_t len;
+    char *data = file_read_all(path, (size_t)1 << 34, &len, err, errlen);
+    if (data == NULL)
+        return -1;
+    Patronsync__ShardPlan *p = patronsync__shard_plan__unpack(NULL, len, (const uint8_t *)data);
+    free(data);
+    if (p == NULL) {
+        err_set(err, errlen, "staged %s does not decode", path);
+        return -1;
+    }
+    int rc = 1;
+    if (p->counts) {
+        f->preview = *p->counts;
+        f->have_preview = 1;
+    }
+    for (size_t i = 0; i < p->n_changes && rc == 1; i++) {
+        const Patronsync__Change *c = p->changes[i];
+        int named = c->op == SAFETY_OP_INACTIVATE || c->op == SAFETY_OP_DELETE_MISSING;
+        if (act_push(f, (int)c->op, c->patron_id, c->before_hash, c->missing_since, named ? c->key : NULL) < 0)
+            rc = -1;
+    }
+    for (size_t i = 0; i < p->n_exceptions && rc == 1; i++) {
+        const Patronsync__Exception *e = p->exceptions[i];
+        if (exc_add(&f->decided, e->line, e->district_id, e->name, e->outcome, "%s", e->message) < 0)
+            rc = -1;
+    }
+    if (rc < 0)
+        err_set(err, errlen, "out of memory reading %s", path);
+    patronsync__shard_plan__free_unpacked(p, NULL);
+    return rc;
+}
+
+finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, size_t errlen)
+{
+    finish *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    f->w = w;
+    f->t = t;
+    safety_options_init(&f->defaults);
+    f->o = t->options ? t->options : &f->defaults;
+    exc_list_init(&f->decided);
+    exc_list_init(&f->done);
+    exc_list_init(&f->notes);
+    if (t->today && safety_day_number(t->today, &f->today_day) == 0) {
+        str_copy(f->today, sizeof(f->today), t->today);
+    } else {
+        safety_date_of(now_ms() / 1000, f->today, sizeof(f->today));
+        safety_day_number(f->today, &f->today_day);
+    }
+    const Patronsync__JobOptions *o = f->o;
+    if (t->approved) {
+        int r = load_staged(f, err, errlen);
+        if (r < 0)
+            goto err;
+        if (r == 1)
+            return f;
+        /* Held before finishing lists were staged: decide again below. */
+    }
+    int r = load_seen(f, err, errlen);
+    if (r < 0)
+        goto err;
+    if (count_scope(f, err, errlen) < 0)
+        goto err;
+    if (!o->inactivate_missing || r == 0)
+        return f;
+    if (t->n_failed_shards > 0) {
+        exc_add(&f->notes, 0, "", "", "NOTE", "Missing patrons were not inactivated: %zu shard%s failed.",
+                t->n_failed_shards, t->n_failed_shards == 1 ? "" : "s");
+        return f;
+    }
+    if (o->incremental) {
+        exc_add(&f->notes, 0, "", "", "NOTE",
+                "Missing patrons are looked for on Full runs only: an Incremental run does not hold every record.");
+        return f;
+    }
+    if (t->records_read == 0) {
+        /* Whatever the settings: an empty or header-only file is bad
+         * input, never "everyone left" (DESIGN.md, failure model). */
+        exc_add(&f->notes, 0, "", "", "NOTE",
+                "Missing patrons were not looked for: the file holds no patron records.");
+        return f;
+    }
+    if (t->records_read < o->min_records) {
+        exc_add(&f->notes, 0, "", "", "NOTE",
+                "Missing patrons were not looked for: %llu patron records read, fewer than the minimum of %u.",
+                (unsigned long long)t->records_read, o->min_records);
+        return f;
+    }
+    if (decide(f, err, errlen) < 0)
+        goto err;
+    return f;
+err:
+    finish_destroy(&f);
+    return NULL;
+}
+
+/* Apply one decision. The row must be as it was when decided (an approval
+ * can come days later): else the patron is left alone and, for an
+ * inactivation or deletion, the summary says so. */
+static int apply_action(finish *f, const action *a, patron_rec *rec, Patronsync__Counts *counts, int64_t *seq,
+                        char *err, size_t errlen)
+{
+    store *st = f->w->st;
+    const char *job = f->t->job_id;
+    const Patronsync__JobOptions *o = f->o;
+    store_patron_meta meta;
+    store_patron_extra x;
+    int found = store_extra_get(st, a->id, &x, err, errlen);
+    if (found < 0)
+        return -1;
+    if (a->op == SAFETY_OP_CLEAR_MISSING) {
+        if (!found || x.missing_since[0] == '\0')
+            return 0; /* updated by this job: already cleared */
+        if (finish_save_before(st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+            return -1;
+        return store_set_missing(st, a->id, "", job, err, errlen);
+    }
+    if (found)
+        found = store_get(st, a->id, rec, &meta, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found || meta.hash != a->hash || (a->op == SAFETY_OP_MARK_MISSING && x.missing_since[0] != '\0')) {
+        f->stale++;
+        if (a->op == SAFETY_OP_MARK_MISSING)
+            return 0;
+        char name[200] = "";
+        if (found)
+            rules_display_name(rec, name, sizeof(name));
+        if (exc_add(&f->done, 0, a->district_id ? a->district_id : "", name, "SKIP",
+                    "Patron changed or removed since the preview; not %s.",
+                    a->op == SAFETY_OP_INACTIVATE ? "inactivated" : "deleted") < 0)
+            goto oom;
+        return 0;
+    }
+    if (a->op == SAFETY_OP_MARK_MISSING) {
+        if (finish_save_before(st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+            return -1;
+        return store_set_missing(st, a->id, a->since, job, err, errlen);
+    }
+    char name[200];
+    rules_display_name(rec, name, sizeof(name));
+    if (finish_save_before(st, job, (*seq)++, a->id, a->op, rec, err, errlen) < 0)
+        return -1;
+    const char *did = a->district_id ? a->district_id : patron_rec_get(rec, PF_DISTRICT_ID);
+    if (a->op == SAFETY_OP_DELETE_MISSING) {
+        if (store_delete(st, a->id, err, errlen) < 0)
+            return -1;
+        counts->deleted++;
+        if (exc_add(&f->done, 0, did, name, "INFO", "Patron deleted; missing from the file since %s.", a->since) < 0)
+            goto oom;
+        return 0;
+    }
+    const char *h = o->inactive_homeroom ? o->inactive_homeroom : "";
+    if (patron_rec_set(rec, PF_STATUS, "I", 1, PV_VALUE) < 0 ||
+        (*h && patron_rec_set(rec, PF_HOMEROOM, h, strlen(h), PV_VALUE) < 0))
+        goto oom;
+    if (store_update(st, a->id, rec, job, err, errlen) < 0 || store_set_missing(st, a->id, a->since, job, err, errlen) < 0)
+        return -1;
+    counts->inactivated++;
+    if (exc_add(&f->done, 0, did, name, "INFO", "Patron inactivated; missing from the file since %s.", a->since) < 0)
+        goto oom;
+    return 0;
+oom:
+    err_set(err, errlen, "out of memory");
+    return -1;
+}
+
+static int append_lines(exc_list *dst, const exc_list *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const Patronsync__Exception *e = src->v[i];
+        if (exc_add(dst, e->line, e->district_id, e->name, e->outcome, "%s", e->message) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int finish_end(finish *f, Patronsync__Counts *counts, exc_list *exc, int64_t *seq, enum finish_verdict *verdict,
+               char *reason, size_t reasonlen, char *err, size_t errlen)
+{
+    patron_rec rec;
+    patron_rec_init(&rec);
+    int rc = -1;
+    for (size_t i = 0; i < f->nacts; i++) {
+        if ((i & 1023) == 1023)
+            worker_pump(f->w);
+        if (apply_action(f, &f->acts[i], &rec, counts, seq, err, errlen) < 0)
+            goto out;
+    }
+    const Patronsync__ApplyTask *t = f->t;
+    f->crossed = !t->approved && safety_check(f->o, f->scope, counts, f->reason, sizeof(f->reason));
+    f->shown = *counts;
+    str_copy(reason, reasonlen, f->reason);
+    *verdict = f->o->dry_run ? FINISH_DRY : f->crossed ? FINISH_HOLD : FINISH_APPLY;
+    if (t->approved && f->have_preview) {
+        const Patronsync__Counts *p = &f->preview;
+        if (p->added != counts->added || p->updated != counts->updated || p->inactivated != counts->inactivated ||
+            p->deleted != counts->deleted || f->stale > 0)
+            exc_add(&f->notes, 0, "", "", "NOTE",
+                    "The store changed after the preview: patrons changed since then were left alone (lines marked SKIP). "
+                    "Preview: %llu added, %llu updated, %llu inactivated, %llu deleted; applied: %llu, %llu, %llu, %llu.",
+                    (unsigned long long)p->added, (unsigned long long)p->updated, (unsigned long long)p->inactivated,
+                    (unsigned long long)p->deleted, (unsigned long long)counts->added,
+                    (unsigned long long)counts->updated, (unsigned long long)counts->inactivated,
+                    (unsigned long long)counts->deleted);
+    }
+    if (f->o->dry_run && f->crossed)
+        exc_add(&f->notes, 0, "", "", "NOTE", "A real run would be held for approval: %s", f->reason);
+    if (append_lines(exc, &f->notes) < 0)
+        goto oom;
+    if (!f->crossed && (append_lines(exc, &f->decided) < 0 || append_lines(exc, &f->done) < 0))
+        goto oom;
+    rc = 0;
+    goto out;
+oom:
+    err_set(err, errlen, "out of memory");
+out:
+    patron_rec_free(&rec);
+    return rc;
+}
+
+static void rec_of_values(const Patronsync__Change *c, patron_rec *rec)
+{
+    patron_rec_reset(rec);
+    for (int f = 0; f < PF__COUNT && (size_t)f < c->n_values; f++)
+        patron_rec_set(rec, f, c->values[f], strlen(c->values[f]), PV_VALUE);
+}
+
+/* The preview line of one staged change of a shard. */
+static int preview_change(const Patronsync__Change *c, patron_rec *rec, exc_list *exc)
+{
+    rec_of_values(c, rec);
+    char name[200];
+    rules_display_name(rec, name, sizeof(name));
+    const char *did = patron_rec_get(rec, PF_DISTRICT_ID);
+    if (c->op == SAFETY_OP_ADD)
+        return exc_add(exc, c->line, did, name, "PREVIEW", "Would be added.");
+    if (c->op == SAFETY_OP_UPDATE) {
+        strbuf sb;
+        sb_init(&sb);
+        for (int f = 0; f < PF__COUNT; f++)
+            if (c->changed & ((uint64_t)1 << f))
+                sb_printf(&sb, "%s%s", sb.len ? ", " : "", f == PF_PASSWORD ? "Password" : patron_fields[f].label);
+        int r;
+        if (c->site_before && *c->site_before)
+            r = exc_add(exc, c->line, did, name, "PREVIEW", "Would be updated (%s); moved from site '%s'.", sb_str(&sb),
+                        c->site_before);
+        else
+            r = exc_add(exc, c->line, did, name, "PREVIEW", "Would be updated (%s).", sb_str(&sb));
+        sb_free(&sb);
+        return r;
+    }
+    if (c->op == SAFETY_OP_DELETE)
+        return exc_add(exc, c->line, did, name, "PREVIEW", "Would be deleted (a delete rule matched).");
+    if (c->op == SAFETY_OP_ASSOC)
+        return exc_add(exc, c->line, did, name, "PREVIEW", "Would have its site associations changed.");
+    return 0;
+}
+
+/* Stage the finishing list for an approval: what was decided, with the
+ * preview's counts, so that approving applies exactly it. */
+static int stage_list(finish *f, const Patronsync__Counts *preview, char *err, size_t errlen)
+{
+    char path[2048], dir[2048];
+    if (finish_plan_path(f->w->cfg, f->t->job_id, path, sizeof(path)) < 0) {
+        err_set(err, errlen, "stage path too long");
+        return -1;
+    }
+    /* A job without shards (an empty file) staged nothing yet. */
+    snprintf(dir, sizeof(dir), "%s/%s", f->w->cfg->stage_dir, f->t->job_id);
+    if (mkdir_p(dir, 0750, err, errlen) < 0)
+        return -1;
+    Patronsync__Change *cs = calloc(f->nacts ? f->nacts : 1, sizeof(*cs));
+    Patronsync__Change **cp = calloc(f->nacts ? f->nacts : 1, sizeof(*cp));
+    int rc = -1;
+    uint8_t *buf = NULL;
+    if (cs == NULL || cp == NULL) {
+        err_set(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < f->nacts; i++) {
+        const action *a = &f->acts[i];
+        patronsync__change__init(&cs[i]);
+        cs[i].op = (uint32_t)a->op;
+        cs[i].patron_id = a->id;
+        cs[i].before_hash = a->hash;
+        cs[i].missing_since = (char *)a->since;
+        cs[i].key = a->district_id ? a->district_id : (char *)"";
+        cp[i] = &cs[i];
+    }
+    Patronsync__ShardPlan p = PATRONSYNC__SHARD_PLAN__INIT;
+    p.job_id = (char *)f->t->job_id;
+    p.counts = (Patronsync__Counts *)preview;
+    p.changes = cp;
+    p.n_changes = f->nacts;
+    p.exceptions = f->decided.v;
+    p.n_exceptions = f->decided.n;
+    size_t len = patronsync__shard_plan__get_packed_size(&p);
+    buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        err_set(err, errlen, "out of memory");
+        goto out;
+    }
+    patronsync__shard_plan__pack(&p, buf);
+    rc = file_write_atomic(path, buf, len, err, errlen);
+out:
+    free(buf);
+    free(cs);
+    free(cp);
+    return rc;
+}
+
+int finish_preview(finish *f, exc_list *exc, char *err, size_t errlen)
+{
+    const Patronsync__ApplyTask *t = f->t;
+    patron_rec rec;
+    patron_rec_init(&rec);
+    int rc = -1;
+    for (uint32_t s = 0; s < t->nshards; s++) {
+        if (failed_shard(t, s))
+            continue;
+        char path[2048];
+        plan_path(f->w->cfg, t->job_id, s, path, sizeof(path));
+        size_t len;
+        char *data = file_read_all(path, (size_t)1 << 34, &len, err, errlen);
+        if (data == NULL)
+            goto out;
+        Patronsync__ShardPlan *p = patronsync__shard_plan__unpack(NULL, len, (const uint8_t *)data);
+        free(data);
+        if (p == NULL) {
+            err_set(err, errlen, "staged plan %s does not decode", path);
+            goto out;
+        }
+        int r = 0;
+        for (size_t i = 0; i < p->n_changes && r == 0; i++) {
+            if ((i & 4095) == 4095)
+                worker_pump(f->w);
+            r = preview_change(p->changes[i], &rec, exc);
+        }
+        patronsync__shard_plan__free_unpacked(p, NULL);
+        if (r < 0) {
+            err_set(err, errlen, "out of memory writing the preview");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < f->nacts; i++) {
+        const action *a = &f->acts[i];
+        if (a->op != SAFETY_OP_INACTIVATE && a->op != SAFETY_OP_DELETE_MISSING)
+            continue;
+        store_patron_meta meta;
+        char name[200] = "";
+        if (store_get(f->w->st, a->id, &rec, &meta, NULL, 0) == 1)
+            rules_display_name(&rec, name, sizeof(name));
+        if (exc_add(exc, 0, a->district_id ? a->district_id : "", name, "PREVIEW",
+                    "Would be %s; missing from the file since %s.",
+                    a->op == SAFETY_OP_INACTIVATE ? "inactivated" : "deleted", a->since) < 0) {
+            err_set(err, errlen, "out of memory writing the preview");
+            goto out;
+        }
+    }
+    if (append_lines(exc, &f->decided) < 0) {
+        err_set(err, errlen, "out of memory writing the preview");
+        goto out;
+    }
+    rc = f->o->dry_run ? 0 : stage_list(f, &f->shown, err, errlen);
+out:
+    patron_rec_free(&rec);
+    return rc;
+}
+
+void finish_destroy(finish **fp)
+{
+    if (fp == NULL || *fp == NULL)
+        return;
+    finish *f = *fp;
+    for (size_t i = 0; i < f->nacts; i++)
+        free(f->acts[i].district_id);
+    free(f->acts);
+    free(f->seen);
+    for (size_t i = 0; i < f->nsites; i++)
+        free(f->sites[i]);
+    free(f->sites);
+    exc_list_free(&f->decided);
+    exc_list_free(&f->done);
+    exc_list_free(&f->notes);
+    free(f);
+    *fp = NULL;
+}
