@@ -362,6 +362,7 @@ static int stage(broker *b, job *j, const rec_ent *e, size_t n, int incremental,
     m.records = rp;
     m.n_records = nk;
     m.match_district_id = match_id;
+    m.fired_at_ms = j->req->fired_at_ms;
     size_t len = patronsync__record_hashes__get_packed_size(&m);
     buf = malloc(len ? len : 1);
     if (buf == NULL) {
@@ -395,7 +396,7 @@ int incremental_prepare(broker *b, job *j, const profile *prof, const char *map,
 {
     const Patronsync__JobRequest *req = j->req;
     const Patronsync__JobOptions *o = req->options;
-    if (o == NULL || o->schedule_id == NULL || o->schedule_id[0] == '\0')
+    if (o == NULL || o->schedule_id == NULL || o->schedule_id[0] == '\0' || (!o->incremental && !o->keep_hashes))
         return 0;
     int rc = -1;
     rec_ent *e = NULL;

@@ -12,8 +12,9 @@
 
 /* Called at the end of prepare_job, once the records, their notes and the
  * shards are known (map: the UTF-8 work file, maplen bytes). For a job of
- * a schedule (options.schedule_id set) it hashes every record that has a
- * match key and stages the hashes for the apply step
+ * a schedule that runs Incremental on some day (options.keep_hashes) it
+ * hashes every record that has a match key and stages the hashes for the
+ * apply step
  * (stage_dir/<job>/incremental.pb). For an Incremental run it also drops
  * the records whose hash equals the one stored by the schedule's previous
  * run: the work file is rewritten without them (their line ends kept, so

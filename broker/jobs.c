@@ -551,7 +551,8 @@ static int assemble(broker *b, job *j)
     /* Line order; ties keep the order the parts gave (mergesort-stable by
      * sorting pointers with an index tie-break is not needed: parts are
      * line ranges in order, so equal lines come from one part). */
-    qsort(all.v, all.n, sizeof(*all.v), exc_line_cmp);
+    if (all.n > 1) /* qsort's pointer may not be NULL, even for nothing to sort */
+        qsort(all.v, all.n, sizeof(*all.v), exc_line_cmp);
 
     if (status_do(b->redis, "DEL ps:job:%s:exceptions ps:job:%s:notes ps:job:%s:summary", j->id, j->id, j->id) < 0)
         goto out;

@@ -9,15 +9,8 @@
 
 #include "broker.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
-
-static volatile int stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
 
 static void reply(broker *b, const wire_peer *to, Patronsync__BrokerReply *r)
 {
@@ -148,31 +141,14 @@ int main(int argc, char **argv)
 {
     ps_config cfg;
     char err[ERRLEN];
-    int print = 0;
-    if (config_from_args(&cfg, &argc, argv, &print, err, sizeof(err)) < 0) {
-        fprintf(stderr, "patron-broker: %s\n", err);
-        return 2;
-    }
-    if (print) {
-        config_print(&cfg, stdout);
-        return 0;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "patron-broker: unknown argument '%s'\n", argv[1]);
-        return 2;
-    }
-    log_init("broker", log_level_parse(cfg.log_level));
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    int rc = proc_start("patron-broker", "broker", argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
 
     broker b;
     memset(&b, 0, sizeof(b));
     b.cfg = &cfg;
-    b.stopping = &stopping;
+    b.stopping = &proc_stopping;
     b.redis = status_new(cfg.redis_url, err, sizeof(err));
     if (b.redis == NULL) {
         log_error("%s", err);
@@ -201,7 +177,7 @@ int main(int argc, char **argv)
     zmq_pollitem_t items[2] = {{b.jobs_sock, 0, ZMQ_POLLIN, 0}, {b.workers_sock, 0, ZMQ_POLLIN, 0}};
     int64_t stop_at = 0;
     for (;;) {
-        if (stopping && stop_at == 0) {
+        if (proc_stopping && stop_at == 0) {
             stop_at = mono_ms() + cfg.shutdown_grace_ms;
             log_info("stopping: no new work; waiting up to %lld ms for tasks in flight", (long long)cfg.shutdown_grace_ms);
         }
@@ -214,7 +190,7 @@ int main(int argc, char **argv)
         }
         zmq_poll(items, 2, 100);
         broker_pump(&b);
-        if (!stopping)
+        if (!proc_stopping)
             jobs_step(&b);
     }
     for (size_t i = 0; i < b.njobs; i++)

@@ -36,7 +36,7 @@ static const char *file_kind(mode_t m)
         return "a socket";
     if (S_ISLNK(m))
         return "a symbolic link";
-    return "not a regular file";
+    return "of an unknown kind";
 }
 
 /* Whether path is root itself or under it (both resolved, no trailing '/'). */
@@ -318,17 +318,19 @@ static void archive_prune(const char *dir, int64_t keep)
     free(names);
 }
 
-/* Copy in_fd (from its start) to out_fd; the bytes copied into *copied. */
-static int copy_fd(broker *b, int in_fd, int out_fd, uint64_t *copied, char *err, size_t errlen)
+/* Copy in_fd (from its start) to out_fd, at most limit bytes; the bytes
+ * copied into *copied. */
+static int copy_fd(broker *b, int in_fd, int out_fd, uint64_t limit, uint64_t *copied, char *err, size_t errlen)
 {
     static const size_t chunk = (size_t)64 << 20;
     uint64_t total = 0;
     int use_cfr = 1;
     char *buf = NULL;
-    for (;;) {
+    while (total < limit) {
+        size_t want = limit - total < chunk ? (size_t)(limit - total) : chunk;
         ssize_t n;
         if (use_cfr) {
-            n = copy_file_range(in_fd, NULL, out_fd, NULL, chunk, 0);
+            n = copy_file_range(in_fd, NULL, out_fd, NULL, want, 0);
             if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP) &&
                 total == 0) {
                 use_cfr = 0;
@@ -339,7 +341,7 @@ static int copy_fd(broker *b, int in_fd, int out_fd, uint64_t *copied, char *err
                 err_set(err, errlen, "out of memory");
                 return -1;
             }
-            n = read(in_fd, buf, 1 << 20);
+            n = read(in_fd, buf, want < (1 << 20) ? want : (1 << 20));
             if (n > 0) {
                 ssize_t off = 0;
                 while (off < n) {
@@ -410,14 +412,16 @@ static int archive_input(broker *b, job *j, const input *in, char *path_out, siz
         return -1;
     }
     uint64_t copied = 0;
-    if (copy_fd(b, in->fd, fd, &copied, e, sizeof(e)) < 0) {
+    /* One byte more than it had tells a file that grew since. */
+    if (copy_fd(b, in->fd, fd, (uint64_t)in->sb.st_size + 1, &copied, e, sizeof(e)) < 0) {
         err_set(err, errlen, "cannot keep a copy of '%s' in the archive (%s): %s", req->file, tmp, e);
         goto err;
     }
     if (copied != (uint64_t)in->sb.st_size) {
-        err_set(err, errlen, "file '%s' changed while it was read (%lld bytes when found still, %llu read); "
+        err_set(err, errlen, "file '%s' changed while it was read (%lld bytes when found still, %s%llu read); "
                 "not loaded: run it again once the export has finished",
-                req->file, (long long)in->sb.st_size, (unsigned long long)copied);
+                req->file, (long long)in->sb.st_size, copied > (uint64_t)in->sb.st_size ? "more than " : "",
+                (unsigned long long)(copied > (uint64_t)in->sb.st_size ? copied - 1 : copied));
         goto err;
     }
     if (rename(tmp, path) < 0) {
@@ -750,6 +754,9 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     uint64_t shard_bytes = SHARD_MAX_BYTES;
     if ((uint64_t)b->cfg->max_message_bytes / 4 < shard_bytes)
         shard_bytes = (uint64_t)b->cfg->max_message_bytes / 4;
+    /* A record longer than this cannot travel to a worker, even alone. */
+    uint64_t max_alone = (uint64_t)b->cfg->max_message_bytes / 2;
+    uint64_t huge_line = 0, huge_len = 0;
     uint64_t in_shard = 0, shard_off = 0, shard_first = 0, shard_last = 0;
     size_t bad = 0;
     uint64_t released = 0;
@@ -772,6 +779,10 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
         }
         if (r.flags & CSVSCAN_UNTERMINATED)
             open_quote = r.line;
+        if (r.len > max_alone && huge_line == 0) {
+            huge_line = r.line;
+            huge_len = r.len;
+        }
         if (skip > 0) {
             skip--;
             continue;
@@ -858,6 +869,13 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
                 "file '%s': the record starting on line %llu opens a quoted field that is never closed (the file ends "
                 "inside it, on line %llu), so the file is cut off or broken from line %llu on; no patron was changed",
                 req->file, (unsigned long long)open_quote, (unsigned long long)last, (unsigned long long)open_quote);
+        goto out;
+    }
+    if (huge_line > 0) {
+        err_set(err, errlen,
+                "file '%s': the record starting on line %llu is %llu bytes long, more than the %llu bytes a worker "
+                "accepts (half of max_message_bytes); it cannot be a patron record; no patron was changed",
+                req->file, (unsigned long long)huge_line, (unsigned long long)huge_len, (unsigned long long)max_alone);
         goto out;
     }
     if (in_shard > 0 && add_shard(j, shard_off, maplen, shard_first, shard_last, (uint32_t)in_shard) < 0)

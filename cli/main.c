@@ -36,7 +36,9 @@ static const char *usage =
     "  ref add patron-type|access-level|resource-group NAME... [--default]\n"
     "  ref list [--json]                   reference data of the patron rules (docs/RULES.md)\n"
     "  schedule add|edit|show|list|delete|run|enable|disable ...\n"
-    "                                      scheduled patron updates (patronctl schedule help)\n"
+    "                                      scheduled patron updates (patronctl schedule help)\n";
+/* After the commands of the other modules (jobctl_usage). */
+static const char *usage_tail =
     "DIR defaults to $PATRONSYNC_DATA_DIR, else ./data.\n"
     "Exit status: 0 done (a job: complete), 1 failed, 2 usage, 3 complete with errors, 4 held, 5 not found.\n";
 
@@ -405,6 +407,7 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         fputs(jobctl_usage, argc < 2 ? stderr : stdout);
+        fputs(usage_tail, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
@@ -510,6 +513,6 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "status") == 0)
         return cmd_status(&cfg, a.json);
-    fprintf(stderr, "patronctl: unknown command\n%s", usage);
+    fprintf(stderr, "patronctl: unknown command\n%s%s%s", usage, jobctl_usage, usage_tail);
     return 2;
 }

@@ -171,6 +171,12 @@ int rules_match_key(const rules_ctx *ctx, uint64_t line, const patron_rec *mappe
         exc_add(exc, line, id, name, "SKIP", "No site short name match criteria specified.");
         return 0;
     }
+    if (utf8_chars(bc, strlen(bc)) > (size_t)patron_fields[PF_BARCODE].maxlen) {
+        /* Cut, it would match another patron (or none, every run). */
+        exc_add(exc, line, id, name, "SKIP",
+                "Unable to match using barcode; barcode '%s' exceeds maximum length of 14 characters.", bc);
+        return 0;
+    }
     *key = bc;
     return 1;
 }

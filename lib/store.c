@@ -544,8 +544,14 @@ static int collect_names(store *s, sqlite3_stmt *st, const char *what, char ***o
 {
     char **v = NULL;
     size_t cnt = 0, cap = 0;
-    int rc;
-    while ((rc = step_row(s, st, what, err, errlen)) == 1) {
+    for (;;) {
+        int rc = step_row(s, st, what, err, errlen);
+        if (rc < 0) {
+            store_names_free(v, cnt);
+            return -1;
+        }
+        if (rc == 0)
+            break;
         if (cnt == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             char **nv = realloc(v, ncap * sizeof(*v));
@@ -561,10 +567,6 @@ static int collect_names(store *s, sqlite3_stmt *st, const char *what, char ***o
         cnt++;
     }
     sqlite3_reset(st);
-    if (rc < 0) {
-        store_names_free(v, cnt);
-        return -1;
-    }
     *out = v;
     *n = cnt;
     return 0;

@@ -912,6 +912,8 @@ static int request_pack(const sched *sc, const char *job_id, int mode, int dry_r
     jo.incremental = mode == SLOT_INCREMENTAL;
     jo.dry_run = dry_run != 0;
     jo.schedule_id = (char *)sc->uid;
+    /* Only a schedule that runs Incremental needs the records' hashes kept. */
+    jo.keep_hashes = jo.incremental || strchr(sc->days, 'I') != NULL;
     Patronsync__JobRequest req = PATRONSYNC__JOB_REQUEST__INIT;
     req.job_id = (char *)job_id;
     req.file = sc->file;
@@ -1016,7 +1018,7 @@ static int redis_delete_job(status *r, const char *id)
 
 /* Keep N previous jobs: the newest job and the N before it stay; older
  * finished ones leave Redis (their work folders stay with the broker, so
- * their ids are never run again). Unfinished jobs are never touched. */
+ * their ids are never run again). Unfinished and held jobs stay. */
 static void prune_jobs(scheduler *s, const sched *sc)
 {
     if (sc->o.keep_jobs <= 0 || s->redis == NULL)
@@ -1046,7 +1048,8 @@ static void prune_jobs(scheduler *s, const sched *sc)
         redisReply *r = status_cmd(s->redis, "HGET ps:job:%s state", old[i]);
         if (r == NULL)
             break;
-        int final = r->type != REDIS_REPLY_STRING || summary_state_final(r->str);
+        /* A held job waits for an operator: never deleted. */
+        int final = r->type != REDIS_REPLY_STRING || (summary_state_final(r->str) && strcmp(r->str, "held") != 0);
         freeReplyObject(r);
         if (!final || redis_delete_job(s->redis, old[i]) < 0)
             continue;
@@ -1891,8 +1894,10 @@ static void verb_show(scheduler *s, const Patronsync__ControlRequest *rq, Patron
                        "SELECT local_date, at, mode, state, note FROM slots WHERE schedule_id=? AND state<>'fired' "
                        "ORDER BY at DESC LIMIT 10",
                        -1, &missed, NULL);
-    sqlite3_bind_int64(runs, 1, sc.id);
-    sqlite3_bind_int64(missed, 1, sc.id);
+    if (runs)
+        sqlite3_bind_int64(runs, 1, sc.id);
+    if (missed)
+        sqlite3_bind_int64(missed, 1, sc.id);
     if (rq->json) {
         sb_puts(body, "{");
         info_json(s, &sc, &in, body);

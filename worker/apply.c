@@ -126,6 +126,68 @@ static int load_before(applier *a, const Patronsync__Change *c, const char *what
     return 1;
 }
 
+/* Reference names this apply has seen in the store (patron types, and
+ * homerooms as "site\x1fname"), so that a million records do not cost a
+ * million lookups. Only names that exist in the store (this transaction
+ * included) are kept; it is emptied whenever an apply has written nothing
+ * yet (*seq == 0), so nothing survives a rolled-back attempt. */
+typedef struct {
+    char **v;
+    size_t cap, n;
+} name_set;
+
+static name_set known_types, known_homerooms;
+
+static void name_set_clear(name_set *ns)
+{
+    for (size_t i = 0; i < ns->cap; i++)
+        free(ns->v[i]);
+    free(ns->v);
+    memset(ns, 0, sizeof(*ns));
+}
+
+static int name_set_has(const name_set *ns, const char *k)
+{
+    if (ns->cap == 0)
+        return 0;
+    for (size_t i = hash64(k, strlen(k), HASH64_SEED) & (ns->cap - 1); ns->v[i] != NULL; i = (i + 1) & (ns->cap - 1))
+        if (strcmp(ns->v[i], k) == 0)
+            return 1;
+    return 0;
+}
+
+/* Remember k (best effort: a full or failed set only costs lookups). */
+static void name_set_add(name_set *ns, const char *k)
+{
+    if (name_set_has(ns, k))
+        return;
+    if ((ns->n + 1) * 2 > ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 64;
+        char **v = calloc(cap, sizeof(*v));
+        if (v == NULL)
+            return;
+        for (size_t i = 0; i < ns->cap; i++) {
+            if (ns->v[i] == NULL)
+                continue;
+            size_t j = hash64(ns->v[i], strlen(ns->v[i]), HASH64_SEED) & (cap - 1);
+            while (v[j] != NULL)
+                j = (j + 1) & (cap - 1);
+            v[j] = ns->v[i];
+        }
+        free(ns->v);
+        ns->v = v;
+        ns->cap = cap;
+    }
+    char *copy = strdup(k);
+    if (copy == NULL)
+        return;
+    size_t i = hash64(k, strlen(k), HASH64_SEED) & (ns->cap - 1);
+    while (ns->v[i] != NULL)
+        i = (i + 1) & (ns->cap - 1);
+    ns->v[i] = copy;
+    ns->n++;
+}
+
 /* Decisions that depend on the lines before this one in the same file,
  * made here in line order against the store as this job has left it so
  * far: a user name an earlier line took, and a patron type another line
@@ -136,7 +198,7 @@ static int in_file_checks(applier *a, const Patronsync__Change *c, const patron_
     store *st = a->w->st;
     const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
     char canon[256];
-    if (*type) {
+    if (*type && !name_set_has(&known_types, type)) {
         int r = store_ref_canonical(st, STORE_REF_PATRON_TYPE, type, canon, sizeof(canon));
         if (r < 0) {
             err_set(err, errlen, "store: looking up patron type '%s': %s", type, sqlite3_errmsg(store_db(st)));
@@ -171,20 +233,25 @@ static int create_refdata(applier *a, const Patronsync__Change *c, char *err, si
 {
     store *st = a->w->st;
     const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
-    if (*type) {
+    if (*type && !name_set_has(&known_types, type)) {
         int r = store_ref_add(st, STORE_REF_PATRON_TYPE, type, a->job, err, errlen);
         if (r < 0)
             return -1;
         if (r == 1)
             exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_TYPE_CREATED, type);
+        name_set_add(&known_types, type);
     }
     const char *hr = patron_rec_get(&a->rec, PF_HOMEROOM);
-    if (*hr) {
-        int r = store_homeroom_add(st, patron_rec_get(&a->rec, PF_SITE_SHORT_NAME), hr, a->job, err, errlen);
+    const char *site = patron_rec_get(&a->rec, PF_SITE_SHORT_NAME);
+    char key[512];
+    snprintf(key, sizeof(key), "%s\x1f%s", site, hr);
+    if (*hr && !name_set_has(&known_homerooms, key)) {
+        int r = store_homeroom_add(st, site, hr, a->job, err, errlen);
         if (r < 0)
             return -1;
         if (r == 1)
             exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_HOMEROOM, hr);
+        name_set_add(&known_homerooms, key);
     }
     return 0;
 }
@@ -194,15 +261,6 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
     store *st = a->w->st;
     if (in_file_checks(a, c, NULL, err, errlen) < 0)
         return -1;
-    const char *bc = patron_rec_get(&a->rec, PF_BARCODE);
-    if (*bc && store_value_taken(st, PF_BARCODE, bc, 0) == 1) {
-        refuse(a, c, RULES_MSG_BARCODE_EXISTS, bc);
-        return 0;
-    }
-    if (*a->id && store_value_taken(st, PF_DISTRICT_ID, a->id, 0) == 1) {
-        refuse(a, c, RULES_MSG_DISTRICT_ID_TAKEN, a->id);
-        return 0;
-    }
     int64_t pid;
     char e[ERRLEN];
     if (store_insert(st, &a->rec, a->job, &pid, e, sizeof(e)) < 0) {
@@ -210,7 +268,14 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;
         }
-        refuse(a, c, "Not added: %s", e);
+        /* The unique indexes refused it: say which, as the plan would have. */
+        const char *bc = patron_rec_get(&a->rec, PF_BARCODE);
+        if (*bc && store_value_taken(st, PF_BARCODE, bc, 0) == 1)
+            refuse(a, c, RULES_MSG_BARCODE_EXISTS, bc);
+        else if (*a->id && store_value_taken(st, PF_DISTRICT_ID, a->id, 0) == 1)
+            refuse(a, c, RULES_MSG_DISTRICT_ID_TAKEN, a->id);
+        else
+            refuse(a, c, "Not added: %s", e);
         return 0;
     }
     if (save_before(st, a->job, (*a->seq)++, pid, 1, NULL, err, errlen) < 0)
@@ -341,6 +406,10 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
                       const Patronsync__ShardPlan *p, Patronsync__Counts *counts, exc_list *exc, int64_t *seq,
                       char *err, size_t errlen)
 {
+    if (*seq == 0) {
+        name_set_clear(&known_types);
+        name_set_clear(&known_homerooms);
+    }
     applier a;
     memset(&a, 0, sizeof(a));
     a.w = w;

@@ -199,6 +199,7 @@ typedef struct {
 struct finish {
     worker_ctx *w;
     const Patronsync__ApplyTask *t;
+    int64_t began_ms; /* for the log line */
     Patronsync__JobOptions defaults;
     const Patronsync__JobOptions *o;
     char today[11];
@@ -264,10 +265,11 @@ static int act_push(finish *f, int op, int64_t id, uint64_t hash, const char *si
     return 0;
 }
 
-/* Read every non-failed shard's seen file: ids merged and sorted, sites
- * into the scope when the job lists none. 1 read, 0 a shard's is missing
- * (planned before seen files existed: the missing step must not run), -1. */
-static int load_seen(finish *f, char *err, size_t errlen)
+/* Read every non-failed shard's seen file: ids merged and sorted (when
+ * want_ids: only the missing-patron step needs them), sites into the scope
+ * when the job lists none. 1 read, 0 a shard's is missing (planned before
+ * seen files existed: the missing step must not run), -1. */
+static int load_seen(finish *f, int want_ids, char *err, size_t errlen)
 {
     const Patronsync__ApplyTask *t = f->t;
     size_t cap = 0;
@@ -295,9 +297,10 @@ static int load_seen(finish *f, char *err, size_t errlen)
             goto out;
         }
         int ok = 1;
-        if (f->nseen + m->n_ids > cap) {
+        size_t nids = want_ids ? m->n_ids : 0;
+        if (f->nseen + nids > cap) {
             size_t ncap = cap ? cap : 1024;
-            while (ncap < f->nseen + m->n_ids)
+            while (ncap < f->nseen + nids)
                 ncap *= 2;
             int64_t *v = realloc(f->seen, ncap * sizeof(*v));
             ok = v != NULL;
@@ -306,9 +309,9 @@ static int load_seen(finish *f, char *err, size_t errlen)
                 cap = ncap;
             }
         }
-        if (ok && m->n_ids) {
-            memcpy(f->seen + f->nseen, m->ids, m->n_ids * sizeof(int64_t));
-            f->nseen += m->n_ids;
+        if (ok && nids) {
+            memcpy(f->seen + f->nseen, m->ids, nids * sizeof(int64_t));
+            f->nseen += nids;
         }
         for (size_t i = 0; ok && i < m->n_sites; i++) {
             int have = 0;
@@ -423,9 +426,10 @@ static int count_scope(finish *f, char *err, size_t errlen)
     return 0;
 }
 
-/* Ids from a statement's first column, for which keep(f, id) holds. */
-static int collect_ids(finish *f, sqlite3_stmt *st, int want_seen, int64_t **out, size_t *n, char *err,
-                       size_t errlen)
+/* Ids from a statement's first column that were (want_seen) or were not
+ * seen in the file; *rows counts every row. */
+static int collect_ids(finish *f, sqlite3_stmt *st, int want_seen, int64_t **out, size_t *n, uint64_t *rows,
+                       char *err, size_t errlen)
 {
     size_t cap = 0;
     int64_t *v = NULL;
@@ -457,6 +461,7 @@ static int collect_ids(finish *f, sqlite3_stmt *st, int want_seen, int64_t **out
         return -1;
     }
     *out = v;
+    *rows = k;
     return 0;
 }
 
@@ -468,7 +473,8 @@ static int is_inactive(const patron_rec *rec)
 /* Decide, against the store before the job's changes: seen patrons that
  * were missing are cleared; patrons in scope not seen are marked, then
  * inactivated after the grace days, then deleted after the further days
- * (never with checkouts or fines unless allowed). */
+ * (never with checkouts or fines unless allowed). Counts the patrons in
+ * scope (f->scope) on the way. */
 static int decide(finish *f, char *err, size_t errlen)
 {
     const Patronsync__JobOptions *o = f->o;
@@ -485,7 +491,8 @@ static int decide(finish *f, char *err, size_t errlen)
         err_set(err, errlen, "store: %s", sqlite3_errmsg(store_db(st)));
         goto out;
     }
-    int r = collect_ids(f, q, 1, &ids, &n, err, errlen);
+    uint64_t rows;
+    int r = collect_ids(f, q, 1, &ids, &n, &rows, err, errlen);
     sqlite3_finalize(q);
     if (r < 0)
         goto out;
@@ -504,7 +511,7 @@ static int decide(finish *f, char *err, size_t errlen)
     q = scope_query(f, "SELECT id", err, errlen);
     if (q == NULL)
         goto out;
-    r = collect_ids(f, q, 0, &ids, &n, err, errlen);
+    r = collect_ids(f, q, 0, &ids, &n, &f->scope, err, errlen);
     sqlite3_finalize(q);
     if (r < 0)
         goto out;
@@ -605,6 +612,37 @@ static int load_staged(finish *f, char *err, size_t errlen)
     return rc;
 }
 
+/* Whether the missing-patron step may run for this job; a note says why
+ * not. */
+static int may_look(finish *f)
+{
+    const Patronsync__ApplyTask *t = f->t;
+    const Patronsync__JobOptions *o = f->o;
+    if (t->n_failed_shards > 0) {
+        exc_add(&f->notes, 0, "", "", "NOTE", "Missing patrons were not inactivated: %zu shard%s failed.",
+                t->n_failed_shards, t->n_failed_shards == 1 ? "" : "s");
+        return 0;
+    }
+    if (o->incremental) {
+        exc_add(&f->notes, 0, "", "", "NOTE",
+                "Missing patrons are looked for on Full runs only: an Incremental run does not hold every record.");
+        return 0;
+    }
+    if (t->records_read == 0) {
+        /* Whatever the settings: an empty or header-only file is bad
+         * input, never "everyone left" (DESIGN.md, failure model). */
+        exc_add(&f->notes, 0, "", "", "NOTE", "Missing patrons were not looked for: the file holds no patron records.");
+        return 0;
+    }
+    if (t->records_read < o->min_records) {
+        exc_add(&f->notes, 0, "", "", "NOTE",
+                "Missing patrons were not looked for: %llu patron records read, fewer than the minimum of %u.",
+                (unsigned long long)t->records_read, o->min_records);
+        return 0;
+    }
+    return 1;
+}
+
 finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, size_t errlen)
 {
     finish *f = calloc(1, sizeof(*f));
@@ -614,6 +652,7 @@ finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, s
     }
     f->w = w;
     f->t = t;
+    f->began_ms = mono_ms();
     safety_options_init(&f->defaults);
     f->o = t->options ? t->options : &f->defaults;
     exc_list_init(&f->decided);
@@ -634,38 +673,16 @@ finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, s
             return f;
         /* Held before finishing lists were staged: decide again below. */
     }
-    int r = load_seen(f, err, errlen);
+    int r = load_seen(f, o->inactivate_missing, err, errlen);
     if (r < 0)
         goto err;
-    if (count_scope(f, err, errlen) < 0)
+    int run = o->inactivate_missing && r == 1 && may_look(f);
+    /* decide() counts the scope in the scan it makes anyway. */
+    if (run ? decide(f, err, errlen) < 0 : count_scope(f, err, errlen) < 0)
         goto err;
-    if (!o->inactivate_missing || r == 0)
-        return f;
-    if (t->n_failed_shards > 0) {
-        exc_add(&f->notes, 0, "", "", "NOTE", "Missing patrons were not inactivated: %zu shard%s failed.",
-                t->n_failed_shards, t->n_failed_shards == 1 ? "" : "s");
-        return f;
-    }
-    if (o->incremental) {
-        exc_add(&f->notes, 0, "", "", "NOTE",
-                "Missing patrons are looked for on Full runs only: an Incremental run does not hold every record.");
-        return f;
-    }
-    if (t->records_read == 0) {
-        /* Whatever the settings: an empty or header-only file is bad
-         * input, never "everyone left" (DESIGN.md, failure model). */
-        exc_add(&f->notes, 0, "", "", "NOTE",
-                "Missing patrons were not looked for: the file holds no patron records.");
-        return f;
-    }
-    if (t->records_read < o->min_records) {
-        exc_add(&f->notes, 0, "", "", "NOTE",
-                "Missing patrons were not looked for: %llu patron records read, fewer than the minimum of %u.",
-                (unsigned long long)t->records_read, o->min_records);
-        return f;
-    }
-    if (decide(f, err, errlen) < 0)
-        goto err;
+    if (run)
+        log_info("job %s: %llu patrons in scope, %zu seen in the file, %zu missing-patron changes decided in %lld ms",
+                 t->job_id, (unsigned long long)f->scope, f->nseen, f->nacts, (long long)(mono_ms() - f->began_ms));
     return f;
 err:
     finish_destroy(&f);
@@ -759,6 +776,7 @@ int finish_end(finish *f, Patronsync__Counts *counts, exc_list *exc, int64_t *se
     patron_rec rec;
     patron_rec_init(&rec);
     int rc = -1;
+    int64_t t0 = mono_ms();
     for (size_t i = 0; i < f->nacts; i++) {
         if ((i & 1023) == 1023)
             worker_pump(f->w);
@@ -766,6 +784,9 @@ int finish_end(finish *f, Patronsync__Counts *counts, exc_list *exc, int64_t *se
             goto out;
     }
     const Patronsync__ApplyTask *t = f->t;
+    if (f->nacts > 0)
+        log_info("job %s: %zu missing-patron changes applied in %lld ms", t->job_id, f->nacts,
+                 (long long)(mono_ms() - t0));
     f->crossed = !t->approved && safety_check(f->o, f->scope, counts, f->reason, sizeof(f->reason));
     f->shown = *counts;
     str_copy(reason, reasonlen, f->reason);

@@ -5,8 +5,9 @@
  * Tables (created here, in the store):
  *   record_hashes(schedule_id, key, hash)   one row per record of the
  *       schedule's last applied run that reached the store
- *   record_hash_runs(schedule_id, job_id, records, done_ms)   which job
- *       left them ("no row" means: no previous run, process everything)
+ *   record_hash_runs(schedule_id, job_id, records, done_ms, fired_ms)
+ *       which job left them ("no row" means: no previous run, process
+ *       everything)
  * Changing them: add columns with defaults; the broker reads both. */
 #include "hashes.h"
 
@@ -22,7 +23,7 @@ static const char *hash_schema =
     "CREATE TABLE IF NOT EXISTS record_hashes(schedule_id TEXT NOT NULL, key TEXT NOT NULL, hash INTEGER NOT NULL,\n"
     "  PRIMARY KEY(schedule_id, key)) WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS record_hash_runs(schedule_id TEXT PRIMARY KEY, job_id TEXT NOT NULL,\n"
-    "  records INTEGER NOT NULL, done_ms INTEGER NOT NULL);\n";
+    "  records INTEGER NOT NULL, done_ms INTEGER NOT NULL, fired_ms INTEGER NOT NULL DEFAULT 0);\n";
 
 static int staged_path(const ps_config *c, const char *job, char *out, size_t outlen)
 {
@@ -220,15 +221,30 @@ int hashes_apply(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Coun
     int r = load_staged(w, t->job_id, &m, err, errlen);
     if (r < 0)
         goto out;
+    /* A job fired before the one that left the hashes, applied after it
+     * (a held job approved late): the store is no longer what either saw. */
+    int64_t newer = 0;
+    if (r == 1) {
+        if (sqlite3_prepare_v2(db, "SELECT fired_ms FROM record_hash_runs WHERE schedule_id=?", -1, &ins, NULL) != SQLITE_OK)
+            goto dberr;
+        sqlite3_bind_text(ins, 1, o->schedule_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) == SQLITE_ROW)
+            newer = sqlite3_column_int64(ins, 0) > m->fired_at_ms;
+        sqlite3_finalize(ins);
+        ins = NULL;
+        counts->read += m->dropped;
+        counts->unchanged += m->dropped;
+    }
     if (exec_bound(db, "DELETE FROM record_hashes WHERE schedule_id=?", o->schedule_id, err, errlen) < 0 ||
         exec_bound(db, "DELETE FROM record_hash_runs WHERE schedule_id=?", o->schedule_id, err, errlen) < 0)
         goto out;
-    if (r == 0) {
+    if (r == 0 || newer) {
+        if (newer)
+            log_info("job %s applied after a later job of schedule %s: its record hashes are cleared", t->job_id,
+                     o->schedule_id);
         rc = 0;
         goto out;
     }
-    counts->read += m->dropped;
-    counts->unchanged += m->dropped;
     if (refused_lines(w, t, exc, &refused, err, errlen) < 0)
         goto out;
     if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO record_hashes(schedule_id,key,hash) VALUES(?,?,?)", -1, &ins,
@@ -250,13 +266,16 @@ int hashes_apply(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Coun
     }
     sqlite3_finalize(ins);
     ins = NULL;
-    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO record_hash_runs(schedule_id,job_id,records,done_ms) VALUES(?,?,?,?)",
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO record_hash_runs(schedule_id,job_id,records,done_ms,fired_ms) "
+                           "VALUES(?,?,?,?,?)",
                            -1, &ins, NULL) != SQLITE_OK)
         goto dberr;
     sqlite3_bind_text(ins, 1, o->schedule_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(ins, 2, t->job_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(ins, 3, (int64_t)kept);
     sqlite3_bind_int64(ins, 4, now_ms());
+    sqlite3_bind_int64(ins, 5, m->fired_at_ms);
     if (sqlite3_step(ins) != SQLITE_DONE)
         goto dberr;
     log_info("job %s: %llu record hashes kept for schedule %s (%llu left out as unchanged, %zu lines refused)",

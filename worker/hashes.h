@@ -17,8 +17,10 @@
  * out as unchanged are added to counts (read and unchanged), and the
  * schedule's stored hashes become this job's, minus the records that did
  * not reach the store (a SKIP line in a shard's plan or in exc, a failed
- * shard). Without a staged incremental.pb the schedule's hashes are
- * dropped, so its next Incremental run processes every record. Nothing for
+ * shard). Without a staged incremental.pb, or for a job fired before the
+ * one whose hashes are stored (a held job approved late), the schedule's
+ * hashes are dropped, so its next Incremental run processes every record.
+ * Nothing for
  * other jobs. Rolled back with the transaction (held job, dry run). 0, or
  * -1 with err. */
 int hashes_apply(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Counts *counts, const exc_list *exc,

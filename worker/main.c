@@ -11,17 +11,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 #include "wire.h"
 #include "worker.h"
-
-static volatile int stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
 
 static int send_msg(worker_ctx *w, Patronsync__WorkerMsg *m)
 {
@@ -68,7 +61,7 @@ int worker_publish(worker_ctx *w, const char *job, const char *part, const Patro
         if (!warned)
             log_warn("job %s part %s: Redis unreachable; keeping the result until it is back", job, part);
         warned = 1;
-        if (stopping)
+        if (proc_stopping)
             return -1;
         worker_pump(w);
         usleep(200 * 1000);
@@ -220,7 +213,7 @@ static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
                 eof = 1;
         }
         worker_pump(w);
-        if (stopping && kill_at == 0)
+        if (proc_stopping && kill_at == 0)
             kill_at = mono_ms() + w->cfg->shutdown_grace_ms;
         if (kill_at && mono_ms() > kill_at) {
             log_warn("job %s: grace period over; handing the task back", job);
@@ -285,32 +278,14 @@ int main(int argc, char **argv)
 {
     ps_config cfg;
     char err[ERRLEN];
-    int print = 0;
-    if (config_from_args(&cfg, &argc, argv, &print, err, sizeof(err)) < 0) {
-        fprintf(stderr, "patron-worker: %s\n", err);
-        return 2;
-    }
-    if (print) {
-        config_print(&cfg, stdout);
-        return 0;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "patron-worker: unknown argument '%s'\n", argv[1]);
-        return 2;
-    }
-    log_init(cfg.worker_id, log_level_parse(cfg.log_level));
-    srandom((unsigned)(getpid() ^ now_ms()));
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    int rc = proc_start("patron-worker", NULL, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
 
     worker_ctx w;
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
-    w.stopping = &stopping;
+    w.stopping = &proc_stopping;
     if (mkdir_p(cfg.stage_dir, 0750, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
@@ -331,12 +306,12 @@ int main(int argc, char **argv)
     status_destroy(&rprobe);
     w.zctx = zmq_ctx_new();
     int64_t backoff = 100;
-    while (!stopping && connect_broker(&w) < 0) {
+    while (!proc_stopping && connect_broker(&w) < 0) {
         usleep((useconds_t)backoff * 1000);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
     int ready_acked = 0;
-    while (!stopping) {
+    while (!proc_stopping) {
         zmq_msg_t body;
         int r = wire_recv_wait(w.sock, NULL, &body, (long)cfg.heartbeat_ms);
         int64_t now = mono_ms();

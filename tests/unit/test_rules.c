@@ -690,6 +690,11 @@ static void match_on_barcode_and_site(void)
     c.site_default = "les";
     CHECK_STR(match(&c, &m, &key), "key P1001");
     CHECK_STR(rules_record_site(&c, &m), "LES");
+    put(&m, PF_BARCODE, "123456789012345");
+    CHECK_STR(match(&c, &m, &key), "SKIP Unable to match using barcode; barcode '123456789012345' exceeds maximum "
+                                   "length of 14 characters.");
+    put(&m, PF_BARCODE, "12345678901234");
+    CHECK_STR(match(&c, &m, &key), "key 12345678901234");
     patron_rec_free(&m);
 }
 
