@@ -507,6 +507,19 @@ static int assemble(broker *b, job *j)
         int r = status_read_result(b->redis, j->id, part, &c, &exc, &nexc);
         if (r < 0)
             goto out;
+        if (r == 0 && i == j->nshards && (dry || j->held)) {
+            /* A dry run or a held job keeps no marker to publish its result
+             * again from: run its apply step again (it changes nothing). */
+            log_warn("job %s: result of its %s apply step lost in Redis; applying again", j->id,
+                     dry ? "dry-run" : "held");
+            j->held = 0;
+            j->held_reason[0] = '\0';
+            j->final_state[0] = '\0';
+            j->apply_state = SH_PENDING;
+            j->apply_not_before_ms = 0;
+            j->phase = JP_APPLYING;
+            goto out;
+        }
         if (r == 0) {
             /* Redis lost it (restarted without the last writes): the staged
              * plan or the store's marker is the record; publish it again. */

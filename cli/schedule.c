@@ -34,8 +34,9 @@ static const char *schedule_usage =
     "  --delete-after-days N|never      delete instead of inactivate after N more days\n"
     "  --scope-sites A,B|file           sites missing patrons are looked for in (default: the file's)\n"
     "  --scope-types X,Y|all            patron types likewise (default: all)\n"
-    "  --max-add-pct P|off, --max-update-pct P|off, --max-inactivate-pct P|off, --max-delete-pct P|off\n"
-    "                                   hold a job crossing the threshold (percent of patrons in scope)\n"
+    "  --max-add-pct P|off, --max-update-pct P|off, --max-inactivate-pct P|off, --max-delete-pct P|off,\n"
+    "  --max-remove-pct P|off           hold a job crossing the threshold (percent of patrons in scope;\n"
+    "                                   default: updates 75, removals 10, others off)\n"
     "Times are the district's local time (setting timezone).\n";
 
 typedef struct {
@@ -68,6 +69,7 @@ static const flag_map flags[] = {
     {"--max-update-pct", "max_update_pct", 0},
     {"--max-inactivate-pct", "max_inactivate_pct", 0},
     {"--max-delete-pct", "max_delete_pct", 0},
+    {"--max-remove-pct", "max_remove_pct", 0},
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 #define MAX_OPTS (NFLAGS + 4)

@@ -44,7 +44,9 @@ static const char *schema_rules =
     "  patron_id INTEGER NOT NULL REFERENCES patrons(id) ON DELETE CASCADE,\n"
     "  site_short_name TEXT NOT NULL, created_job TEXT,\n"
     "  PRIMARY KEY(patron_id, site_short_name)) WITHOUT ROWID;\n"
-    "CREATE INDEX IF NOT EXISTS patrons_username_nocase ON patrons(username COLLATE NOCASE) WHERE username <> '';\n";
+    "CREATE INDEX IF NOT EXISTS patrons_username_nocase ON patrons(username COLLATE NOCASE) WHERE username <> '';\n"
+    /* homerooms are found without regard to case, per site */
+    "CREATE INDEX IF NOT EXISTS homerooms_nocase ON homerooms(site_short_name, name COLLATE NOCASE);\n";
 
 /* The finishing step (docs/SAFETY.md): the few patrons missing from the
  * file are found without scanning every row. Added to version 1 stores as
@@ -65,7 +67,7 @@ static int build_patrons_sql(strbuf *sb)
                 ",\n  updated_job TEXT);\n"
                 "CREATE UNIQUE INDEX IF NOT EXISTS patrons_district_id ON patrons(district_id) WHERE district_id <> '';\n"
                 "CREATE UNIQUE INDEX IF NOT EXISTS patrons_barcode ON patrons(barcode) WHERE barcode <> '';\n"
-                "CREATE INDEX IF NOT EXISTS patrons_username ON patrons(username) WHERE username <> '';\n"
+
                 "CREATE INDEX IF NOT EXISTS patrons_site ON patrons(site_short_name);\n");
     return sb->buf ? 0 : -1;
 }
@@ -98,7 +100,7 @@ static int prepare_all(store *s, char *err, size_t errlen)
     if (prep(s, "SELECT result FROM job_markers WHERE job_id=? AND step=?", &s->marker_get, err, errlen) < 0)
         goto out;
     for (int f = 0; f < PF__COUNT; f++) {
-        if (f != PF_BARCODE && f != PF_USERNAME && f != PF_DISTRICT_ID)
+        if (f != PF_BARCODE && f != PF_DISTRICT_ID)
             continue;
         sb_reset(&q);
         sb_printf(&q, "SELECT 1 FROM patrons WHERE %s=? AND %s<>'' AND id<>? LIMIT 1", patron_fields[f].column,

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "patron.h"
 #include "profile.h"
+#include "safety.h"
 #include "summary.h"
 
 /* control.db, schedule part. A slot row is the claim: UNIQUE(schedule_id,
@@ -72,25 +73,19 @@ static const char *schema =
 #define PROFILE_MAX_BYTES (4u << 20)
 #define DUE_MAX 100000      /* slots examined in one step: 270 years of a daily schedule */
 #define ON_TIME_MIN_S 60    /* a running scheduler's own lateness is never "missed" */
-#define LIST_MAX 64         /* scope entries */
 
 static const char *day_abbr[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char *day_full[7] = {"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"};
 
 /* ---- a schedule in memory ---- */
 
+/* A schedule's options: its own two, and the finishing-step and safety
+ * options kept as lib/safety.c keeps them (its lists and strings are
+ * allocated: opts_free). */
 typedef struct {
-    int allow_delete_outstanding;
     int errors_only;
     int keep_jobs; /* 0: keep every job */
-    int inactivate_missing;
-    int min_records;
-    int days_before_inactivate;
-    int delete_after_days; /* -1: never */
-    char inactive_homeroom[400];
-    char scope_sites[1024]; /* comma-separated; empty: the sites in the file */
-    char scope_types[1024]; /* comma-separated; empty: every type */
-    double max_add_pct, max_update_pct, max_inactivate_pct, max_delete_pct; /* <0: off */
+    Patronsync__JobOptions safe;
 } sched_opts;
 
 typedef struct {
@@ -106,8 +101,11 @@ typedef struct {
     int64_t baseline; /* UTC seconds: slots at or before it are never due */
 } sched;
 
+static void opts_free(sched_opts *o);
+
 static void sched_free(sched *sc)
 {
+    opts_free(&sc->o);
     free(sc->name);
     free(sc->file);
     free(sc->encoding);
@@ -130,113 +128,77 @@ static int set_str(char **dst, const char *src, size_t len)
 
 static void opts_defaults(sched_opts *o)
 {
-    memset(o, 0, sizeof(*o));
-    o->delete_after_days = -1;
-    /* The safety defaults DESIGN.md names (Clever's): hold a job that would
-     * remove more than 10% or update more than 75% of the patrons in scope. */
-    o->max_add_pct = -1;
-    o->max_update_pct = 75;
-    o->max_inactivate_pct = 10;
-    o->max_delete_pct = 10;
+    o->errors_only = 0;
+    o->keep_jobs = 0;
+    safety_options_init(&o->safe);
 }
 
-static void join_list(char *out, size_t outlen, char **v, size_t n)
+static void opts_free(sched_opts *o)
 {
-    out[0] = '\0';
-    size_t used = 0;
-    for (size_t i = 0; i < n && used < outlen; i++) {
-        int k = snprintf(out + used, outlen - used, "%s%s", i ? "," : "", v[i]);
-        if (k < 0)
-            break;
-        used += (size_t)k;
-    }
+    safety_option_lists_free(&o->safe);
 }
 
+static char **list_copy(char *const *v, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; out && i < n; i++) {
+        out[i] = strdup(v[i]);
+        if (out[i] == NULL) {
+            while (i > 0)
+                free(out[--i]);
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* The stored options (a packed JobOptions). 0 / -1 (does not decode, no memory). */
 static int opts_from_blob(sched_opts *o, const void *blob, size_t len)
 {
     opts_defaults(o);
     Patronsync__JobOptions *jo = patronsync__job_options__unpack(NULL, len, blob);
     if (jo == NULL)
         return -1;
-    o->allow_delete_outstanding = jo->allow_delete_outstanding;
+    int rc = 0;
+    Patronsync__JobOptions *f = &o->safe;
     o->errors_only = jo->errors_only;
     o->keep_jobs = (int)jo->keep_jobs;
-    o->inactivate_missing = jo->inactivate_missing;
-    o->min_records = (int)jo->min_records;
-    o->days_before_inactivate = (int)jo->days_before_inactivate;
-    o->delete_after_days = jo->delete_after_days;
-    str_copy(o->inactive_homeroom, sizeof(o->inactive_homeroom), jo->inactive_homeroom);
-    join_list(o->scope_sites, sizeof(o->scope_sites), jo->scope_sites, jo->n_scope_sites);
-    join_list(o->scope_types, sizeof(o->scope_types), jo->scope_types, jo->n_scope_types);
-    o->max_add_pct = jo->max_add_pct;
-    o->max_update_pct = jo->max_update_pct;
-    o->max_inactivate_pct = jo->max_inactivate_pct;
-    o->max_delete_pct = jo->max_delete_pct;
+    f->allow_delete_outstanding = jo->allow_delete_outstanding;
+    f->inactivate_missing = jo->inactivate_missing;
+    f->min_records = jo->min_records;
+    f->days_before_inactivate = jo->days_before_inactivate;
+    f->delete_after_days = jo->delete_after_days;
+    f->max_add_pct = jo->max_add_pct;
+    f->max_update_pct = jo->max_update_pct;
+    f->max_inactivate_pct = jo->max_inactivate_pct;
+    f->max_delete_pct = jo->max_delete_pct;
+    f->max_remove_pct = jo->max_remove_pct;
+    f->thresholds_set = jo->thresholds_set;
+    if (jo->inactive_homeroom[0] && safety_option_set(f, "inactive_homeroom", jo->inactive_homeroom, NULL, 0) < 0)
+        rc = -1;
+    f->scope_sites = list_copy(jo->scope_sites, jo->n_scope_sites);
+    f->n_scope_sites = f->scope_sites ? jo->n_scope_sites : 0;
+    f->scope_types = list_copy(jo->scope_types, jo->n_scope_types);
+    f->n_scope_types = f->scope_types ? jo->n_scope_types : 0;
+    if (f->scope_sites == NULL || f->scope_types == NULL)
+        rc = -1;
     patronsync__job_options__free_unpacked(jo, NULL);
-    return 0;
+    return rc;
 }
 
-/* A comma-separated list split in place into v (trimmed, empties dropped). */
-typedef struct {
-    char buf[1024];
-    char *v[LIST_MAX];
-    size_t n;
-} strlist;
-
-static int strlist_split(strlist *l, const char *text)
+/* The JobOptions of a schedule: points into o, which must outlive jo. */
+static void opts_to_job(const sched_opts *o, Patronsync__JobOptions *jo)
 {
-    str_copy(l->buf, sizeof(l->buf), text);
-    l->n = 0;
-    char *p = l->buf;
-    while (*p) {
-        char *comma = strchr(p, ',');
-        char *end = comma ? comma : p + strlen(p);
-        char *next = comma ? comma + 1 : end;
-        *end = '\0';
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char *e = p + strlen(p);
-        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-            *--e = '\0';
-        if (*p) {
-            if (l->n == LIST_MAX)
-                return -1;
-            l->v[l->n++] = p;
-        }
-        p = next;
-    }
-    return 0;
-}
-
-/* JobOptions of a schedule (pointers into the lists, which must outlive jo). */
-static void opts_to_job(const sched_opts *o, Patronsync__JobOptions *jo, strlist *sites, strlist *types)
-{
-    patronsync__job_options__init(jo);
-    jo->allow_delete_outstanding = o->allow_delete_outstanding;
+    *jo = o->safe;
     jo->errors_only = o->errors_only;
     jo->keep_jobs = (uint32_t)o->keep_jobs;
-    jo->inactivate_missing = o->inactivate_missing;
-    jo->min_records = (uint32_t)o->min_records;
-    jo->days_before_inactivate = (uint32_t)o->days_before_inactivate;
-    jo->delete_after_days = o->delete_after_days;
-    jo->inactive_homeroom = (char *)o->inactive_homeroom;
-    strlist_split(sites, o->scope_sites);
-    strlist_split(types, o->scope_types);
-    jo->scope_sites = sites->v;
-    jo->n_scope_sites = sites->n;
-    jo->scope_types = types->v;
-    jo->n_scope_types = types->n;
-    jo->max_add_pct = o->max_add_pct;
-    jo->max_update_pct = o->max_update_pct;
-    jo->max_inactivate_pct = o->max_inactivate_pct;
-    jo->max_delete_pct = o->max_delete_pct;
 }
 
 static uint8_t *opts_to_blob(const sched_opts *o, size_t *len)
 {
     Patronsync__JobOptions jo;
-    strlist sites, types;
-    opts_to_job(o, &jo, &sites, &types);
+    opts_to_job(o, &jo);
     *len = patronsync__job_options__get_packed_size(&jo);
     uint8_t *buf = malloc(*len ? *len : 1);
     if (buf != NULL)
@@ -284,7 +246,7 @@ static int sched_from_row(sqlite3_stmt *st, sched *sc)
     sc->minute = sqlite3_column_int(st, 8);
     sc->disabled = sqlite3_column_int(st, 9);
     if (opts_from_blob(&sc->o, sqlite3_column_blob(st, 10), (size_t)sqlite3_column_bytes(st, 10)) < 0)
-        opts_defaults(&sc->o);
+        return -1;
     str_copy(sc->created_by, sizeof(sc->created_by), col_text(st, 11));
     sc->created_ms = sqlite3_column_int64(st, 12);
     str_copy(sc->updated_by, sizeof(sc->updated_by), col_text(st, 13));
@@ -456,6 +418,39 @@ static void pattern_render(const sched *sc, char *out, size_t outlen)
         snprintf(out, outlen, "Incremental %s", i);
 }
 
+/* A comma-separated list split in place into v (trimmed, empties dropped). */
+#define LIST_ITEMS 64
+typedef struct {
+    char buf[1024];
+    char *v[LIST_ITEMS];
+    size_t n;
+} strlist;
+
+static int strlist_split(strlist *l, const char *text)
+{
+    str_copy(l->buf, sizeof(l->buf), text);
+    l->n = 0;
+    char *p = l->buf;
+    while (*p) {
+        char *comma = strchr(p, ',');
+        char *end = comma ? comma : p + strlen(p);
+        char *next = comma ? comma + 1 : end;
+        *end = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *e = p + strlen(p);
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        if (*p) {
+            if (l->n == LIST_ITEMS)
+                return -1;
+            l->v[l->n++] = p;
+        }
+        p = next;
+    }
+    return 0;
+}
+
 /* ---- parsing ---- */
 
 static int day_index(const char *s, size_t n)
@@ -569,23 +564,6 @@ static int truthy(const char *v, int *out)
     return -1;
 }
 
-static int parse_pct(const char *v, double *out)
-{
-    if (strcasecmp(v, "off") == 0 || strcasecmp(v, "none") == 0) {
-        *out = -1;
-        return 0;
-    }
-    char *end = NULL;
-    double d = strtod(v, &end);
-    size_t n = strlen(v);
-    if (n > 0 && v[n - 1] == '%' && end == v + n - 1)
-        end++;
-    if (end == v || *end != '\0' || !(d >= 0 && d <= 100))
-        return -1;
-    *out = d;
-    return 0;
-}
-
 static int has_control(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -668,47 +646,7 @@ static int validate(const sched *sc, char *err, size_t errlen)
         err_set(err, errlen, "Number of jobs to keep must be at least 2 when any day runs Incremental.");
         return -1;
     }
-    if (o->min_records < 0 || o->min_records > 999999) {
-        err_set(err, errlen, "Patron records read must be between 0 and 999,999.");
-        return -1;
-    }
-    if (o->days_before_inactivate < 0 || o->days_before_inactivate > 999) {
-        err_set(err, errlen, "Number of days before inactivating patrons must be between 0 and 999.");
-        return -1;
-    }
-    if (o->delete_after_days < -1 || o->delete_after_days > 999) {
-        err_set(err, errlen, "Number of days before deleting patrons must be between 0 and 999.");
-        return -1;
-    }
-    if (o->delete_after_days >= 0 && !o->inactivate_missing) {
-        err_set(err, errlen, "Deleting missing patrons needs inactivating missing patrons turned on.");
-        return -1;
-    }
-    if (o->inactive_homeroom[0] && !o->inactivate_missing) {
-        err_set(err, errlen, "A homeroom for inactivated patrons needs inactivating missing patrons turned on.");
-        return -1;
-    }
-    if (utf8_chars(o->inactive_homeroom, strlen(o->inactive_homeroom)) > 90 || has_control(o->inactive_homeroom)) {
-        err_set(err, errlen, "homeroom '%s' must be at most 90 characters", o->inactive_homeroom);
-        return -1;
-    }
-    strlist l;
-    const char *lists[2] = {o->scope_sites, o->scope_types};
-    const size_t maxc[2] = {10, 30};
-    for (int k = 0; k < 2; k++) {
-        if (strlist_split(&l, lists[k]) < 0) {
-            err_set(err, errlen, "scope: more than %d entries", LIST_MAX);
-            return -1;
-        }
-        for (size_t i = 0; i < l.n; i++) {
-            if (utf8_chars(l.v[i], strlen(l.v[i])) > maxc[k] || has_control(l.v[i])) {
-                err_set(err, errlen, "scope: %s '%s' must be 1 to %zu characters", k ? "patron type" : "site",
-                        l.v[i], maxc[k]);
-                return -1;
-            }
-        }
-    }
-    return 0;
+    return safety_validate(&o->safe, err, errlen);
 }
 
 static const char *opt_of(const Patronsync__ControlRequest *rq, const char *key)
@@ -733,15 +671,12 @@ static int int_opt(const char *v, int lo, int hi, int *out)
 static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timing, char *err, size_t errlen)
 {
     static const char *known[] = {"name", "file", "encoding", "profile_name", "time", "days", "full", "incremental",
-                                  "none", "disabled", "allow_delete_outstanding", "errors_only", "keep_jobs",
-                                  "inactivate_missing", "min_records", "days_before_inactivate", "inactive_homeroom",
-                                  "delete_after_days", "scope_sites", "scope_types", "max_add_pct", "max_update_pct",
-                                  "max_inactivate_pct", "max_delete_pct"};
+                                  "none", "disabled", "errors_only", "keep_jobs"};
     for (size_t i = 0; i < rq->n_opts; i++) {
         size_t k = 0;
         while (k < sizeof(known) / sizeof(known[0]) && strcmp(known[k], rq->opts[i]->key) != 0)
             k++;
-        if (k == sizeof(known) / sizeof(known[0])) {
+        if (k == sizeof(known) / sizeof(known[0]) && !safety_is_option(rq->opts[i]->key)) {
             err_set(err, errlen, "unknown schedule setting '%s'", rq->opts[i]->key);
             return -1;
         }
@@ -807,15 +742,11 @@ static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timi
             goto badbool;
         sc->disabled = b;
     }
-    static const char *bkeys[3] = {"allow_delete_outstanding", "errors_only", "inactivate_missing"};
-    int *bdst[3] = {&o->allow_delete_outstanding, &o->errors_only, &o->inactivate_missing};
-    for (int k = 0; k < 3; k++) {
-        v = opt_of(rq, bkeys[k]);
-        if (v == NULL)
-            continue;
+    v = opt_of(rq, "errors_only");
+    if (v) {
         if (truthy(v, &b) < 0)
             goto badbool;
-        *bdst[k] = b;
+        o->errors_only = b;
     }
     v = opt_of(rq, "keep_jobs");
     if (v) {
@@ -826,49 +757,18 @@ static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timi
             return -1;
         }
     }
-    v = opt_of(rq, "min_records");
-    if (v && int_opt(v, 0, 999999, &o->min_records) < 0) {
-        err_set(err, errlen, "Patron records read must be between 0 and 999,999.");
-        return -1;
-    }
-    v = opt_of(rq, "days_before_inactivate");
-    if (v && int_opt(v, 0, 999, &o->days_before_inactivate) < 0) {
-        err_set(err, errlen, "Number of days before inactivating patrons must be between 0 and 999.");
-        return -1;
-    }
-    v = opt_of(rq, "delete_after_days");
-    if (v) {
-        if (strcasecmp(v, "never") == 0 || strcasecmp(v, "off") == 0)
-            o->delete_after_days = -1;
-        else if (int_opt(v, 0, 999, &o->delete_after_days) < 0) {
-            err_set(err, errlen, "Number of days before deleting patrons must be between 0 and 999.");
-            return -1;
-        }
-    }
-    v = opt_of(rq, "inactive_homeroom");
-    if (v) {
-        if (strlen(v) >= sizeof(o->inactive_homeroom)) {
-            err_set(err, errlen, "homeroom '%s' must be at most 90 characters", v);
-            return -1;
-        }
-        str_copy(o->inactive_homeroom, sizeof(o->inactive_homeroom), v);
-    }
-    v = opt_of(rq, "scope_sites");
-    if (v)
-        str_copy(o->scope_sites, sizeof(o->scope_sites), strcasecmp(v, "file") == 0 ? "" : v);
-    v = opt_of(rq, "scope_types");
-    if (v)
-        str_copy(o->scope_types, sizeof(o->scope_types), strcasecmp(v, "all") == 0 ? "" : v);
-    static const char *pkeys[4] = {"max_add_pct", "max_update_pct", "max_inactivate_pct", "max_delete_pct"};
-    double *pdst[4] = {&o->max_add_pct, &o->max_update_pct, &o->max_inactivate_pct, &o->max_delete_pct};
-    for (int k = 0; k < 4; k++) {
-        v = opt_of(rq, pkeys[k]);
-        if (v == NULL)
+    /* The finishing-step and safety options: lib/safety.c's names, values
+     * and messages. A scope of "file" (sites) or "all" (types) is the
+     * default, an empty list. */
+    for (size_t i = 0; i < rq->n_opts; i++) {
+        const char *key = rq->opts[i]->key, *val = rq->opts[i]->value;
+        if (!safety_is_option(key))
             continue;
-        if (parse_pct(v, pdst[k]) < 0) {
-            err_set(err, errlen, "%s '%s': a threshold is a percentage from 0 to 100, or off", pkeys[k], v);
+        if ((strcmp(key, "scope_sites") == 0 && strcasecmp(val, "file") == 0) ||
+            (strcmp(key, "scope_types") == 0 && strcasecmp(val, "all") == 0))
+            val = "";
+        if (safety_option_set(&o->safe, key, val, err, errlen) < 0)
             return -1;
-        }
     }
     return 0;
 badbool:
@@ -907,8 +807,7 @@ static int request_pack(const sched *sc, const char *job_id, int mode, int dry_r
     }
     profile_destroy(&p);
     Patronsync__JobOptions jo;
-    strlist sites, types;
-    opts_to_job(&sc->o, &jo, &sites, &types);
+    opts_to_job(&sc->o, &jo);
     jo.incremental = mode == SLOT_INCREMENTAL;
     jo.dry_run = dry_run != 0;
     jo.schedule_id = (char *)sc->uid;
@@ -1798,67 +1697,82 @@ out:
     sched_free(&sc);
 }
 
+static void list_text(char *const *v, size_t n, const char *none, strbuf *b)
+{
+    if (n == 0)
+        sb_puts(b, none);
+    for (size_t i = 0; i < n; i++)
+        sb_printf(b, "%s%s", i ? ", " : "", v[i]);
+    sb_puts(b, "\n");
+}
+
 static void opts_text(const sched_opts *o, strbuf *b)
 {
-    char pct[4][16];
-    const double v[4] = {o->max_add_pct, o->max_update_pct, o->max_inactivate_pct, o->max_delete_pct};
-    for (int i = 0; i < 4; i++) {
-        if (v[i] < 0)
-            str_copy(pct[i], sizeof(pct[i]), "off");
-        else
-            snprintf(pct[i], sizeof(pct[i]), "%g%%", v[i]);
-    }
-    sb_printf(b, "  Allow deleting patrons with outstanding transactions: %s\n", o->allow_delete_outstanding ? "yes" : "no");
+    const Patronsync__JobOptions *f = &o->safe;
+    double pct[SAFETY_NT];
+    safety_thresholds(f, pct);
+    static const char *labels[SAFETY_NT] = {"adds", "updates", "inactivations", "deletions", "removals (both)"};
+    sb_printf(b, "  Allow deleting patrons with outstanding transactions: %s\n", f->allow_delete_outstanding ? "yes" : "no");
     sb_printf(b, "  Summary limited to errors and warnings:  %s\n", o->errors_only ? "yes" : "no");
     if (o->keep_jobs > 0)
         sb_printf(b, "  Delete previously run jobs, keeping:     %d\n", o->keep_jobs);
     else
         sb_puts(b, "  Delete previously run jobs:              no (every job kept)\n");
-    sb_printf(b, "  Inactivate patrons missing from the file: %s\n", o->inactivate_missing ? "yes" : "no");
-    sb_printf(b, "  Minimum patron records read:             %d\n", o->min_records);
-    sb_printf(b, "  Days before inactivating:                %d\n", o->days_before_inactivate);
-    sb_printf(b, "  Homeroom for inactivated patrons:        %s\n", o->inactive_homeroom[0] ? o->inactive_homeroom : "(unchanged)");
-    if (o->delete_after_days >= 0)
-        sb_printf(b, "  Delete missing patrons after:            %d more days\n", o->delete_after_days);
+    sb_printf(b, "  Inactivate patrons missing from the file: %s\n", f->inactivate_missing ? "yes" : "no");
+    sb_printf(b, "  Minimum patron records read:             %u\n", f->min_records);
+    sb_printf(b, "  Days before inactivating:                %u\n", f->days_before_inactivate);
+    sb_printf(b, "  Homeroom for inactivated patrons:        %s\n",
+              f->inactive_homeroom && f->inactive_homeroom[0] ? f->inactive_homeroom : "(unchanged)");
+    if (f->delete_after_days >= 0)
+        sb_printf(b, "  Delete missing patrons after:            %d more days\n", f->delete_after_days);
     else
         sb_puts(b, "  Delete missing patrons:                  never\n");
-    sb_printf(b, "  Scope, sites:                            %s\n", o->scope_sites[0] ? o->scope_sites : "the sites in the file");
-    sb_printf(b, "  Scope, patron types:                     %s\n", o->scope_types[0] ? o->scope_types : "all");
-    sb_printf(b, "  Hold when adds exceed:                   %s\n", pct[0]);
-    sb_printf(b, "  Hold when updates exceed:                %s\n", pct[1]);
-    sb_printf(b, "  Hold when inactivations exceed:          %s\n", pct[2]);
-    sb_printf(b, "  Hold when deletions exceed:              %s\n", pct[3]);
+    sb_puts(b, "  Scope, sites:                            ");
+    list_text(f->scope_sites, f->n_scope_sites, "the sites in the file", b);
+    sb_puts(b, "  Scope, patron types:                     ");
+    list_text(f->scope_types, f->n_scope_types, "all", b);
+    for (int i = 0; i < SAFETY_NT; i++) {
+        char what[48];
+        snprintf(what, sizeof(what), "Hold when %s exceed:", labels[i]);
+        if (pct[i] < 0)
+            sb_printf(b, "  %-40s %s\n", what, "off");
+        else
+            sb_printf(b, "  %-40s %g%%%s\n", what, pct[i], f->thresholds_set ? "" : " (default)");
+    }
+}
+
+static void list_json(strbuf *b, const char *key, char *const *v, size_t n)
+{
+    sb_printf(b, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sb_puts(b, ",");
+        sb_json_str(b, v[i], strlen(v[i]));
+    }
+    sb_puts(b, "]");
 }
 
 static void opts_json(const sched_opts *o, strbuf *b)
 {
+    const Patronsync__JobOptions *f = &o->safe;
     sb_printf(b, ",\"options\":{\"allow_delete_outstanding\":%s,\"errors_only\":%s,\"keep_jobs\":%d,"
-                 "\"inactivate_missing\":%s,\"min_records\":%d,\"days_before_inactivate\":%d",
-              o->allow_delete_outstanding ? "true" : "false", o->errors_only ? "true" : "false", o->keep_jobs,
-              o->inactivate_missing ? "true" : "false", o->min_records, o->days_before_inactivate);
-    json_kv_str(b, "inactive_homeroom", o->inactive_homeroom, 1);
-    if (o->delete_after_days >= 0)
-        sb_printf(b, ",\"delete_after_days\":%d", o->delete_after_days);
+                 "\"inactivate_missing\":%s,\"min_records\":%u,\"days_before_inactivate\":%u",
+              f->allow_delete_outstanding ? "true" : "false", o->errors_only ? "true" : "false", o->keep_jobs,
+              f->inactivate_missing ? "true" : "false", f->min_records, f->days_before_inactivate);
+    json_kv_str(b, "inactive_homeroom", f->inactive_homeroom ? f->inactive_homeroom : "", 1);
+    if (f->delete_after_days >= 0)
+        sb_printf(b, ",\"delete_after_days\":%d", f->delete_after_days);
     else
         sb_puts(b, ",\"delete_after_days\":null");
-    strlist l;
-    const char *lists[2] = {o->scope_sites, o->scope_types};
-    const char *names[2] = {"scope_sites", "scope_types"};
-    for (int k = 0; k < 2; k++) {
-        strlist_split(&l, lists[k]);
-        sb_printf(b, ",\"%s\":[", names[k]);
-        for (size_t i = 0; i < l.n; i++) {
-            if (i)
-                sb_puts(b, ",");
-            sb_json_str(b, l.v[i], strlen(l.v[i]));
-        }
-        sb_puts(b, "]");
-    }
-    pct_json(b, "max_add_pct", o->max_add_pct);
-    pct_json(b, "max_update_pct", o->max_update_pct);
-    pct_json(b, "max_inactivate_pct", o->max_inactivate_pct);
-    pct_json(b, "max_delete_pct", o->max_delete_pct);
-    sb_puts(b, "}");
+    list_json(b, "scope_sites", f->scope_sites, f->n_scope_sites);
+    list_json(b, "scope_types", f->scope_types, f->n_scope_types);
+    double pct[SAFETY_NT];
+    safety_thresholds(f, pct);
+    static const char *names[SAFETY_NT] = {"max_add_pct", "max_update_pct", "max_inactivate_pct", "max_delete_pct",
+                                           "max_remove_pct"};
+    for (int i = 0; i < SAFETY_NT; i++)
+        pct_json(b, names[i], pct[i]);
+    sb_printf(b, ",\"thresholds_set\":%s}", f->thresholds_set ? "true" : "false");
 }
 
 static void fmt_ms(int64_t ms, char *out, size_t outlen)

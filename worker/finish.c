@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "hashes.h"
 #include "log.h"
 #include "safety.h"
 #include "util.h"
@@ -220,6 +221,7 @@ struct finish {
     int crossed;
     char reason[1024];
     Patronsync__Counts shown; /* the counts the summary shows (staged with a held job's list) */
+    int unsent_known; /* an Incremental run: the records it left out are seen too */
 };
 
 static int failed_shard(const Patronsync__ApplyTask *t, uint32_t s)
@@ -504,7 +506,7 @@ static int decide(finish *f, char *err, size_t errlen)
 
     if (f->nsites == 0) {
         exc_add(&f->notes, 0, "", "", "NOTE",
-                "Missing patrons were not looked for: the file holds no valid record naming a site, and the schedule lists no site.");
+                "Missing patrons were not looked for: no valid record of the file names a site, and the scope lists none.");
         rc = 0;
         goto out;
     }
@@ -612,6 +614,56 @@ static int load_staged(finish *f, char *err, size_t errlen)
     return rc;
 }
 
+/* An Incremental run: the records the broker left out as unchanged are in
+ * the file as much as those the shards saw (worker/hashes.c knows which
+ * they are). Without its staged list, nothing is known (unsent_known 0). */
+static int add_unsent(finish *f, char *err, size_t errlen)
+{
+    char path[2048];
+    int n = snprintf(path, sizeof(path), "%s/%s/incremental.pb", f->w->cfg->stage_dir, f->t->job_id);
+    if (n < 0 || (size_t)n >= sizeof(path) || access(path, F_OK) != 0)
+        return 0;
+    int64_t *ids = NULL;
+    size_t nids = 0, nsites = 0;
+    char **sites = NULL;
+    if (hashes_unsent_patrons(f->w, f->t->job_id, &ids, &nids, &sites, &nsites, err, errlen) < 0)
+        return -1;
+    int rc = -1;
+    int64_t *v = realloc(f->seen, (f->nseen + nids + 1) * sizeof(*v));
+    if (v == NULL)
+        goto out;
+    f->seen = v;
+    if (nids > 0) {
+        memcpy(f->seen + f->nseen, ids, nids * sizeof(*ids));
+        f->nseen = sort_unique(f->seen, f->nseen + nids);
+    }
+    for (size_t i = 0; i < nsites && f->o->n_scope_sites == 0; i++) {
+        int have = 0;
+        for (size_t k = 0; k < f->nsites && !have; k++)
+            have = strcmp(f->sites[k], sites[i]) == 0;
+        if (have)
+            continue;
+        char **nv = realloc(f->sites, (f->nsites + 1) * sizeof(*nv));
+        if (nv == NULL)
+            goto out;
+        f->sites = nv;
+        f->sites[f->nsites++] = sites[i];
+        sites[i] = NULL;
+    }
+    if (f->nsites > 1)
+        qsort(f->sites, f->nsites, sizeof(char *), cmp_str);
+    f->unsent_known = 1;
+    rc = 0;
+out:
+    if (rc < 0)
+        err_set(err, errlen, "out of memory adding the records an Incremental run left out");
+    free(ids);
+    for (size_t i = 0; i < nsites; i++)
+        free(sites[i]);
+    free(sites);
+    return rc;
+}
+
 /* Whether the missing-patron step may run for this job; a note says why
  * not. */
 static int may_look(finish *f)
@@ -623,9 +675,9 @@ static int may_look(finish *f)
                 t->n_failed_shards, t->n_failed_shards == 1 ? "" : "s");
         return 0;
     }
-    if (o->incremental) {
+    if (o->incremental && !f->unsent_known) {
         exc_add(&f->notes, 0, "", "", "NOTE",
-                "Missing patrons are looked for on Full runs only: an Incremental run does not hold every record.");
+                "Missing patrons were not looked for: this Incremental run does not say which records it left out.");
         return 0;
     }
     if (t->records_read == 0) {
@@ -675,6 +727,8 @@ finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, s
     }
     int r = load_seen(f, o->inactivate_missing, err, errlen);
     if (r < 0)
+        goto err;
+    if (r == 1 && o->incremental && add_unsent(f, err, errlen) < 0)
         goto err;
     int run = o->inactivate_missing && r == 1 && may_look(f);
     /* decide() counts the scope in the scan it makes anyway. */

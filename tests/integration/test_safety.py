@@ -428,5 +428,31 @@ def undo_restores_the_store_exactly_and_refuses_over_later_jobs():
         assert nothing.returncode == 5, nothing.stderr
 
 
+@test
+def incremental_run_counts_left_out_records_as_present():
+    """An Incremental run of a schedule that inactivates missing patrons:
+    records it leaves out as unchanged (if any) are in the file all the
+    same, so exactly the patrons not in the file are inactivated."""
+    header, rows = read_rows(DAY1)
+    gone = {r[0] for r in rows[3::120]}
+    with Cluster("safety-incremental", workers=2) as c:
+        c.sites()
+        imp = os.path.join(c.data, "import")
+        os.makedirs(imp, exist_ok=True)
+        target = os.path.join(imp, "students.csv")
+        write_rows(target, header, rows)
+        c.ctl("schedule", "add", "Nightly", "--file", "students.csv", "--profile", PROFILE, "--time", "03:00",
+              "--incremental", "daily", "--keep-jobs", "5", "--inactivate-missing")
+        first = json.loads(c.ctl("schedule", "run", "Nightly", "--wait", "--json").stdout)
+        assert first["state"] == "complete" and first["counts"]["added"] == 3000, first["counts"]
+        write_rows(target, header, [r for r in rows if r[0] not in gone])
+        p = c.ctl("schedule", "run", "Nightly", "--incremental", "--wait", "--json", check=False)
+        s = json.loads(p.stdout)
+        assert s["state"] == "complete", (s["state"], s["notes"])
+        assert s["counts"]["inactivated"] == len(gone), (s["counts"], len(gone), s["notes"])
+        assert set(ids(lines(s, "INFO", "Patron inactivated"))) == gone
+        after = patrons(c)
+        assert {k for k, v in after.items() if v[0] == "I"} == gone
+
 if __name__ == "__main__":
     main()
