@@ -273,6 +273,21 @@ static void job_progress(broker *b, job *j)
               j->phase == JP_PLANNING ? "plan" : j->phase == JP_APPLYING ? "apply" : "summary");
 }
 
+/* Whether the store holds the job's apply marker. */
+static int already_applied(broker *b, job *j)
+{
+    char err[ERRLEN];
+    store *st = store_open(b->cfg->store_path, 2, STORE_READONLY, err, sizeof(err));
+    if (st == NULL)
+        return 0;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int r = store_marker_get(st, j->id, "apply", &blob, &len);
+    free(blob);
+    store_close(&st);
+    return r == 1;
+}
+
 static void start_job(broker *b, job *j)
 {
     char err[ERRLEN];
@@ -295,6 +310,23 @@ static void start_job(broker *b, job *j)
     }
     j->phase = JP_PLANNING;
     j->apply_state = SH_PENDING;
+    if (already_applied(b, j)) {
+        /* The broker stopped after the apply step committed: its result
+         * is in the store; only the summary is left to do. */
+        for (size_t i = 0; i < j->nshards; i++) {
+            char path[CONFIG_STR + 256];
+            int staged = stage_plan_path(b->cfg, j->id, (unsigned)i, path, sizeof(path)) == 0 && access(path, F_OK) == 0;
+            j->shards[i].state = staged ? SH_DONE : SH_FAILED;
+            if (staged)
+                j->ndone++;
+            else
+                j->nfailed++;
+        }
+        j->apply_state = SH_DONE;
+        j->phase = JP_ASSEMBLING;
+        log_info("job %s was applied before the restart; assembling its summary", j->id);
+        return;
+    }
     job_progress(b, j);
     for (size_t i = 0; i < j->nshards; i++)
         shard_status(b, j, i);

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "proc.h"
+#include "stage.h"
 #include "util.h"
 #include "wire.h"
 #include "worker.h"
@@ -125,7 +126,13 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
         const Patronsync__ShardTask *t = bm->shard;
         uint8_t *blob = NULL;
         size_t blen = 0;
-        if (w->st && store_marker_get(w->st, t->job_id, "apply", &blob, &blen) == 1)
+        char staged[CONFIG_STR + 256];
+        int have_plan = stage_plan_path(w->cfg, t->job_id, t->shard, staged, sizeof(staged)) == 0 &&
+                        access(staged, F_OK) == 0;
+        /* Applied already and never planned (a shard that had failed): a
+         * plan now would be against the store after the job; refuse. A
+         * staged plan is simply returned again by plan_shard. */
+        if (!have_plan && w->st && store_marker_get(w->st, t->job_id, "apply", &blob, &blen) == 1)
             err_set(err, sizeof(err), "job %s is already applied; a late task changes nothing", t->job_id);
         else if (w->st && w->redis)
             rc = plan_shard(w, t, &counts, err, sizeof(err));

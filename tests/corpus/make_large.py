@@ -10,6 +10,7 @@ import os
 import random
 import sys
 
+sys.dont_write_bytecode = True  # nothing written into tests/corpus
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_small import HEADER, ROWS, UDF1, line, with_field  # noqa: E402
 

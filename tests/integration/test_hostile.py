@@ -237,10 +237,10 @@ def sample_ids():
 
 
 IDS = sample_ids()
-PLAIN_IDS = None
 
 
 def plain_ids():
+    sys.dont_write_bytecode = True      # nothing written into tests/corpus
     sys.path.insert(0, CORPUS)
     from make_small import PLAIN
     return [r[0] for r in PLAIN]
