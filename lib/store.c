@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -158,8 +159,15 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
     if (store_exec(s, pragmas, err, errlen) < 0)
         goto err;
     if (!s->readonly) {
-        if (store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err, errlen) < 0)
-            goto err;
+        /* Switching to WAL while another process opens the store can
+         * answer "locked" without waiting on the busy handler: retry. */
+        int tries = 0;
+        while (store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err, errlen) < 0) {
+            int code = sqlite3_errcode(s->db);
+            if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || ++tries > 600)
+                goto err;
+            usleep(50 * 1000);
+        }
         strbuf sb;
         sb_init(&sb);
         sb_puts(&sb, "BEGIN IMMEDIATE;\n");
@@ -168,7 +176,16 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
         sb_puts(&sb, schema_rules);
         sb_puts(&sb, schema_safety);
         sb_puts(&sb, "PRAGMA user_version=1;\nCOMMIT;");
+        tries = 0;
         int rc = store_exec(s, sb_str(&sb), err, errlen);
+        while (rc < 0) {
+            int code = sqlite3_errcode(s->db);
+            store_rollback(s);
+            if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || ++tries > 600)
+                break;
+            usleep(50 * 1000);
+            rc = store_exec(s, sb_str(&sb), err, errlen);
+        }
         sb_free(&sb);
         if (rc < 0)
             goto err;
