@@ -797,7 +797,8 @@ static void slot_job_id(const sched *sc, const char *local_date, char *out, size
  * again: a schedule never runs with one that does not parse. 0, or -1 with
  * err (*buf is the caller's to free). */
 static int request_pack(const sched *sc, const char *job_id, int mode, int dry_run, const char *requested_by,
-                        int64_t fired_ms, uint8_t **buf, size_t *len, char *err, size_t errlen)
+                        int64_t fired_ms, const char *local_date, uint8_t **buf, size_t *len, char *err,
+                        size_t errlen)
 {
     char e[ERRLEN];
     profile *p = profile_parse(sc->profile_text, strlen(sc->profile_text), sc->profile_name, e, sizeof(e));
@@ -822,6 +823,8 @@ static int request_pack(const sched *sc, const char *job_id, int mode, int dry_r
     req.schedule = sc->name;
     req.requested_by = (char *)requested_by;
     req.fired_at_ms = fired_ms;
+    /* The district's calendar day: "today" for missing patrons. */
+    req.local_date = (char *)local_date;
     req.options = &jo;
     *len = patronsync__job_request__get_packed_size(&req);
     *buf = malloc(*len ? *len : 1);
@@ -1080,7 +1083,8 @@ static int tick_schedule(scheduler *s, int64_t id, int64_t now, schedules_tick_r
         }
         uint8_t *buf = NULL;
         size_t len = 0;
-        if (request_pack(&sc, job_id, (int)sl->mode, 0, "scheduler", sl->when * 1000, &buf, &len, why, sizeof(why)) < 0) {
+        if (request_pack(&sc, job_id, (int)sl->mode, 0, "scheduler", sl->when * 1000, sl->local_date, &buf, &len, why,
+                         sizeof(why)) < 0) {
             free(buf);
             sqlite3_stmt *up = NULL;
             if (sqlite3_prepare_v2(db, "UPDATE slots SET state='refused', note=? WHERE schedule_id=? AND local_date=?", -1,
@@ -1670,7 +1674,11 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     snprintf(job_id, sizeof(job_id), "%s-run-%s-%02x%02x%02x", sc.uid, ts, r[0], r[1], r[2]);
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (request_pack(&sc, job_id, mode, dry, user, now * 1000, &buf, &len, err, sizeof(err)) < 0) {
+    char today[16] = "";
+    int off = 0;
+    if (slots_utc_offset(s->cfg->timezone, now, &off, NULL, 0) == 0)
+        safety_date_of(now + off, today, sizeof(today));
+    if (request_pack(&sc, job_id, mode, dry, user, now * 1000, today, &buf, &len, err, sizeof(err)) < 0) {
         free(buf);
         vfail(rep, body, 2, "schedule %s: %s", sc.name, err);
         goto out;
