@@ -124,7 +124,7 @@ void control_audit(scheduler *s, const char *user, const char *verb, const char 
     sqlite3_finalize(st);
 }
 
-static const char *opt(const Patronsync__ControlRequest *rq, const char *key)
+const char *control_opt(const Patronsync__ControlRequest *rq, const char *key)
 {
     for (size_t i = 0; i < rq->n_opts; i++)
         if (strcmp(rq->opts[i]->key, key) == 0)
@@ -132,17 +132,24 @@ static const char *opt(const Patronsync__ControlRequest *rq, const char *key)
     return NULL;
 }
 
-static int fail(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
+int control_fail(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
 {
-    char msg[1024];
+    /* Whole, however long: undo lists every patron it refuses for. */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     sb_reset(body);
-    sb_puts(body, msg);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (msg != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        sb_append(body, msg, (size_t)n);
+        free(msg);
+    } else {
+        sb_puts(body, "out of memory writing the refusal");
+    }
     rep->ok = 0;
     rep->status = code;
     rep->error = body->buf;
@@ -154,7 +161,7 @@ static store *open_store(scheduler *s, int flags, Patronsync__ControlReply *rep,
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, flags, err, sizeof(err));
     if (st == NULL)
-        fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
     return st;
 }
 
@@ -162,15 +169,15 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
                      strbuf *body)
 {
     if (rq->n_args != 1) {
-        fail(rep, body, 2, "run: expected the file name (relative to the import root)");
+        control_fail(rep, body, 2, "run: expected the file name (relative to the import root)");
         return;
     }
-    const char *pname = opt(rq, "profile_name");
+    const char *pname = control_opt(rq, "profile_name");
     char err[ERRLEN];
     /* A profile is checked before any job exists: no job runs with a bad one. */
     char *ptext = malloc(rq->payload.len + 1);
     if (ptext == NULL) {
-        fail(rep, body, 1, "out of memory");
+        control_fail(rep, body, 1, "out of memory");
         return;
     }
     memcpy(ptext, rq->payload.data, rq->payload.len);
@@ -178,7 +185,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     profile *p = profile_parse(ptext, rq->payload.len, pname ? pname : "profile", err, sizeof(err));
     if (p == NULL) {
         free(ptext);
-        fail(rep, body, 2, "profile refused: %s", err);
+        control_fail(rep, body, 2, "profile refused: %s", err);
         return;
     }
     profile_destroy(&p);
@@ -189,15 +196,15 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     if (jobctl_run_options(s, rq, &o, &fired_at_ms, local_date, sizeof(local_date), err, sizeof(err)) < 0) {
         safety_option_lists_free(&o);
         free(ptext);
-        fail(rep, body, 2, "%s", err);
+        control_fail(rep, body, 2, "%s", err);
         return;
     }
-    const char *v = opt(rq, "dry_run");
+    const char *v = control_opt(rq, "dry_run");
     o.dry_run = v && strcmp(v, "1") == 0;
-    v = opt(rq, "allow_delete_outstanding");
+    v = control_opt(rq, "allow_delete_outstanding");
     o.allow_delete_outstanding = v && strcmp(v, "1") == 0;
     int64_t n;
-    v = opt(rq, "shard_size");
+    v = control_opt(rq, "shard_size");
     if (v && parse_i64(v, 1, 10000000, &n) == 0)
         o.shard_size = (uint32_t)n;
     char id[128];
@@ -207,7 +214,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     req.file = rq->args[0];
     req.profile_name = (char *)(pname ? pname : "profile");
     req.profile_text = ptext;
-    v = opt(rq, "encoding");
+    v = control_opt(rq, "encoding");
     req.encoding = (char *)(v ? v : "");
     req.requested_by = (char *)user;
     req.fired_at_ms = fired_at_ms;
@@ -217,7 +224,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     safety_option_lists_free(&o);
     free(ptext);
     if (rc < 0) {
-        fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         return;
     }
     control_audit(s, user, "run", id);
@@ -230,23 +237,23 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
 static void verb_site_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
 {
     if (rq->n_args != 2) {
-        fail(rep, body, 2, "site add: expected SHORT_NAME \"Name\"");
+        control_fail(rep, body, 2, "site add: expected SHORT_NAME \"Name\"");
         return;
     }
     const char *shortname = rq->args[0];
     if (shortname[0] == '\0' || utf8_chars(shortname, strlen(shortname)) > 10) {
-        fail(rep, body, 2, "site short name '%s' must be 1 to 10 characters", shortname);
+        control_fail(rep, body, 2, "site short name '%s' must be 1 to 10 characters", shortname);
         return;
     }
-    const char *m = opt(rq, "media");
+    const char *m = control_opt(rq, "media");
     store *st = open_store(s, 0, rep, body);
     if (st == NULL)
         return;
     char err[ERRLEN];
-    const char *level = opt(rq, "access_level"); /* the site's default access level (docs/RULES.md) */
+    const char *level = control_opt(rq, "access_level"); /* the site's default access level (docs/RULES.md) */
     if (store_site_upsert(st, shortname, rq->args[1], m && strcmp(m, "1") == 0, err, sizeof(err)) < 0 ||
         (level && store_site_set_access_level(st, shortname, level, err, sizeof(err)) < 0))
-        fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
     else
         sb_printf(body, "site %s saved\n", shortname);
     store_close(&st);
@@ -261,7 +268,7 @@ static int truthy(const char *v)
 static void verb_site_import(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
                              strbuf *body)
 {
-    const char *name = opt(rq, "file_name");
+    const char *name = control_opt(rq, "file_name");
     if (name == NULL)
         name = "sites.csv";
     store *st = open_store(s, 0, rep, body);
@@ -301,7 +308,7 @@ static void verb_site_import(scheduler *s, const Patronsync__ControlRequest *rq,
         n++;
     }
     if (store_commit(st, err, sizeof(err)) < 0)
-        fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
     else {
         sb_puts(body, sb_str(&problems));
         sb_printf(body, "%d sites imported, %d lines refused\n", n, bad);
@@ -317,7 +324,7 @@ static void verb_patron_show(scheduler *s, const Patronsync__ControlRequest *rq,
                              strbuf *body)
 {
     if (rq->n_args != 1) {
-        fail(rep, body, 2, "patron show: expected a District ID");
+        control_fail(rep, body, 2, "patron show: expected a District ID");
         return;
     }
     store *st = open_store(s, STORE_READONLY, rep, body);
@@ -329,9 +336,9 @@ static void verb_patron_show(scheduler *s, const Patronsync__ControlRequest *rq,
     char err[ERRLEN];
     int found = store_find(st, PF_DISTRICT_ID, rq->args[0], &rec, &meta, err, sizeof(err));
     if (found < 0) {
-        fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
     } else if (found == 0) {
-        fail(rep, body, 3, "no patron with District ID '%s'", rq->args[0]);
+        control_fail(rep, body, 3, "no patron with District ID '%s'", rq->args[0]);
     } else if (rq->json) {
         sb_puts(body, "{");
         for (int f = 0; f < PF__COUNT; f++) {
@@ -370,7 +377,7 @@ void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     /* Reading a patron is allowed to any user; everything else changes state. */
     char user[128];
     if (control_user(s, rq->token, user, sizeof(user)) < 0) {
-        fail(rep, body, 4, "%s: a valid user token is required (patronctl reads DATA/admin.token or PATRONSYNC_TOKEN)", verb);
+        control_fail(rep, body, 4, "%s: a valid user token is required (patronctl reads DATA/admin.token or PATRONSYNC_TOKEN)", verb);
         return;
     }
     if (strcmp(verb, "run") == 0)
@@ -386,7 +393,7 @@ void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     else if (strncmp(verb, "job.", 4) == 0)
         jobctl_verb(s, user, rq, rep, body);
     else if (refdata_handle(s, rq, rep, body) == 0)
-        fail(rep, body, 2, "unknown request '%s'", verb);
+        control_fail(rep, body, 2, "unknown request '%s'", verb);
     if (rep->ok)
         rep->body = body->buf ? body->buf : "";
     if (rep->ok && strcmp(verb, "patron.show") != 0)

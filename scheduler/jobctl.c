@@ -18,30 +18,6 @@
 #include "store.h"
 #include "wire.h"
 
-static const char *opt_of(const Patronsync__ControlRequest *rq, const char *key)
-{
-    for (size_t i = 0; i < rq->n_opts; i++)
-        if (strcmp(rq->opts[i]->key, key) == 0)
-            return rq->opts[i]->value;
-    return NULL;
-}
-
-static void refuse(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void refuse(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
-{
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sb_reset(body);
-    sb_puts(body, msg);
-    rep->ok = 0;
-    rep->status = code;
-    rep->error = body->buf ? body->buf : "";
-}
-
 static void utc_time(int64_t ms, char *out, size_t outlen)
 {
     time_t t = (time_t)(ms / 1000);
@@ -136,13 +112,13 @@ static void verb_decide(scheduler *s, const char *user, const Patronsync__Contro
                         Patronsync__ControlReply *rep, strbuf *body)
 {
     if (rq->n_args != 1) {
-        refuse(rep, body, 2, "job %s: expected the job id", action);
+        control_fail(rep, body, 2, "job %s: expected the job id", action);
         return;
     }
     const char *id = rq->args[0];
     char state[64] = "", err[ERRLEN];
     if (ask_broker(s, id, action, user, state, sizeof(state), err, sizeof(err)) < 0) {
-        refuse(rep, body, strncmp(err, "no job", 6) == 0 ? 5 : 1, "%s", err);
+        control_fail(rep, body, strncmp(err, "no job", 6) == 0 ? 5 : 1, "%s", err);
         return;
     }
     if (rq->json) {
@@ -408,11 +384,11 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
                       strbuf *body)
 {
     if (rq->n_args != 1) {
-        refuse(rep, body, 2, "job undo: expected the job id");
+        control_fail(rep, body, 2, "job undo: expected the job id");
         return;
     }
     const char *id = rq->args[0];
-    const char *fv = opt_of(rq, "force");
+    const char *fv = control_opt(rq, "force");
     char err[ERRLEN];
     undoer u;
     memset(&u, 0, sizeof(u));
@@ -425,7 +401,7 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
     u.st = store_open(s->cfg->store_path, 64, 0, err, sizeof(err));
     int in_txn = 0;
     if (u.st == NULL) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         goto out;
     }
     uint8_t *blob = NULL;
@@ -434,7 +410,7 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
     free(blob);
     blob = NULL;
     if (m <= 0) {
-        refuse(rep, body, m < 0 ? 1 : 5,
+        control_fail(rep, body, m < 0 ? 1 : 5,
                "job %s changed nothing in the store (unknown, or not applied: a dry run, held, discarded or failed); nothing to undo",
                id);
         goto out;
@@ -446,33 +422,33 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
         memcpy(done, blob, n);
         done[n] = '\0';
         free(blob);
-        refuse(rep, body, 1, "job %s was undone already (%s)", id, done);
+        control_fail(rep, body, 1, "job %s was undone already (%s)", id, done);
         goto out;
     }
     if (store_begin(u.st, 1, err, sizeof(err)) < 0) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         goto out;
     }
     in_txn = 1;
     if (walk(&u, 1, err, sizeof(err)) < 0) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         goto out;
     }
     if (u.nconflicts > 0 && !u.force) {
         more_line(&u.conflicts, u.nconflicts);
-        refuse(rep, body, 1,
+        control_fail(rep, body, 1,
                "job %s not undone: %zu patron%s changed by later jobs since (undo those first, or "
                "'patronctl job undo %s --force' puts this job's before-images back anyway):\n%s",
                id, u.nconflicts, u.nconflicts == 1 ? " was" : "s were", id, sb_str(&u.conflicts));
         goto out;
     }
     if (walk(&u, 2, err, sizeof(err)) < 0) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         goto out;
     }
     if (u.nfailures > 0 && !u.force) {
         more_line(&u.failures, u.nfailures);
-        refuse(rep, body, 1, "job %s not undone: %zu patrons could not be put back:\n%s", id, u.nfailures,
+        control_fail(rep, body, 1, "job %s not undone: %zu patrons could not be put back:\n%s", id, u.nfailures,
                sb_str(&u.failures));
         goto out;
     }
@@ -487,7 +463,7 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
              (unsigned long long)u.marks, (unsigned long long)u.assoc);
     if (store_marker_put(u.st, id, "undo", (const uint8_t *)summary, strlen(summary), err, sizeof(err)) < 0 ||
         store_commit(u.st, err, sizeof(err)) < 0) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         goto out;
     }
     in_txn = 0;
@@ -533,5 +509,5 @@ void jobctl_verb(scheduler *s, const char *user, const Patronsync__ControlReques
     else if (strcmp(rq->verb, "job.undo") == 0)
         verb_undo(s, user, rq, rep, body);
     else
-        refuse(rep, body, 2, "unknown request '%s'", rq->verb);
+        control_fail(rep, body, 2, "unknown request '%s'", rq->verb);
 }

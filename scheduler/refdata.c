@@ -12,30 +12,6 @@
 #include "scheduler.h"
 #include "store.h"
 
-static const char *opt_of(const Patronsync__ControlRequest *rq, const char *key)
-{
-    for (size_t i = 0; i < rq->n_opts; i++)
-        if (strcmp(rq->opts[i]->key, key) == 0)
-            return rq->opts[i]->value;
-    return NULL;
-}
-
-static void refuse(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void refuse(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sb_reset(body);
-    sb_puts(body, msg);
-    rep->ok = 0;
-    rep->status = code;
-    rep->error = body->buf;
-}
-
 static const struct {
     const char *name;
     enum store_ref kind;
@@ -55,20 +31,20 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
             if (strcmp(rq->args[0], kinds[k].name) == 0)
                 break;
     if (rq->n_args < 2 || k == NKINDS) {
-        refuse(rep, body, 2, "ref add: expected patron-type|access-level|resource-group NAME... [--default]");
+        control_fail(rep, body, 2, "ref add: expected patron-type|access-level|resource-group NAME... [--default]");
         return;
     }
-    const char *d = opt_of(rq, "default");
+    const char *d = control_opt(rq, "default");
     int as_default = d && strcmp(d, "1") == 0;
     if (as_default && (rq->n_args != 2 || kinds[k].kind == STORE_REF_ACCESS_LEVEL)) {
-        refuse(rep, body, 2, "ref add: --default takes one patron type or resource group "
+        control_fail(rep, body, 2, "ref add: --default takes one patron type or resource group "
                              "(access levels have a default per site: site add --access-level)");
         return;
     }
     for (size_t i = 1; i < rq->n_args; i++) {
         const char *n = rq->args[i];
         if (n[0] == '\0' || utf8_chars(n, strlen(n)) > (size_t)patron_fields[kinds[k].field].maxlen) {
-            refuse(rep, body, 2, "%s '%s' must be 1 to %d characters", kinds[k].name, n,
+            control_fail(rep, body, 2, "%s '%s' must be 1 to %d characters", kinds[k].name, n,
                    patron_fields[kinds[k].field].maxlen);
             return;
         }
@@ -76,11 +52,11 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, 0, err, sizeof(err));
     if (st == NULL) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         return;
     }
     if (store_begin(st, 1, err, sizeof(err)) < 0) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         store_close(&st);
         return;
     }
@@ -90,14 +66,14 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
                            : store_ref_add(st, kinds[k].kind, rq->args[i], NULL, err, sizeof(err));
         if (r < 0) {
             store_rollback(st);
-            refuse(rep, body, 1, "%s", err);
+            control_fail(rep, body, 1, "%s", err);
             store_close(&st);
             return;
         }
         added += r == 1;
     }
     if (store_commit(st, err, sizeof(err)) < 0)
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
     else if (as_default)
         sb_printf(body, "default %s: %s\n", kinds[k].name, rq->args[1]);
     else
@@ -110,7 +86,7 @@ static void ref_list(scheduler *s, const Patronsync__ControlRequest *rq, Patrons
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, STORE_READONLY, err, sizeof(err));
     if (st == NULL) {
-        refuse(rep, body, 1, "%s", err);
+        control_fail(rep, body, 1, "%s", err);
         return;
     }
     if (rq->json)
@@ -122,7 +98,7 @@ static void ref_list(scheduler *s, const Patronsync__ControlRequest *rq, Patrons
         if (store_ref_names(st, kinds[k].kind, &v, &n, err, sizeof(err)) < 0 ||
             (kinds[k].kind != STORE_REF_ACCESS_LEVEL &&
              store_ref_default(st, kinds[k].kind, dflt, sizeof(dflt), err, sizeof(err)) < 0)) {
-            refuse(rep, body, 1, "%s", err);
+            control_fail(rep, body, 1, "%s", err);
             store_names_free(v, n);
             store_close(&st);
             return;

@@ -27,6 +27,12 @@ int control_db_open(scheduler *s, char *err, size_t errlen);
 int control_user(scheduler *s, const char *token, char *user, size_t userlen);
 void control_audit(scheduler *s, const char *user, const char *verb, const char *detail);
 
+/* The value of option key in a request, or NULL. */
+const char *control_opt(const Patronsync__ControlRequest *rq, const char *key);
+/* Fill a refusal: ok=0, status code, the message (kept in body). Returns -1. */
+int control_fail(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Answer one control request (reply filled; strings it points to live in sb). */
 void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body);
 

@@ -649,14 +649,6 @@ static int validate(const sched *sc, char *err, size_t errlen)
     return safety_validate(&o->safe, err, errlen);
 }
 
-static const char *opt_of(const Patronsync__ControlRequest *rq, const char *key)
-{
-    for (size_t i = 0; i < rq->n_opts; i++)
-        if (strcmp(rq->opts[i]->key, key) == 0)
-            return rq->opts[i]->value;
-    return NULL;
-}
-
 static int int_opt(const char *v, int lo, int hi, int *out)
 {
     int64_t n;
@@ -683,13 +675,13 @@ static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timi
     }
     const char *v;
     sched_opts *o = &sc->o;
-    v = opt_of(rq, "name");
+    v = control_opt(rq, "name");
     if (v && set_str(&sc->name, v, strlen(v)) < 0)
         goto oom;
-    v = opt_of(rq, "file");
+    v = control_opt(rq, "file");
     if (v && set_str(&sc->file, v, strlen(v)) < 0)
         goto oom;
-    v = opt_of(rq, "encoding");
+    v = control_opt(rq, "encoding");
     if (v && set_str(&sc->encoding, v, strlen(v)) < 0)
         goto oom;
     if (rq->payload.len > 0) {
@@ -697,12 +689,12 @@ static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timi
             err_set(err, errlen, "properties file refused: larger than %u bytes or holds NUL bytes", PROFILE_MAX_BYTES);
             return -1;
         }
-        v = opt_of(rq, "profile_name");
+        v = control_opt(rq, "profile_name");
         if (set_str(&sc->profile_text, (const char *)rq->payload.data, rq->payload.len) < 0 ||
             set_str(&sc->profile_name, v ? v : "schedule.properties", strlen(v ? v : "schedule.properties")) < 0)
             goto oom;
     }
-    v = opt_of(rq, "time");
+    v = control_opt(rq, "time");
     if (v) {
         int m;
         if (schedules_parse_time(v, &m, err, errlen) < 0)
@@ -712,7 +704,7 @@ static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timi
     }
     char before[8];
     memcpy(before, sc->days, sizeof(before));
-    v = opt_of(rq, "days");
+    v = control_opt(rq, "days");
     if (v) {
         if (strlen(v) != 7 || strspn(v, "NFInfi") != 7) {
             err_set(err, errlen, "days '%s': expected 7 letters N, F or I, Sunday first (e.g. NFFFFFN)", v);
@@ -724,7 +716,7 @@ static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timi
     static const char *mkeys[3] = {"none", "full", "incremental"};
     static const char mchar[3] = {'N', 'F', 'I'};
     for (int k = 0; k < 3; k++) {
-        v = opt_of(rq, mkeys[k]);
+        v = control_opt(rq, mkeys[k]);
         if (v == NULL)
             continue;
         unsigned char set[7];
@@ -736,19 +728,19 @@ static int apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timi
     }
     *timing |= memcmp(before, sc->days, 7) != 0;
     int b;
-    v = opt_of(rq, "disabled");
+    v = control_opt(rq, "disabled");
     if (v) {
         if (truthy(v, &b) < 0)
             goto badbool;
         sc->disabled = b;
     }
-    v = opt_of(rq, "errors_only");
+    v = control_opt(rq, "errors_only");
     if (v) {
         if (truthy(v, &b) < 0)
             goto badbool;
         o->errors_only = b;
     }
-    v = opt_of(rq, "keep_jobs");
+    v = control_opt(rq, "keep_jobs");
     if (v) {
         if (strcasecmp(v, "off") == 0 || strcasecmp(v, "all") == 0)
             o->keep_jobs = 0;
@@ -1382,36 +1374,20 @@ void schedules_publish(scheduler *s, int64_t now)
 
 /* ---- the verbs ---- */
 
-static void vfail(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void vfail(Patronsync__ControlReply *rep, strbuf *body, int code, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sb_reset(body);
-    sb_puts(body, msg);
-    rep->ok = 0;
-    rep->status = code;
-    rep->error = body->buf;
-}
-
 /* The schedule named in args[0], or a reply saying why not. 1 / 0. */
 static int named(scheduler *s, const Patronsync__ControlRequest *rq, sched *sc, Patronsync__ControlReply *rep,
                  strbuf *body)
 {
     memset(sc, 0, sizeof(*sc));
     if (rq->n_args != 1) {
-        vfail(rep, body, 2, "%s: expected the schedule's name", rq->verb);
+        control_fail(rep, body, 2, "%s: expected the schedule's name", rq->verb);
         return 0;
     }
     int found = sched_get(s->db, rq->args[0], -1, sc);
     if (found < 0)
-        vfail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
+        control_fail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
     else if (found == 0)
-        vfail(rep, body, 5, "no schedule named '%s'", rq->args[0]);
+        control_fail(rep, body, 5, "no schedule named '%s'", rq->args[0]);
     return found == 1;
 }
 
@@ -1494,7 +1470,7 @@ static void verb_add(scheduler *s, const char *user, const Patronsync__ControlRe
                      strbuf *body)
 {
     if (rq->n_args != 1) {
-        vfail(rep, body, 2, "schedule add: expected the schedule's name");
+        control_fail(rep, body, 2, "schedule add: expected the schedule's name");
         return;
     }
     sched sc;
@@ -1507,23 +1483,23 @@ static void verb_add(scheduler *s, const char *user, const Patronsync__ControlRe
     opts_defaults(&sc.o);
     if (set_str(&sc.name, rq->args[0], strlen(rq->args[0])) < 0 || set_str(&sc.file, "", 0) < 0 ||
         set_str(&sc.encoding, "", 0) < 0 || set_str(&sc.profile_name, "", 0) < 0 || set_str(&sc.profile_text, "", 0) < 0) {
-        vfail(rep, body, 1, "out of memory");
+        control_fail(rep, body, 1, "out of memory");
         goto out;
     }
     if (apply_opts(&sc, rq, &timing, err, sizeof(err)) < 0) {
-        vfail(rep, body, 2, "%s", err);
+        control_fail(rep, body, 2, "%s", err);
         goto out;
     }
     if (rq->payload.len == 0) {
-        vfail(rep, body, 2, "schedule add: the properties file is required (--profile FILE.properties)");
+        control_fail(rep, body, 2, "schedule add: the properties file is required (--profile FILE.properties)");
         goto out;
     }
     if (sc.minute < 0) {
-        vfail(rep, body, 2, "schedule add: the time of day is required (--time HH:MM)");
+        control_fail(rep, body, 2, "schedule add: the time of day is required (--time HH:MM)");
         goto out;
     }
     if (validate(&sc, err, sizeof(err)) < 0) {
-        vfail(rep, body, 2, "%s", err);
+        control_fail(rep, body, 2, "%s", err);
         goto out;
     }
     str_copy(sc.created_by, sizeof(sc.created_by), user);
@@ -1535,11 +1511,11 @@ static void verb_add(scheduler *s, const char *user, const Patronsync__ControlRe
         if (sched_write(s->db, &sc, 1) == 0)
             break;
         if (sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_UNIQUE || tries > 5) {
-            vfail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
+            control_fail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
             goto out;
         }
         if (strstr(sqlite3_errmsg(s->db), "schedules.name") != NULL) {
-            vfail(rep, body, 2, "a schedule named '%s' already exists", sc.name);
+            control_fail(rep, body, 2, "a schedule named '%s' already exists", sc.name);
             goto out;
         }
     }
@@ -1561,7 +1537,7 @@ static void verb_edit(scheduler *s, const char *user, const Patronsync__ControlR
     int timing = 0, was_disabled = sc.disabled;
     int64_t now = schedules_clock(s->cfg);
     if (apply_opts(&sc, rq, &timing, err, sizeof(err)) < 0 || validate(&sc, err, sizeof(err)) < 0) {
-        vfail(rep, body, 2, "%s", err);
+        control_fail(rep, body, 2, "%s", err);
         goto out;
     }
     /* New days or time, or back from disabled: slots count from now, so
@@ -1572,9 +1548,9 @@ static void verb_edit(scheduler *s, const char *user, const Patronsync__ControlR
     sc.updated_ms = now * 1000;
     if (sched_write(s->db, &sc, 0) < 0) {
         if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
-            vfail(rep, body, 2, "a schedule named '%s' already exists", sc.name);
+            control_fail(rep, body, 2, "a schedule named '%s' already exists", sc.name);
         else
-            vfail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
+            control_fail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
         goto out;
     }
     log_info("schedule %s (%s) changed by %s", sc.name, sc.uid, user);
@@ -1597,7 +1573,7 @@ static void verb_enable(scheduler *s, const char *user, const Patronsync__Contro
     str_copy(sc.updated_by, sizeof(sc.updated_by), user);
     sc.updated_ms = now * 1000;
     if (sched_write(s->db, &sc, 0) < 0) {
-        vfail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
+        control_fail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
         goto out;
     }
     saved_reply(s, &sc, now, enable ? "enabled" : "disabled", rq->json, body);
@@ -1627,7 +1603,7 @@ static void verb_delete(scheduler *s, const char *user, const Patronsync__Contro
         sqlite3_finalize(st[i]);
     }
     if (!ok || exec_sql(s->db, "COMMIT") < 0) {
-        vfail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
+        control_fail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
         exec_sql(s->db, "ROLLBACK");
         goto out;
     }
@@ -1650,17 +1626,17 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     sched sc;
     if (!named(s, rq, &sc, rep, body))
         goto out;
-    const char *m = opt_of(rq, "mode");
-    const char *d = opt_of(rq, "dry_run");
+    const char *m = control_opt(rq, "mode");
+    const char *d = control_opt(rq, "dry_run");
     int mode = SLOT_FULL, dry = 0;
     if (m && strcasecmp(m, "incremental") == 0)
         mode = SLOT_INCREMENTAL;
     else if (m && strcasecmp(m, "full") != 0) {
-        vfail(rep, body, 2, "schedule run: mode '%s' is not full or incremental", m);
+        control_fail(rep, body, 2, "schedule run: mode '%s' is not full or incremental", m);
         goto out;
     }
     if (d && truthy(d, &dry) < 0) {
-        vfail(rep, body, 2, "schedule run: dry_run '%s' is not yes or no", d);
+        control_fail(rep, body, 2, "schedule run: dry_run '%s' is not yes or no", d);
         goto out;
     }
     int64_t now = schedules_clock(s->cfg);
@@ -1680,14 +1656,14 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
         safety_date_of(now + off, today, sizeof(today));
     if (request_pack(&sc, job_id, mode, dry, user, now * 1000, today, &buf, &len, err, sizeof(err)) < 0) {
         free(buf);
-        vfail(rep, body, 2, "schedule %s: %s", sc.name, err);
+        control_fail(rep, body, 2, "schedule %s: %s", sc.name, err);
         goto out;
     }
     int ok = exec_sql(s->db, "BEGIN IMMEDIATE") == 0 && outbox_put(s->db, job_id, buf, len) == 0 &&
              runs_put(s->db, job_id, sc.id, "", now, mode, user, dry) == 0 && exec_sql(s->db, "COMMIT") == 0;
     free(buf);
     if (!ok) {
-        vfail(rep, body, 1, "control store: recording job %s: %s", job_id, sqlite3_errmsg(s->db));
+        control_fail(rep, body, 1, "control store: recording job %s: %s", job_id, sqlite3_errmsg(s->db));
         exec_sql(s->db, "ROLLBACK");
         goto out;
     }
@@ -1796,7 +1772,7 @@ static void verb_show(scheduler *s, const Patronsync__ControlRequest *rq, Patron
     sched sc;
     if (!named(s, rq, &sc, rep, body))
         goto out;
-    const char *pv = opt_of(rq, "properties");
+    const char *pv = control_opt(rq, "properties");
     if (pv && strcmp(pv, "1") == 0) {
         sb_puts(body, sc.profile_text);
         goto out;
@@ -1919,7 +1895,7 @@ static void verb_list(scheduler *s, const Patronsync__ControlRequest *rq, Patron
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "SELECT " SCHED_COLS " FROM schedules ORDER BY name", -1, &st, NULL) != SQLITE_OK) {
-        vfail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
+        control_fail(rep, body, 1, "control store: %s", sqlite3_errmsg(s->db));
         return;
     }
     int64_t now = schedules_clock(s->cfg);
@@ -1983,5 +1959,5 @@ void schedules_verb(scheduler *s, const char *user, const Patronsync__ControlReq
     else if (strcmp(v, "disable") == 0)
         verb_enable(s, user, rq, rep, body, 0);
     else
-        vfail(rep, body, 2, "unknown request '%s' (schedule add, edit, show, list, delete, run, enable, disable)", rq->verb);
+        control_fail(rep, body, 2, "unknown request '%s' (schedule add, edit, show, list, delete, run, enable, disable)", rq->verb);
 }
