@@ -13,13 +13,13 @@
 #include "log.h"
 #include "profile.h"
 #include "rules.h"
+#include "stage.h"
 #include "util.h"
 #include "worker.h"
 
 int plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen)
 {
-    int n = snprintf(out, outlen, "%s/%s/shard-%06u.plan", c->stage_dir, job, shard);
-    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+    return stage_plan_path(c, job, shard, out, outlen);
 }
 
 /* One parsed profile is kept: consecutive shards of a job share it. */
