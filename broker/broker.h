@@ -88,6 +88,8 @@ typedef struct {
  * still, convert it to UTF-8, find record boundaries, decide duplicates,
  * cut shards. 0, or -1 with err (the job fails with it). */
 int prepare_job(broker *b, job *j, char *err, size_t errlen);
+/* Add a job-level note to the summary (a copy of msg). 0 / -1 (no memory). */
+int job_note(job *j, const char *msg);
 /* Resolve a file name strictly under root into out. 0 / -1 with err. */
 int prepare_resolve(const char *root, const char *name, char *out, size_t outlen, char *err, size_t errlen);
 

@@ -192,19 +192,6 @@ static int has_note(const job *j, uint64_t line)
     return lo < j->nnotes && j->notes[lo]->line == line;
 }
 
-static int add_note(job *j, const char *msg)
-{
-    char **v = realloc(j->job_notes, (j->njob_notes + 1) * sizeof(*v));
-    if (v == NULL)
-        return -1;
-    j->job_notes = v;
-    v[j->njob_notes] = strdup(msg);
-    if (v[j->njob_notes] == NULL)
-        return -1;
-    j->njob_notes++;
-    return 0;
-}
-
 /* Buffered writes at increasing offsets of the work file. */
 typedef struct {
     int fd;
@@ -511,7 +498,7 @@ int incremental_prepare(broker *b, job *j, const profile *prof, const char *map,
                      "processed again; they are counted as read and unchanged.",
                      (unsigned long long)dropped, (unsigned long long)n, prev_job);
     }
-    if (note[0] && add_note(j, note) < 0)
+    if (note[0] && job_note(j, note) < 0)
         goto oom;
     rc = 0;
     goto out;

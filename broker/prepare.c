@@ -628,7 +628,7 @@ static int add_shard(job *j, uint64_t off, uint64_t end, uint64_t first_line, ui
     return 0;
 }
 
-static int job_note(job *j, const char *msg)
+int job_note(job *j, const char *msg)
 {
     char **v = realloc(j->job_notes, (j->njob_notes + 1) * sizeof(*v));
     if (v == NULL)

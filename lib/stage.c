@@ -12,14 +12,8 @@ int stage_plan_path(const ps_config *c, const char *job, unsigned shard, char *o
     return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
 }
 
-Patronsync__ShardPlan *stage_read_plan(const ps_config *c, const char *job, unsigned shard, char *err,
-                                       size_t errlen)
+Patronsync__ShardPlan *stage_read_plan_file(const char *path, char *err, size_t errlen)
 {
-    char path[CONFIG_STR + 256];
-    if (stage_plan_path(c, job, shard, path, sizeof(path)) < 0) {
-        err_set(err, errlen, "stage path too long");
-        return NULL;
-    }
     size_t len;
     char *data = file_read_all(path, (size_t)1 << 34, &len, err, errlen);
     if (data == NULL)
@@ -29,4 +23,15 @@ Patronsync__ShardPlan *stage_read_plan(const ps_config *c, const char *job, unsi
     if (p == NULL)
         err_set(err, errlen, "staged plan %s does not decode", path);
     return p;
+}
+
+Patronsync__ShardPlan *stage_read_plan(const ps_config *c, const char *job, unsigned shard, char *err,
+                                       size_t errlen)
+{
+    char path[CONFIG_STR + 256];
+    if (stage_plan_path(c, job, shard, path, sizeof(path)) < 0) {
+        err_set(err, errlen, "stage path too long");
+        return NULL;
+    }
+    return stage_read_plan_file(path, err, errlen);
 }

@@ -12,6 +12,8 @@
 
 /* The path of shard's plan. 0 / -1 (too long). */
 int stage_plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen);
+/* Read the staged plan at path (same ownership and errors as below). */
+Patronsync__ShardPlan *stage_read_plan_file(const char *path, char *err, size_t errlen);
 /* Read a staged plan: the caller frees it with
  * patronsync__shard_plan__free_unpacked. NULL with err when missing or
  * undecodable. */

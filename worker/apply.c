@@ -10,6 +10,7 @@
 #include "hashes.h"
 #include "log.h"
 #include "rules.h"
+#include "stage.h"
 #include "summary.h"
 #include "util.h"
 #include "worker.h"
@@ -531,16 +532,9 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
             continue; /* its records are not applied; the summary names it */
         char path[2048];
         plan_path(w->cfg, t->job_id, s, path, sizeof(path));
-        size_t len;
-        char *data = file_read_all(path, (size_t)1 << 34, &len, err, errlen);
-        if (data == NULL)
+        Patronsync__ShardPlan *p = stage_read_plan_file(path, err, errlen);
+        if (p == NULL)
             goto out;
-        Patronsync__ShardPlan *p = patronsync__shard_plan__unpack(NULL, len, (const uint8_t *)data);
-        free(data);
-        if (p == NULL) {
-            err_set(err, errlen, "staged plan %s does not decode", path);
-            goto out;
-        }
         if (p->counts)
             summary_counts_add(counts, p->counts);
         int r = apply_plan(w, t->job_id, t->options, p, counts, &exc, &seq, err, errlen);

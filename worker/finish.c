@@ -17,6 +17,7 @@
 #include "hashes.h"
 #include "log.h"
 #include "safety.h"
+#include "stage.h"
 #include "util.h"
 
 /* ---- What planning saw ---- */
@@ -582,16 +583,9 @@ static int load_staged(finish *f, char *err, size_t errlen)
     char path[2048];
     if (finish_plan_path(f->w->cfg, f->t->job_id, path, sizeof(path)) < 0 || access(path, F_OK) != 0)
         return 0;
-    size_t len;
-    char *data = file_read_all(path, (size_t)1 << 34, &len, err, errlen);
-    if (data == NULL)
+    Patronsync__ShardPlan *p = stage_read_plan_file(path, err, errlen);
+    if (p == NULL)
         return -1;
-    Patronsync__ShardPlan *p = patronsync__shard_plan__unpack(NULL, len, (const uint8_t *)data);
-    free(data);
-    if (p == NULL) {
-        err_set(err, errlen, "staged %s does not decode", path);
-        return -1;
-    }
     int rc = 1;
     if (p->counts) {
         f->preview = *p->counts;
