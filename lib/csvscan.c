@@ -336,18 +336,57 @@ void csvrow_destroy(csvrow **rp)
     *rp = NULL;
 }
 
+/* The common record — no quote and no line end in it — split as libcsv
+ * splits it: blanks before a field skipped, blanks after it trimmed, a
+ * comma ends a field, and a record of blanks alone is no row at all
+ * (libcsv's ROW_NOT_BEGUN). tests/unit/test_csvscan.c holds it to libcsv
+ * on random records. */
+static void split_plain(csvrow *r, const char *rec, size_t len)
+{
+    size_t i = 0;
+    while (i < len && is_blank((unsigned char)rec[i]))
+        i++;
+    if (i == len)
+        return;
+    for (;;) {
+        while (i < len && is_blank((unsigned char)rec[i]))
+            i++;
+        size_t start = i;
+        const char *comma = i < len ? memchr(rec + i, ',', len - i) : NULL;
+        size_t end = comma ? (size_t)(comma - rec) : len;
+        size_t stop = end;
+        while (stop > start && is_blank((unsigned char)rec[stop - 1]))
+            stop--;
+        on_field((void *)(rec + start), stop - start, r);
+        if (comma == NULL)
+            break;
+        i = end + 1;
+    }
+    r->rows = 1;
+}
+
 int csvrow_parse(csvrow *r, const char *rec, size_t len, char *err, size_t errlen)
+{
+    return csvrow_parse_as(r, rec, len, 0, err, errlen);
+}
+
+int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, char *err, size_t errlen)
 {
     r->kept = r->seen = r->rows = 0;
     r->dlen = 0;
     r->oom = r->extra_row = 0;
 
-    int failed = 0;
-    if (len > 0 && csv_parse(&r->p, rec, len, on_field, on_row, r) != len)
-        failed = 1;
-    int unterminated = r->p.pstate == LIBCSV_FIELD_BEGUN && r->p.quoted;
-    /* csv_fini also resets the parser for the next record, error or not */
-    csv_fini(&r->p, on_field, on_row, r);
+    int failed = 0, unterminated = 0;
+    if (!libcsv_only && len > 0 && memchr(rec, '"', len) == NULL && memchr(rec, '\n', len) == NULL &&
+        memchr(rec, '\r', len) == NULL) {
+        split_plain(r, rec, len);
+    } else {
+        if (len > 0 && csv_parse(&r->p, rec, len, on_field, on_row, r) != len)
+            failed = 1;
+        unterminated = r->p.pstate == LIBCSV_FIELD_BEGUN && r->p.quoted;
+        /* csv_fini also resets the parser for the next record, error or not */
+        csv_fini(&r->p, on_field, on_row, r);
+    }
 
     for (size_t i = 0; i < r->kept; i++)
         r->ptrs[i] = r->data + r->offs[i];

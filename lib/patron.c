@@ -106,6 +106,63 @@ int patron_rec_set(patron_rec *r, int f, const char *s, size_t len, enum patron_
     return 0;
 }
 
+size_t patron_rec_packed_size(const patron_rec *r)
+{
+    size_t n = PF__COUNT;
+    for (int f = 0; f < PF__COUNT; f++)
+        if (r->state[f] == PV_VALUE)
+            n += r->len[f];
+    return n;
+}
+
+void patron_rec_pack(const patron_rec *r, char *out)
+{
+    for (int f = 0; f < PF__COUNT; f++) {
+        size_t len = r->state[f] == PV_VALUE ? r->len[f] : 0;
+        if (len > 0)
+            memcpy(out, r->arena + r->off[f], len);
+        out[len] = '\0';
+        out += len + 1;
+    }
+}
+
+int patron_rec_unpack(patron_rec *r, const void *data, size_t len)
+{
+    patron_rec_reset(r);
+    if (len > UINT32_MAX / 2)
+        return -1;
+    if (len > r->arena_cap) {
+        size_t cap = r->arena_cap ? r->arena_cap : 1024;
+        while (cap < len)
+            cap *= 2;
+        char *a = realloc(r->arena, cap);
+        if (a == NULL)
+            return -1;
+        r->arena = a;
+        r->arena_cap = cap;
+    }
+    if (len > 0)
+        memcpy(r->arena, data, len);
+    size_t off = 0;
+    for (int f = 0; f < PF__COUNT; f++) {
+        const char *end = off < len ? memchr(r->arena + off, '\0', len - off) : NULL;
+        if (end == NULL) {
+            patron_rec_reset(r);
+            return -1;
+        }
+        r->off[f] = (uint32_t)off;
+        r->len[f] = (uint32_t)(end - (r->arena + off));
+        r->state[f] = PV_VALUE;
+        off += r->len[f] + 1;
+    }
+    if (off != len) {
+        patron_rec_reset(r);
+        return -1;
+    }
+    r->arena_len = len;
+    return 0;
+}
+
 const char *patron_rec_get(const patron_rec *r, int f)
 {
     if (f < 0 || f >= PF__COUNT)

@@ -101,6 +101,16 @@ int patron_rec_set(patron_rec *r, int f, const char *s, size_t len, enum patron_
 /* The value of field f (NUL-terminated, owned by r), or "" when not PV_VALUE/PV_INVALID. */
 const char *patron_rec_get(const patron_rec *r, int f);
 
+/* The packed form of a record (staged plans, before-images): every field
+ * in field order, each value (or "" when not PV_VALUE) NUL-terminated —
+ * one string to copy instead of PF__COUNT. */
+size_t patron_rec_packed_size(const patron_rec *r);
+/* Write it to out (patron_rec_packed_size bytes). */
+void patron_rec_pack(const patron_rec *r, char *out);
+/* r = the packed record (every field PV_VALUE). 0 / -1 (malformed: not
+ * exactly PF__COUNT NUL-terminated values; or no memory). */
+int patron_rec_unpack(patron_rec *r, const void *data, size_t len);
+
 /* Number of UTF-8 characters in s[0..len). */
 size_t utf8_chars(const char *s, size_t len);
 /* Byte length of the first `chars` characters of s[0..len). */

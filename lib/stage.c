@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -34,4 +35,19 @@ Patronsync__ShardPlan *stage_read_plan(const ps_config *c, const char *job, unsi
         return NULL;
     }
     return stage_read_plan_file(path, err, errlen);
+}
+
+int stage_change_rec(const Patronsync__Change *c, patron_rec *rec)
+{
+    if (c->record.len > 0)
+        return patron_rec_unpack(rec, c->record.data, c->record.len) < 0 ? -1 : 1;
+    patron_rec_reset(rec);
+    if (c->n_values == 0)
+        return 0;
+    for (int f = 0; f < PF__COUNT; f++) {
+        const char *v = (size_t)f < c->n_values && c->values[f] ? c->values[f] : "";
+        if (patron_rec_set(rec, f, v, strlen(v), PV_VALUE) < 0)
+            return -1;
+    }
+    return 1;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "patron.h"
 #include "patronsync.pb-c.h"
 
 /* The path of shard's plan. 0 / -1 (too long). */
@@ -19,5 +20,15 @@ Patronsync__ShardPlan *stage_read_plan_file(const char *path, char *err, size_t 
  * undecodable. */
 Patronsync__ShardPlan *stage_read_plan(const ps_config *c, const char *job, unsigned shard, char *err,
                                        size_t errlen);
+
+/* A change's record (its `record`, or the `values` of earlier versions)
+ * into rec. 1 set, 0 the change carries no record (rec left empty), -1
+ * malformed or no memory. */
+int stage_change_rec(const Patronsync__Change *c, patron_rec *rec);
+/* Whether a change carries a record at all. */
+static inline int stage_change_has_rec(const Patronsync__Change *c)
+{
+    return c->record.len > 0 || c->n_values > 0;
+}
 
 #endif

@@ -45,7 +45,6 @@ static const char *schema_rules =
     "  patron_id INTEGER NOT NULL REFERENCES patrons(id) ON DELETE CASCADE,\n"
     "  site_short_name TEXT NOT NULL, created_job TEXT,\n"
     "  PRIMARY KEY(patron_id, site_short_name)) WITHOUT ROWID;\n"
-    "CREATE INDEX IF NOT EXISTS patrons_username_nocase ON patrons(username COLLATE NOCASE) WHERE username <> '';\n"
     /* homerooms are found without regard to case, per site */
     "CREATE INDEX IF NOT EXISTS homerooms_nocase ON homerooms(site_short_name, name COLLATE NOCASE);\n";
 
@@ -54,6 +53,14 @@ static const char *schema_rules =
  * they are opened. */
 static const char *schema_safety =
     "CREATE INDEX IF NOT EXISTS patrons_missing ON patrons(missing_since) WHERE missing_since IS NOT NULL;\n";
+
+/* The patrons' lookup indexes: a bulk load into an empty table drops them
+ * and builds them again once the rows are in (store_bulk_begin/end). */
+static const char *patron_indexes =
+    "CREATE UNIQUE INDEX IF NOT EXISTS patrons_district_id ON patrons(district_id) WHERE district_id <> '';\n"
+    "CREATE UNIQUE INDEX IF NOT EXISTS patrons_barcode ON patrons(barcode) WHERE barcode <> '';\n"
+    "CREATE INDEX IF NOT EXISTS patrons_site ON patrons(site_short_name);\n"
+    "CREATE INDEX IF NOT EXISTS patrons_username_nocase ON patrons(username COLLATE NOCASE) WHERE username <> '';\n";
 
 static int build_patrons_sql(strbuf *sb)
 {
@@ -65,11 +72,8 @@ static int build_patrons_sql(strbuf *sb)
                 ",\n  fines_cents INTEGER NOT NULL DEFAULT 0"
                 ",\n  missing_since TEXT"
                 ",\n  created_job TEXT"
-                ",\n  updated_job TEXT);\n"
-                "CREATE UNIQUE INDEX IF NOT EXISTS patrons_district_id ON patrons(district_id) WHERE district_id <> '';\n"
-                "CREATE UNIQUE INDEX IF NOT EXISTS patrons_barcode ON patrons(barcode) WHERE barcode <> '';\n"
-
-                "CREATE INDEX IF NOT EXISTS patrons_site ON patrons(site_short_name);\n");
+                ",\n  updated_job TEXT);\n");
+    sb_puts(sb, patron_indexes);
     return sb->buf ? 0 : -1;
 }
 
@@ -252,6 +256,32 @@ void store_rollback(store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_bulk_begin(store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    if (prep(s, "SELECT 1 FROM patrons LIMIT 1", &q, err, errlen) < 0)
+        return -1;
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE) {
+        err_set(err, errlen, "store: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    if (store_exec(s,
+                   "DROP INDEX IF EXISTS patrons_district_id; DROP INDEX IF EXISTS patrons_barcode;"
+                   "DROP INDEX IF EXISTS patrons_site; DROP INDEX IF EXISTS patrons_username_nocase;",
+                   err, errlen) < 0)
+        return -1;
+    return 1;
+}
+
+int store_bulk_end(store *s, char *err, size_t errlen)
+{
+    return store_exec(s, patron_indexes, err, errlen);
 }
 
 uint64_t patron_hash(const patron_rec *rec)

@@ -134,6 +134,86 @@ uint64_t hash64(const void *data, size_t len, uint64_t seed)
     return h;
 }
 
+void strset_init(strset *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+void strset_free(strset *s)
+{
+    free(s->slot);
+    free(s->arena);
+    strset_init(s);
+}
+
+static uint32_t strset_hash(const char *k, size_t len)
+{
+    uint64_t h = hash64(k, len, HASH64_SEED);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The slot holding k, or the empty slot where it would go. */
+static size_t strset_find(const strset *s, const char *k, size_t len, uint32_t h)
+{
+    size_t i = h & (s->cap - 1);
+    for (; s->slot[i] != 0; i = (i + 1) & (s->cap - 1)) {
+        if ((uint32_t)(s->slot[i] >> 32) != h)
+            continue;
+        const char *m = s->arena + (uint32_t)s->slot[i] - 1;
+        if (strlen(m) == len && memcmp(m, k, len) == 0)
+            break;
+    }
+    return i;
+}
+
+int strset_has(const strset *s, const char *k, size_t len)
+{
+    return s->cap > 0 && s->slot[strset_find(s, k, len, strset_hash(k, len))] != 0;
+}
+
+int strset_add(strset *s, const char *k, size_t len)
+{
+    if (strset_has(s, k, len))
+        return 0;
+    if (s->alen + len + 1 > UINT32_MAX - 1 || memchr(k, 0, len) != NULL)
+        return -1;
+    if (s->alen + len + 1 > s->acap) {
+        size_t cap = s->acap ? s->acap * 2 : 4096;
+        while (cap < s->alen + len + 1)
+            cap *= 2;
+        char *a = realloc(s->arena, cap);
+        if (a == NULL)
+            return -1;
+        s->arena = a;
+        s->acap = cap;
+    }
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        uint64_t *v = calloc(cap, sizeof(*v));
+        if (v == NULL)
+            return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->slot[i] == 0)
+                continue;
+            size_t j = (s->slot[i] >> 32) & (cap - 1);
+            while (v[j] != 0)
+                j = (j + 1) & (cap - 1);
+            v[j] = s->slot[i];
+        }
+        free(s->slot);
+        s->slot = v;
+        s->cap = cap;
+    }
+    uint32_t h = strset_hash(k, len);
+    size_t i = strset_find(s, k, len, h);
+    memcpy(s->arena + s->alen, k, len);
+    s->arena[s->alen + len] = '\0';
+    s->slot[i] = (uint64_t)h << 32 | (uint64_t)(s->alen + 1);
+    s->alen += len + 1;
+    s->n++;
+    return 1;
+}
+
 int64_t now_ms(void)
 {
     struct timespec ts;

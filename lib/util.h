@@ -52,6 +52,23 @@ int file_write_once(const char *path, const void *data, size_t len, char *err, s
 /* mkdir -p. 0 / -1. */
 int mkdir_p(const char *path, int mode, char *err, size_t errlen);
 
+/* A set of strings: the bytes in one arena, an open-addressing table of
+ * 8-byte slots (32-bit hash, arena offset) kept at most half full — about
+ * 17 bytes plus the key per member, and no allocation per member. */
+typedef struct {
+    uint64_t *slot; /* 0: empty; else hash32 << 32 | (arena offset + 1) */
+    size_t cap, n;
+    char *arena;
+    size_t alen, acap;
+} strset;
+
+void strset_init(strset *s);
+void strset_free(strset *s); /* and empty it (init again) */
+/* 1 when the len bytes at k are a member, else 0. */
+int strset_has(const strset *s, const char *k, size_t len);
+/* Add: 1 added, 0 already a member, -1 out of memory (the set unchanged). */
+int strset_add(strset *s, const char *k, size_t len);
+
 /* Copy at most dstlen-1 bytes and always terminate (NULL-safe src). */
 void str_copy(char *dst, size_t dstlen, const char *src);
 

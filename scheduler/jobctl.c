@@ -15,6 +15,7 @@
 #include "scheduler.h"
 #include "schedules.h"
 #include "slots.h"
+#include "stage.h"
 #include "store.h"
 #include "wire.h"
 
@@ -194,13 +195,11 @@ static void list_line(strbuf *sb, size_t *n, const char *did, const char *name, 
     (*n)++;
 }
 
+/* A before-image's record (empty when it does not decode). */
 static void img_of(const Patronsync__Change *c, patron_rec *rec)
 {
-    patron_rec_reset(rec);
-    for (int f = 0; f < PF__COUNT; f++) {
-        const char *v = (size_t)f < c->n_values ? c->values[f] : "";
-        patron_rec_set(rec, f, v, strlen(v), PV_VALUE);
-    }
+    if (stage_change_rec(c, rec) < 0)
+        patron_rec_reset(rec);
 }
 
 /* Pass 1: the patrons a later job changed. The job's last change of each
@@ -224,7 +223,7 @@ static int check_one(undoer *u, int64_t id, int op, const Patronsync__Change *c,
         return -1;
     char name[200] = "", what[300] = "";
     const char *did = "";
-    if (c != NULL && c->n_values > 0) {
+    if (c != NULL && stage_change_has_rec(c)) {
         img_of(c, &u->img);
         rules_display_name(&u->img, name, sizeof(name));
         did = patron_rec_get(&u->img, PF_DISTRICT_ID);
@@ -240,10 +239,10 @@ static int check_one(undoer *u, int64_t id, int op, const Patronsync__Change *c,
     if (op == SAFETY_OP_DELETE || op == SAFETY_OP_DELETE_MISSING) {
         if (found)
             snprintf(what, sizeof(what), "its record exists again (changed by job %s)", x.updated_job[0] ? x.updated_job : "?");
-        else if (c != NULL && c->n_values > 0 && *patron_rec_get(&u->img, PF_DISTRICT_ID) &&
+        else if (c != NULL && stage_change_has_rec(c) && *patron_rec_get(&u->img, PF_DISTRICT_ID) &&
                  store_value_taken(u->st, PF_DISTRICT_ID, patron_rec_get(&u->img, PF_DISTRICT_ID), id) == 1)
             snprintf(what, sizeof(what), "deleted by this job; its District ID now belongs to another patron");
-        else if (c != NULL && c->n_values > 0 && *patron_rec_get(&u->img, PF_BARCODE) &&
+        else if (c != NULL && stage_change_has_rec(c) && *patron_rec_get(&u->img, PF_BARCODE) &&
                  store_value_taken(u->st, PF_BARCODE, patron_rec_get(&u->img, PF_BARCODE), id) == 1)
             snprintf(what, sizeof(what), "deleted by this job; its barcode now belongs to another patron");
     } else if (!found) {
@@ -314,7 +313,7 @@ static int restore_one(undoer *u, int64_t id, int op, const Patronsync__Change *
         u->marks += found;
         return 0;
     }
-    if (c->n_values == 0)
+    if (!stage_change_has_rec(c))
         return 0;
     img_of(c, &u->img);
     if (store_restore(u->st, id, &u->img, &x, !found, e, sizeof(e)) < 0) {

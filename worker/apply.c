@@ -23,16 +23,16 @@ static int shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
     return 0;
 }
 
-static int rec_from_change(const Patronsync__Change *c, patron_rec *rec)
-{
-    patron_rec_reset(rec);
-    for (int f = 0; f < PF__COUNT; f++) {
-        const char *v = (size_t)f < c->n_values ? c->values[f] : "";
-        if (patron_rec_set(rec, f, v, strlen(v), PV_VALUE) < 0)
-            return -1;
-    }
-    return 0;
-}
+/* A bulk load (the patrons table was empty when the job began: see
+ * store_bulk_begin): the lookup indexes are gone until the rows are in, so
+ * the keys this job has added are kept here — District IDs, barcodes and
+ * user names (folded as NOCASE folds them, ASCII only) — and every planned
+ * change other than an add is refused (the plan saw patrons that are no
+ * longer there). */
+static struct {
+    int on;
+    strset ids, barcodes, usernames;
+} bulk;
 
 /* Before-image of a patron (the whole row: finish.c) into job_changes. */
 static int save_before(store *st, const char *job, int64_t seq, int64_t id, int op, const patron_rec *before,
@@ -55,6 +55,14 @@ typedef struct {
     const char *id;
     int warned; /* the change's warnings, plus any found here */
 } applier;
+
+/* The patron's name for a line, made when a line needs it. */
+static const char *applier_name(applier *a)
+{
+    if (a->name[0] == '\0')
+        rules_display_name(&a->rec, a->name, sizeof(a->name));
+    return a->name;
+}
 
 /* Take back what the plan counted for a change (it is refused or turns out
  * unchanged here). */
@@ -96,7 +104,7 @@ static void refuse(applier *a, const Patronsync__Change *c, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    exc_add(a->exc, c->line, a->id, a->name, "SKIP", "%s", msg);
+    exc_add(a->exc, c->line, a->id, applier_name(a), "SKIP", "%s", msg);
     uncount(a, c);
     a->counts->invalid_skipped++;
 }
@@ -117,7 +125,7 @@ static void warned_now(applier *a, const Patronsync__Change *c)
  * changed or gone (refused with msg), -1 error. */
 static int load_before(applier *a, const Patronsync__Change *c, const char *what, char *err, size_t errlen)
 {
-    int found = store_get(a->w->st, c->patron_id, &a->before, &a->meta, err, errlen);
+    int found = bulk.on ? 0 : store_get(a->w->st, c->patron_id, &a->before, &a->meta, err, errlen);
     if (found < 0)
         return -1;
     if (!found || a->meta.hash != c->before_hash) {
@@ -130,63 +138,71 @@ static int load_before(applier *a, const Patronsync__Change *c, const char *what
 /* Reference names this apply has seen in the store (patron types, and
  * homerooms as "site\x1fname"), so that a million records do not cost a
  * million lookups. Only names that exist in the store (this transaction
- * included) are kept; it is emptied whenever an apply has written nothing
- * yet (*seq == 0), so nothing survives a rolled-back attempt. */
-typedef struct {
-    char **v;
-    size_t cap, n;
-} name_set;
+ * included) are kept; they are emptied whenever an apply has written
+ * nothing yet (*seq == 0), so nothing survives a rolled-back attempt. */
+static strset known_types, known_homerooms;
 
-static name_set known_types, known_homerooms;
-
-static void name_set_clear(name_set *ns)
+static int known(const strset *s, const char *k)
 {
-    for (size_t i = 0; i < ns->cap; i++)
-        free(ns->v[i]);
-    free(ns->v);
-    memset(ns, 0, sizeof(*ns));
+    return strset_has(s, k, strlen(k));
 }
 
-static int name_set_has(const name_set *ns, const char *k)
+/* Remember k (best effort: a failed add only costs lookups). */
+static void remember(strset *s, const char *k)
 {
-    if (ns->cap == 0)
-        return 0;
-    for (size_t i = hash64(k, strlen(k), HASH64_SEED) & (ns->cap - 1); ns->v[i] != NULL; i = (i + 1) & (ns->cap - 1))
-        if (strcmp(ns->v[i], k) == 0)
-            return 1;
-    return 0;
+    (void)strset_add(s, k, strlen(k));
 }
 
-/* Remember k (best effort: a full or failed set only costs lookups). */
-static void name_set_add(name_set *ns, const char *k)
+static void bulk_reset(void)
 {
-    if (name_set_has(ns, k))
-        return;
-    if ((ns->n + 1) * 2 > ns->cap) {
-        size_t cap = ns->cap ? ns->cap * 2 : 64;
-        char **v = calloc(cap, sizeof(*v));
-        if (v == NULL)
-            return;
-        for (size_t i = 0; i < ns->cap; i++) {
-            if (ns->v[i] == NULL)
-                continue;
-            size_t j = hash64(ns->v[i], strlen(ns->v[i]), HASH64_SEED) & (cap - 1);
-            while (v[j] != NULL)
-                j = (j + 1) & (cap - 1);
-            v[j] = ns->v[i];
-        }
-        free(ns->v);
-        ns->v = v;
-        ns->cap = cap;
+    strset_free(&bulk.ids);
+    strset_free(&bulk.barcodes);
+    strset_free(&bulk.usernames);
+    bulk.on = 0;
+}
+
+/* The user name folded into buf (which it may replace: free *heap after). */
+static const char *fold_username(const char *u, char *buf, size_t buflen, char **heap)
+{
+    size_t n = strlen(u);
+    char *o = buf;
+    *heap = NULL;
+    if (n + 1 > buflen) {
+        o = *heap = malloc(n + 1);
+        if (o == NULL)
+            return NULL;
     }
-    char *copy = strdup(k);
-    if (copy == NULL)
-        return;
-    size_t i = hash64(k, strlen(k), HASH64_SEED) & (ns->cap - 1);
-    while (ns->v[i] != NULL)
-        i = (i + 1) & (ns->cap - 1);
-    ns->v[i] = copy;
-    ns->n++;
+    for (size_t i = 0; i <= n; i++)
+        o[i] = (char)((u[i] >= 'A' && u[i] <= 'Z') ? u[i] + 32 : u[i]);
+    return o;
+}
+
+/* In bulk mode: 1 when an earlier add of this job holds the user name. */
+static int bulk_username_taken(const char *u)
+{
+    char buf[256], *heap;
+    const char *f = fold_username(u, buf, sizeof(buf), &heap);
+    if (f == NULL)
+        return -1;
+    int r = strset_has(&bulk.usernames, f, strlen(f));
+    free(heap);
+    return r;
+}
+
+/* In bulk mode: the keys of a patron just added. 0 / -1. */
+static int bulk_remember(const patron_rec *rec)
+{
+    const char *id = patron_rec_get(rec, PF_DISTRICT_ID), *bc = patron_rec_get(rec, PF_BARCODE);
+    const char *u = patron_rec_get(rec, PF_USERNAME);
+    if ((*id && strset_add(&bulk.ids, id, strlen(id)) < 0) || (*bc && strset_add(&bulk.barcodes, bc, strlen(bc)) < 0))
+        return -1;
+    if (*u == '\0')
+        return 0;
+    char buf[256], *heap;
+    const char *f = fold_username(u, buf, sizeof(buf), &heap);
+    int r = f == NULL ? -1 : strset_add(&bulk.usernames, f, strlen(f));
+    free(heap);
+    return r < 0 ? -1 : 0;
 }
 
 /* Decisions that depend on the lines before this one in the same file,
@@ -199,7 +215,7 @@ static int in_file_checks(applier *a, const Patronsync__Change *c, const patron_
     store *st = a->w->st;
     const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
     char canon[256];
-    if (*type && !name_set_has(&known_types, type)) {
+    if (*type && !known(&known_types, type)) {
         int r = store_ref_canonical(st, STORE_REF_PATRON_TYPE, type, canon, sizeof(canon));
         if (r < 0) {
             err_set(err, errlen, "store: looking up patron type '%s': %s", type, sqlite3_errmsg(store_db(st)));
@@ -209,7 +225,8 @@ static int in_file_checks(applier *a, const Patronsync__Change *c, const patron_
             goto oom;
     }
     if (rules_username_changed(&a->rec, before)) {
-        int taken = store_username_taken(st, patron_rec_get(&a->rec, PF_USERNAME), before ? c->patron_id : 0);
+        const char *u = patron_rec_get(&a->rec, PF_USERNAME);
+        int taken = bulk.on ? bulk_username_taken(u) : store_username_taken(st, u, before ? c->patron_id : 0);
         if (taken < 0) {
             err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
             return -1;
@@ -234,25 +251,25 @@ static int create_refdata(applier *a, const Patronsync__Change *c, char *err, si
 {
     store *st = a->w->st;
     const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
-    if (*type && !name_set_has(&known_types, type)) {
+    if (*type && !known(&known_types, type)) {
         int r = store_ref_add(st, STORE_REF_PATRON_TYPE, type, a->job, err, errlen);
         if (r < 0)
             return -1;
         if (r == 1)
-            exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_TYPE_CREATED, type);
-        name_set_add(&known_types, type);
+            exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_TYPE_CREATED, type);
+        remember(&known_types, type);
     }
     const char *hr = patron_rec_get(&a->rec, PF_HOMEROOM);
     const char *site = patron_rec_get(&a->rec, PF_SITE_SHORT_NAME);
     char key[512];
     snprintf(key, sizeof(key), "%s\x1f%s", site, hr);
-    if (*hr && !name_set_has(&known_homerooms, key)) {
+    if (*hr && !known(&known_homerooms, key)) {
         int r = store_homeroom_add(st, site, hr, a->job, err, errlen);
         if (r < 0)
             return -1;
         if (r == 1)
-            exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_HOMEROOM, hr);
-        name_set_add(&known_homerooms, key);
+            exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_HOMEROOM, hr);
+        remember(&known_homerooms, key);
     }
     return 0;
 }
@@ -262,6 +279,18 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
     store *st = a->w->st;
     if (in_file_checks(a, c, NULL, err, errlen) < 0)
         return -1;
+    if (bulk.on) {
+        /* No unique index to refuse it: the keys this job added do. */
+        const char *bc = patron_rec_get(&a->rec, PF_BARCODE);
+        if (*bc && strset_has(&bulk.barcodes, bc, strlen(bc))) {
+            refuse(a, c, RULES_MSG_BARCODE_EXISTS, bc);
+            return 0;
+        }
+        if (*a->id && strset_has(&bulk.ids, a->id, strlen(a->id))) {
+            refuse(a, c, RULES_MSG_DISTRICT_ID_TAKEN, a->id);
+            return 0;
+        }
+    }
     int64_t pid;
     char e[ERRLEN];
     if (store_insert(st, &a->rec, a->job, &pid, e, sizeof(e)) < 0) {
@@ -278,6 +307,10 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
         else
             refuse(a, c, "Not added: %s", e);
         return 0;
+    }
+    if (bulk.on && bulk_remember(&a->rec) < 0) {
+        err_set(err, errlen, "out of memory");
+        return -1;
     }
     if (save_before(st, a->job, (*a->seq)++, pid, 1, NULL, err, errlen) < 0)
         return -1;
@@ -320,7 +353,7 @@ static int apply_update(applier *a, const Patronsync__Change *c, char *err, size
         return 0;
     }
     if (c->site_before && *c->site_before) {
-        exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_MOVED, c->site_before);
+        exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_MOVED, c->site_before);
         /* The new primary site is no longer a secondary one. */
         if (store_assoc_remove(st, c->patron_id, patron_rec_get(&a->rec, PF_SITE_SHORT_NAME), err, errlen) < 0)
             return -1;
@@ -397,7 +430,7 @@ static int apply_association(applier *a, const Patronsync__Change *c, char *err,
         a->counts->unchanged++;
         return 0;
     }
-    exc_add(a->exc, c->line, a->id, a->name, "INFO", RULES_MSG_ASSOCIATED, c->assoc_site);
+    exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_ASSOCIATED, c->assoc_site);
     return save_assoc_image(a, c, err, errlen);
 }
 
@@ -408,8 +441,8 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
                       char *err, size_t errlen)
 {
     if (*seq == 0) {
-        name_set_clear(&known_types);
-        name_set_clear(&known_homerooms);
+        strset_free(&known_types);
+        strset_free(&known_homerooms);
     }
     applier a;
     memset(&a, 0, sizeof(a));
@@ -426,11 +459,12 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
         if ((i & 4095) == 4095)
             worker_pump(w);
         const Patronsync__Change *c = p->changes[i];
-        if (rec_from_change(c, &a.rec) < 0) {
-            err_set(err, errlen, "out of memory");
+        if (stage_change_rec(c, &a.rec) < 0) {
+            err_set(err, errlen, "line %llu: staged change does not decode, or out of memory",
+                    (unsigned long long)c->line);
             goto out;
         }
-        rules_display_name(&a.rec, a.name, sizeof(a.name));
+        a.name[0] = '\0';
         a.id = patron_rec_get(&a.rec, PF_DISTRICT_ID);
         a.warned = c->warned;
         int r = 0;
@@ -521,33 +555,57 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     int64_t seq = 0;
     finish *fin = NULL;
     held_reason[0] = '\0';
-    if (store_begin(w->st, 1, err, errlen) < 0)
+    /* The log is copied into the store after the result is out, by a
+     * process of its own (worker/main.c), not by this commit. */
+    if (store_exec(w->st, "PRAGMA wal_autocheckpoint=0", err, errlen) < 0 || store_begin(w->st, 1, err, errlen) < 0)
         goto out;
     /* Missing patrons and the scope are decided before any change. */
     fin = finish_begin(w, t, err, errlen);
     if (fin == NULL)
         goto out;
+    bulk_reset();
+    bulk.on = store_bulk_begin(w->st, err, errlen);
+    if (bulk.on < 0)
+        goto out;
+    /* Where the time goes (logged): reading plans, writing, indexes,
+     * finishing, commit. */
+    int64_t t0 = mono_ms(), t_read = 0, t_write = 0, t_index = 0, t_finish = 0;
     for (uint32_t s = 0; s < t->nshards; s++) {
         if (shard_failed(t, s))
             continue; /* its records are not applied; the summary names it */
         char path[2048];
         plan_path(w->cfg, t->job_id, s, path, sizeof(path));
+        int64_t ts = mono_ms();
         Patronsync__ShardPlan *p = stage_read_plan_file(path, err, errlen);
+        t_read += mono_ms() - ts;
         if (p == NULL)
             goto out;
         if (p->counts)
             summary_counts_add(counts, p->counts);
+        ts = mono_ms();
         int r = apply_plan(w, t->job_id, t->options, p, counts, &exc, &seq, err, errlen);
+        t_write += mono_ms() - ts;
+        ts = mono_ms();
         patronsync__shard_plan__free_unpacked(p, NULL);
+        t_read += mono_ms() - ts;
         if (r < 0)
             goto out;
         worker_pump(w);
     }
+    int64_t ts = mono_ms();
+    if (bulk.on) {
+        bulk_reset(); /* its keys are not needed to build the indexes */
+        if (store_bulk_end(w->st, err, errlen) < 0)
+            goto out;
+    }
+    t_index = mono_ms() - ts;
+    ts = mono_ms();
     if (hashes_apply(w, t, counts, &exc, err, errlen) < 0)
         goto out;
     enum finish_verdict verdict;
     if (finish_end(fin, counts, &exc, &seq, &verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
         goto out;
+    t_finish = mono_ms() - ts;
     if (verdict != FINISH_APPLY) {
         rc = publish_unapplied(w, t, fin, verdict, counts, &exc, res, err, errlen);
         goto out;
@@ -566,8 +624,12 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     patronsync__shard_plan__pack(&result, blob);
     if (store_marker_put(w->st, t->job_id, "apply", blob, plen, err, errlen) < 0)
         goto out;
+    ts = mono_ms();
     if (store_commit(w->st, err, errlen) < 0)
         goto out;
+    log_info("job %s apply: %lld ms (plans read %lld, written %lld, indexes built %lld, finishing %lld, commit %lld)",
+             t->job_id, (long long)(mono_ms() - t0), (long long)t_read, (long long)t_write, (long long)t_index,
+             (long long)t_finish, (long long)(mono_ms() - ts));
     if (worker_publish(w, t->job_id, "apply", counts, exc.v, exc.n, t->attempt) < 0) {
         err_set(err, errlen, "stopped before the result could be published");
         goto out_committed;
@@ -577,6 +639,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
 out:
     store_rollback(w->st);
 out_committed:
+    bulk_reset();
     finish_destroy(&fin);
     free(blob);
     exc_list_free(&exc);

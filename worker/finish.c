@@ -139,8 +139,8 @@ int finish_save_before(store *st, const char *job, int64_t seq, int64_t id, int 
                        char *err, size_t errlen)
 {
     Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
-    char *vals[PF__COUNT];
     store_patron_extra x;
+    char *packed = NULL;
     char **assoc = NULL;
     size_t nassoc = 0;
     uint8_t *blob = NULL;
@@ -149,12 +149,6 @@ int finish_save_before(store *st, const char *job, int64_t seq, int64_t id, int 
     c.op = (uint32_t)op;
     c.patron_id = id;
     if (op != SAFETY_OP_ADD) {
-        if (before != NULL) {
-            for (int f = 0; f < PF__COUNT; f++)
-                vals[f] = (char *)patron_rec_get(before, f);
-            c.n_values = PF__COUNT;
-            c.values = vals;
-        }
         int found = store_extra_get(st, id, &x, err, errlen);
         if (found < 0)
             return -1;
@@ -171,6 +165,16 @@ int finish_save_before(store *st, const char *job, int64_t seq, int64_t id, int 
             return -1;
         c.assoc_sites = assoc;
         c.n_assoc_sites = nassoc;
+        if (before != NULL) {
+            size_t plen = patron_rec_packed_size(before);
+            if ((packed = malloc(plen)) == NULL) {
+                err_set(err, errlen, "out of memory");
+                goto out;
+            }
+            patron_rec_pack(before, packed);
+            c.record.data = (uint8_t *)packed;
+            c.record.len = plen;
+        }
         len = patronsync__change__get_packed_size(&c);
         blob = malloc(len ? len : 1);
         if (blob == NULL) {
@@ -182,6 +186,7 @@ int finish_save_before(store *st, const char *job, int64_t seq, int64_t id, int 
     rc = store_change_put(st, job, seq, id, op, blob, len, err, errlen);
 out:
     free(blob);
+    free(packed);
     if (assoc)
         store_names_free(assoc, nassoc);
     return rc;
@@ -866,17 +871,11 @@ out:
     return rc;
 }
 
-static void rec_of_values(const Patronsync__Change *c, patron_rec *rec)
-{
-    patron_rec_reset(rec);
-    for (int f = 0; f < PF__COUNT && (size_t)f < c->n_values; f++)
-        patron_rec_set(rec, f, c->values[f], strlen(c->values[f]), PV_VALUE);
-}
-
 /* The preview line of one staged change of a shard. */
 static int preview_change(const Patronsync__Change *c, patron_rec *rec, exc_list *exc)
 {
-    rec_of_values(c, rec);
+    if (stage_change_rec(c, rec) < 0)
+        patron_rec_reset(rec);
     char name[200];
     rules_display_name(rec, name, sizeof(name));
     const char *did = patron_rec_get(rec, PF_DISTRICT_ID);

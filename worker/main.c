@@ -115,7 +115,10 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
 {
     char err[ERRLEN] = "";
     w->in_child = 1;
-    w->st = store_open(w->cfg->store_path, (int)w->cfg->cache_mb, 0, err, sizeof(err));
+    /* Planning only reads the store: a read-only connection, which also
+     * never waits for the write lock an apply in progress holds. */
+    int ro = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD ? STORE_READONLY : 0;
+    w->st = store_open(w->cfg->store_path, (int)w->cfg->cache_mb, ro, err, sizeof(err));
     w->redis = status_new(w->cfg->redis_url, err, sizeof(err));
     Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
@@ -174,6 +177,50 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
         }
     }
     _exit(ok ? 0 : 3);
+}
+
+/* A finished checkpoint process reaped (wait: block until it ends). */
+static void reap_checkpoint(worker_ctx *w, int wait)
+{
+    if (w->ckpt_pid <= 0)
+        return;
+    int st;
+    struct rusage ru;
+    pid_t r;
+    while ((r = wait4(w->ckpt_pid, &st, wait ? 0 : WNOHANG, &ru)) < 0 && errno == EINTR)
+        ;
+    if (r == 0)
+        return;
+    if (r == w->ckpt_pid && ru.ru_maxrss > w->child_maxrss_kb)
+        w->child_maxrss_kb = ru.ru_maxrss;
+    w->ckpt_pid = 0;
+}
+
+/* After an apply: copy the write-ahead log into the store file in a
+ * process of its own, off the job's path (the apply's connection does not
+ * checkpoint when it commits). Readers and the next writer go on meanwhile;
+ * a checkpoint cut short is simply done by the next one. */
+static void start_checkpoint(worker_ctx *w)
+{
+    reap_checkpoint(w, 0);
+    if (w->ckpt_pid > 0)
+        return; /* one at a time: the running one takes this log too */
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_warn("fork for a checkpoint: %s", strerror(errno));
+        return;
+    }
+    if (pid > 0) {
+        w->ckpt_pid = pid;
+        return;
+    }
+    char err[ERRLEN];
+    store *st = store_open(w->cfg->store_path, 2, 0, err, sizeof(err));
+    int ok = st != NULL && store_exec(st, "PRAGMA wal_checkpoint(PASSIVE)", err, sizeof(err)) == 0;
+    if (!ok)
+        log_warn("checkpoint of the store: %s", err);
+    store_close(&st);
+    _exit(ok ? 0 : 1);
 }
 
 /* Each task runs in a child process: a record that crashes the parser
@@ -249,6 +296,8 @@ static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
         log_info("job %s %s%u attempt %u: %s in %lld ms", job, is_shard ? "shard " : "apply", is_shard ? bm->shard->shard : 0,
                  attempt, ok ? "done" : e, (long long)(mono_ms() - t0));
         send_msg(w, res);
+        if (!is_shard && ok)
+            start_checkpoint(w);
         patronsync__worker_msg__free_unpacked(res, NULL);
         return;
     }
@@ -339,6 +388,7 @@ int main(int argc, char **argv)
             handle(&w, bm);
             patronsync__broker_msg__free_unpacked(bm, NULL);
         }
+        reap_checkpoint(&w, 0);
         now = mono_ms();
         if (now - w.last_sent_ms >= cfg.heartbeat_ms) {
             if (!ready_acked) {
@@ -371,6 +421,7 @@ int main(int argc, char **argv)
         zmq_close(w.sock);
     }
     zmq_ctx_term(w.zctx);
+    reap_checkpoint(&w, 1);
     log_info("stopped (largest task process: %ld kB)", w.child_maxrss_kb);
     return 0;
 }

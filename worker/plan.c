@@ -37,26 +37,24 @@ static profile *get_profile(const char *name, const char *text, char *err, size_
     return cached_profile;
 }
 
-/* A Change owning one block: the struct, the value pointers and the text
- * (rec has every field as PV_VALUE, as rules_decide leaves it), and an
- * extra string (a site: site_before or assoc_site) returned in *extra_out. */
+/* A Change owning one block: the struct, the packed record (rec has every
+ * field as PV_VALUE, as rules_decide leaves it), the key and an extra
+ * string (a site: site_before or assoc_site) returned in *extra_out. */
 static Patronsync__Change *change_new(int op, uint64_t line, const char *key, int64_t id, const patron_rec *rec,
                                       const char *extra, char **extra_out)
 {
     size_t keylen = strlen(key);
     size_t extralen = extra ? strlen(extra) : 0;
-    size_t need = sizeof(Patronsync__Change) + PF__COUNT * sizeof(char *) + rec->arena_len + keylen + 1 +
-                  extralen + 1;
+    size_t reclen = patron_rec_packed_size(rec);
+    size_t need = sizeof(Patronsync__Change) + reclen + keylen + 1 + extralen + 1;
     char *block = malloc(need);
     if (block == NULL)
         return NULL;
     Patronsync__Change *c = (Patronsync__Change *)block;
     patronsync__change__init(c);
-    char **vals = (char **)(block + sizeof(*c));
-    char *text = (char *)(vals + PF__COUNT);
-    if (rec->arena_len > 0)
-        memcpy(text, rec->arena, rec->arena_len);
-    char *k = text + rec->arena_len;
+    char *text = block + sizeof(*c);
+    patron_rec_pack(rec, text);
+    char *k = text + reclen;
     memcpy(k, key, keylen + 1);
     char *x = k + keylen + 1;
     if (extralen > 0)
@@ -64,14 +62,12 @@ static Patronsync__Change *change_new(int op, uint64_t line, const char *key, in
     x[extralen] = '\0';
     if (extra_out)
         *extra_out = x;
-    for (int f = 0; f < PF__COUNT; f++)
-        vals[f] = rec->state[f] == PV_VALUE ? text + rec->off[f] : k + keylen;
     c->op = (uint32_t)op;
     c->line = line;
     c->key = k;
     c->patron_id = id;
-    c->n_values = PF__COUNT;
-    c->values = vals;
+    c->record.data = (uint8_t *)text;
+    c->record.len = reclen;
     return c;
 }
 
@@ -241,8 +237,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
         return 0;
     }
     int64_t self = found ? meta->id : 0;
-    char name[200];
-    rules_display_name(&pl->out, name, sizeof(name));
+    char name[200]; /* made only for a line */
     const char *id = patron_rec_get(&pl->out, PF_DISTRICT_ID);
     const char *bc = patron_rec_get(&pl->out, PF_BARCODE);
     if (*bc && (!found || strcmp(bc, patron_rec_get(ex, PF_BARCODE)) != 0)) {
@@ -253,6 +248,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
         }
         if (taken) {
             exc_truncate(&pl->exc, mark);
+            rules_display_name(&pl->out, name, sizeof(name));
             if (found)
                 exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_ASSIGNED, bc);
             else
@@ -269,6 +265,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
         }
         if (taken) {
             exc_truncate(&pl->exc, mark);
+            rules_display_name(&pl->out, name, sizeof(name));
             exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_DISTRICT_ID_TAKEN, id);
             pl->counts->invalid_skipped++;
             return 0;

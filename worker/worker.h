@@ -19,6 +19,7 @@ typedef struct {
     volatile int *stopping;
     int in_child;        /* this process runs one task; the parent heartbeats */
     long child_maxrss_kb;/* largest task process so far */
+    int ckpt_pid;        /* the process checkpointing the store after an apply, or 0 */
 } worker_ctx;
 
 /* Send a heartbeat if one is due and swallow the broker's heartbeats; call
