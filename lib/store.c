@@ -48,6 +48,33 @@ static const char *schema_rules =
     /* homerooms are found without regard to case, per site */
     "CREATE INDEX IF NOT EXISTS homerooms_nocase ON homerooms(site_short_name, name COLLATE NOCASE);\n";
 
+/* The unchanged-record memo (docs/RULES.md, "Records that did not
+ * change"): ref_gen counts changes to the reference data the rules read
+ * (sites, patron types, access levels, resource groups, defaults) other
+ * than the names a job creates for its own records; a memo made under one
+ * generation is not trusted under another. Added to version 1 stores as
+ * they are opened (patrons.src_hash: store_open). */
+static const char *schema_memo =
+    "CREATE TABLE IF NOT EXISTS store_meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);\n"
+    "INSERT OR IGNORE INTO store_meta(k,v) VALUES('ref_gen',0);\n"
+#define GEN_BUMP "BEGIN UPDATE store_meta SET v=v+1 WHERE k='ref_gen'; END;\n"
+    "CREATE TRIGGER IF NOT EXISTS gen_sites_i AFTER INSERT ON sites " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_sites_u AFTER UPDATE ON sites " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_sites_d AFTER DELETE ON sites " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_types_i AFTER INSERT ON patron_types WHEN NEW.created_job IS NULL " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_types_u AFTER UPDATE ON patron_types " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_types_d AFTER DELETE ON patron_types " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_levels_i AFTER INSERT ON access_levels " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_levels_u AFTER UPDATE ON access_levels " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_levels_d AFTER DELETE ON access_levels " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_groups_i AFTER INSERT ON resource_groups WHEN NEW.created_job IS NULL " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_groups_u AFTER UPDATE ON resource_groups " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_groups_d AFTER DELETE ON resource_groups " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_defaults_i AFTER INSERT ON ref_defaults " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_defaults_u AFTER UPDATE ON ref_defaults " GEN_BUMP
+    "CREATE TRIGGER IF NOT EXISTS gen_defaults_d AFTER DELETE ON ref_defaults " GEN_BUMP;
+#undef GEN_BUMP
+
 /* The finishing step (docs/SAFETY.md): the few patrons missing from the
  * file are found without scanning every row. Added to version 1 stores as
  * they are opened. */
@@ -72,7 +99,8 @@ static int build_patrons_sql(strbuf *sb)
                 ",\n  fines_cents INTEGER NOT NULL DEFAULT 0"
                 ",\n  missing_since TEXT"
                 ",\n  created_job TEXT"
-                ",\n  updated_job TEXT);\n");
+                ",\n  updated_job TEXT"
+                ",\n  src_hash INTEGER NOT NULL DEFAULT 0);\n");
     sb_puts(sb, patron_indexes);
     return sb->buf ? 0 : -1;
 }
@@ -118,17 +146,17 @@ static int prepare_all(store *s, char *err, size_t errlen)
         goto out;
     }
     sb_reset(&q);
-    sb_printf(&q, "INSERT INTO patrons(%s,row_hash,created_job,updated_job) VALUES(", sb_str(&cols));
+    sb_printf(&q, "INSERT INTO patrons(%s,row_hash,created_job,updated_job,src_hash) VALUES(", sb_str(&cols));
     for (int f = 0; f < PF__COUNT; f++)
         sb_puts(&q, "?,");
-    sb_puts(&q, "?,?,?)");
+    sb_puts(&q, "?,?,?,?)");
     if (prep(s, sb_str(&q), &s->insert, err, errlen) < 0)
         goto out;
     sb_reset(&q);
     sb_puts(&q, "UPDATE patrons SET ");
     for (int f = 0; f < PF__COUNT; f++)
         sb_printf(&q, "%s=?,", patron_fields[f].column);
-    sb_puts(&q, "row_hash=?,updated_job=?,missing_since=NULL WHERE id=?");
+    sb_puts(&q, "row_hash=?,updated_job=?,missing_since=NULL,src_hash=? WHERE id=?");
     if (prep(s, sb_str(&q), &s->update, err, errlen) < 0)
         goto out;
     if (prep(s, "DELETE FROM patrons WHERE id=?", &s->del, err, errlen) < 0)
@@ -141,6 +169,28 @@ out:
     sb_free(&cols);
     sb_free(&q);
     return rc;
+}
+
+/* A store made before the memo gains patrons.src_hash (0: no memo). */
+static int add_memo_column(store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT src_hash FROM patrons LIMIT 0", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_finalize(q);
+        return 0;
+    }
+    sqlite3_finalize(q);
+    char e[ERRLEN];
+    if (store_exec(s, "ALTER TABLE patrons ADD COLUMN src_hash INTEGER NOT NULL DEFAULT 0", e, sizeof(e)) == 0)
+        return 0;
+    /* Another process may have added it meanwhile. */
+    if (sqlite3_prepare_v2(s->db, "SELECT src_hash FROM patrons LIMIT 0", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_finalize(q);
+        return 0;
+    }
+    sqlite3_finalize(q);
+    err_set(err, errlen, "%s", e);
+    return -1;
 }
 
 store *store_open(const char *path, int cache_mb, int flags, char *err, size_t errlen)
@@ -179,6 +229,7 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
         build_patrons_sql(&sb);
         sb_puts(&sb, schema_rules);
         sb_puts(&sb, schema_safety);
+        sb_puts(&sb, schema_memo);
         sb_puts(&sb, "PRAGMA user_version=1;\nCOMMIT;");
         tries = 0;
         int rc = store_exec(s, sb_str(&sb), err, errlen);
@@ -192,6 +243,8 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
         }
         sb_free(&sb);
         if (rc < 0)
+            goto err;
+        if (add_memo_column(s, err, errlen) < 0)
             goto err;
     }
     if (prepare_all(s, err, errlen) < 0)
@@ -378,13 +431,15 @@ static int step_done(store *s, sqlite3_stmt *st, const char *what, char *err, si
     return 0;
 }
 
-int store_insert(store *s, const patron_rec *rec, const char *job, int64_t *id, char *err, size_t errlen)
+int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo, int64_t *id, char *err,
+                 size_t errlen)
 {
     sqlite3_stmt *st = s->insert;
     bind_fields(st, rec);
     sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)patron_hash(rec));
     sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, PF__COUNT + 3, job, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, PF__COUNT + 4, (int64_t)memo);
     if (step_done(s, st, "adding a patron", err, errlen) < 0)
         return -1;
     if (id)
@@ -392,13 +447,15 @@ int store_insert(store *s, const patron_rec *rec, const char *job, int64_t *id, 
     return 0;
 }
 
-int store_update(store *s, int64_t id, const patron_rec *rec, const char *job, char *err, size_t errlen)
+int store_update(store *s, int64_t id, const patron_rec *rec, const char *job, uint64_t memo, char *err,
+                 size_t errlen)
 {
     sqlite3_stmt *st = s->update;
     bind_fields(st, rec);
     sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)patron_hash(rec));
     sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, PF__COUNT + 3, id);
+    sqlite3_bind_int64(st, PF__COUNT + 3, (int64_t)memo);
+    sqlite3_bind_int64(st, PF__COUNT + 4, id);
     return step_done(s, st, "updating a patron", err, errlen);
 }
 
@@ -515,6 +572,9 @@ enum {
     RQ_ASSOC_ADD,
     RQ_ASSOC_DEL,
     RQ_ASSOC_LIST,
+    RQ_MEMO_FIND,
+    RQ_REF_GEN,
+    RQ_MEMO_SET,
     RQ__COUNT
 };
 
@@ -532,6 +592,9 @@ static const char *const rq_sql[RQ__COUNT] = {
     [RQ_REF_SET_DEFAULT] = "INSERT OR REPLACE INTO ref_defaults(kind,name) VALUES(?,?)",
     [RQ_SITE_LEVEL] = "UPDATE sites SET default_access_level=? WHERE short_name=?",
     [RQ_HOMEROOM_FIND] = "SELECT 1 FROM homerooms WHERE site_short_name=? AND name=? COLLATE NOCASE LIMIT 1",
+    [RQ_MEMO_FIND] = "SELECT id,row_hash,src_hash,site_short_name FROM patrons WHERE district_id=? AND district_id<>''",
+    [RQ_REF_GEN] = "SELECT v FROM store_meta WHERE k='ref_gen'",
+    [RQ_MEMO_SET] = "UPDATE patrons SET src_hash=?1 WHERE id=?2 AND row_hash=?3",
     [RQ_HOMEROOM_ADD] = "INSERT INTO homerooms(site_short_name,name,created_job) VALUES(?,?,?)",
     [RQ_USERNAME_TAKEN] = "SELECT 1 FROM patrons WHERE username=? COLLATE NOCASE AND username<>'' AND id<>? LIMIT 1",
     [RQ_ASSOC_HAS] = "SELECT 1 FROM patron_sites WHERE patron_id=? AND site_short_name=?",
@@ -761,6 +824,54 @@ int store_homeroom_add(store *s, const char *site, const char *name, const char 
     if (step_done(s, st, "adding a homeroom", err, errlen) < 0)
         return -1;
     return 1;
+}
+
+int store_memo_find(store *s, const char *district_id, store_memo *m, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_MEMO_FIND, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, district_id, -1, SQLITE_STATIC);
+    int r = step_row(s, st, "looking up a patron", err, errlen);
+    if (r == 1) {
+        m->id = sqlite3_column_int64(st, 0);
+        m->row_hash = (uint64_t)sqlite3_column_int64(st, 1);
+        m->memo = (uint64_t)sqlite3_column_int64(st, 2);
+        const unsigned char *site = sqlite3_column_text(st, 3);
+        str_copy(m->site, sizeof(m->site), site ? (const char *)site : "");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_ref_gen(store *s, uint64_t *gen, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_REF_GEN, err, errlen);
+    if (st == NULL)
+        return -1;
+    int r = step_row(s, st, "reading the reference data generation", err, errlen);
+    *gen = r == 1 ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return r < 0 ? -1 : 0;
+}
+
+int store_memo_set(store *s, int64_t id, uint64_t row_hash, uint64_t memo, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_MEMO_SET, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)memo);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int64(st, 3, (int64_t)row_hash);
+    return step_done(s, st, "keeping a patron's memo", err, errlen);
+}
+
+uint64_t store_memo_of(uint64_t record_memo, uint64_t row_hash)
+{
+    if (record_memo == 0)
+        return 0;
+    uint64_t parts[2] = {record_memo, row_hash};
+    return hash64(parts, sizeof(parts), HASH64_SEED) | 1;
 }
 
 int store_username_taken(store *s, const char *username, int64_t self_id)

@@ -53,10 +53,33 @@ int store_get(store *s, int64_t id, patron_rec *rec, store_patron_meta *meta, ch
 /* Only whether a patron other than `self_id` holds this barcode/username: 1/0/-1. */
 int store_value_taken(store *s, int field, const char *value, int64_t self_id);
 
-/* Insert every field of rec (missing ones as ''). Sets *id. 0 / -1. */
-int store_insert(store *s, const patron_rec *rec, const char *job, int64_t *id, char *err, size_t errlen);
-/* Overwrite every field of patron id. 0 / -1. */
-int store_update(store *s, int64_t id, const patron_rec *rec, const char *job, char *err, size_t errlen);
+/* Insert every field of rec (missing ones as ''), with its memo (0: none;
+ * store_memo_of). Sets *id. 0 / -1. */
+int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo, int64_t *id, char *err,
+                 size_t errlen);
+/* Overwrite every field of patron id, and its memo. 0 / -1. */
+int store_update(store *s, int64_t id, const patron_rec *rec, const char *job, uint64_t memo, char *err,
+                 size_t errlen);
+
+/* The unchanged-record memo (docs/RULES.md): a patron written from a
+ * record that the rules took without a line keeps store_memo_of(the
+ * record's memo, its row hash). A later record with the same memo, for a
+ * patron whose row is still the one written, would be planned unchanged
+ * without a line again: the plan says so without reading the whole row. */
+typedef struct {
+    int64_t id;
+    uint64_t row_hash, memo;
+    char site[256];
+} store_memo;
+/* The patron holding a District ID, as much as the memo check needs. 1 / 0 / -1. */
+int store_memo_find(store *s, const char *district_id, store_memo *m, char *err, size_t errlen);
+/* Set patron id's memo, if its row hash is still row_hash. 0 / -1. */
+int store_memo_set(store *s, int64_t id, uint64_t row_hash, uint64_t memo, char *err, size_t errlen);
+/* The stored memo for a record memo and a row hash (0 when record_memo is 0). */
+uint64_t store_memo_of(uint64_t record_memo, uint64_t row_hash);
+/* The generation of the reference data the rules read (bumped by triggers
+ * on every change but the names a job creates for its records). 0 / -1. */
+int store_ref_gen(store *s, uint64_t *gen, char *err, size_t errlen);
 int store_delete(store *s, int64_t id, char *err, size_t errlen);
 
 /* Hash of a record's field values (the unchanged test and before-image checks). */

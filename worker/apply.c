@@ -10,6 +10,7 @@
 #include "hashes.h"
 #include "log.h"
 #include "rules.h"
+#include "safety.h"
 #include "stage.h"
 #include "summary.h"
 #include "util.h"
@@ -54,7 +55,17 @@ typedef struct {
     char name[200];
     const char *id;
     int warned; /* the change's warnings, plus any found here */
+    int memo_ok; /* the plan read the reference data the store has now */
 } applier;
+
+/* The memo to keep with the patron written from this change: none when
+ * a line was given here, or the reference data changed since the plan. */
+static uint64_t memo_of(const applier *a, const Patronsync__Change *c)
+{
+    if (!a->memo_ok || a->warned > c->warned || c->memo == 0)
+        return 0;
+    return store_memo_of(c->memo, patron_hash(&a->rec));
+}
 
 /* The patron's name for a line, made when a line needs it. */
 static const char *applier_name(applier *a)
@@ -293,7 +304,7 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
     }
     int64_t pid;
     char e[ERRLEN];
-    if (store_insert(st, &a->rec, a->job, &pid, e, sizeof(e)) < 0) {
+    if (store_insert(st, &a->rec, a->job, memo_of(a, c), &pid, e, sizeof(e)) < 0) {
         if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;
@@ -342,7 +353,7 @@ static int apply_update(applier *a, const Patronsync__Change *c, char *err, size
     int64_t seq = (*a->seq)++;
     if (save_before(st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
         return -1;
-    if (store_update(st, c->patron_id, &a->rec, a->job, e, sizeof(e)) < 0) {
+    if (store_update(st, c->patron_id, &a->rec, a->job, memo_of(a, c), e, sizeof(e)) < 0) {
         if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;
@@ -437,8 +448,8 @@ static int apply_association(applier *a, const Patronsync__Change *c, char *err,
 /* Apply one shard's plan, in line order. Adjusts counts for records the
  * store refused. */
 static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptions *opts,
-                      const Patronsync__ShardPlan *p, Patronsync__Counts *counts, exc_list *exc, int64_t *seq,
-                      char *err, size_t errlen)
+                      const Patronsync__ShardPlan *p, uint64_t ref_gen, Patronsync__Counts *counts, exc_list *exc,
+                      int64_t *seq, char *err, size_t errlen)
 {
     if (*seq == 0) {
         strset_free(&known_types);
@@ -452,6 +463,7 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
     a.counts = counts;
     a.exc = exc;
     a.seq = seq;
+    a.memo_ok = p->ref_gen == ref_gen;
     patron_rec_init(&a.rec);
     patron_rec_init(&a.before);
     int rc = -1;
@@ -480,6 +492,13 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
             break;
         case 4:
             r = apply_association(&a, c, err, errlen);
+            break;
+        case SAFETY_OP_MEMO:
+            /* Only while the row is the one the plan saw (and never in a
+             * bulk load: the table was empty). */
+            if (a.memo_ok && !bulk.on)
+                r = store_memo_set(w->st, c->patron_id, c->before_hash, store_memo_of(c->memo, c->before_hash), err,
+                                   errlen);
             break;
         default:
             log_warn("job %s line %llu: staged change with unknown op %u ignored", job, (unsigned long long)c->line,
@@ -567,6 +586,9 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     bulk.on = store_bulk_begin(w->st, err, errlen);
     if (bulk.on < 0)
         goto out;
+    uint64_t ref_gen;
+    if (store_ref_gen(w->st, &ref_gen, err, errlen) < 0)
+        goto out;
     /* Where the time goes (logged): reading plans, writing, indexes,
      * finishing, commit. */
     int64_t t0 = mono_ms(), t_read = 0, t_write = 0, t_index = 0, t_finish = 0;
@@ -583,7 +605,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         if (p->counts)
             summary_counts_add(counts, p->counts);
         ts = mono_ms();
-        int r = apply_plan(w, t->job_id, t->options, p, counts, &exc, &seq, err, errlen);
+        int r = apply_plan(w, t->job_id, t->options, p, ref_gen, counts, &exc, &seq, err, errlen);
         t_write += mono_ms() - ts;
         ts = mono_ms();
         patronsync__shard_plan__free_unpacked(p, NULL);

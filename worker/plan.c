@@ -13,6 +13,7 @@
 #include "log.h"
 #include "profile.h"
 #include "rules.h"
+#include "safety.h"
 #include "stage.h"
 #include "util.h"
 #include "worker.h"
@@ -38,14 +39,14 @@ static profile *get_profile(const char *name, const char *text, char *err, size_
 }
 
 /* A Change owning one block: the struct, the packed record (rec has every
- * field as PV_VALUE, as rules_decide leaves it), the key and an extra
+ * field as PV_VALUE, as rules_decide leaves it; NULL: none), the key and an extra
  * string (a site: site_before or assoc_site) returned in *extra_out. */
 static Patronsync__Change *change_new(int op, uint64_t line, const char *key, int64_t id, const patron_rec *rec,
                                       const char *extra, char **extra_out)
 {
     size_t keylen = strlen(key);
     size_t extralen = extra ? strlen(extra) : 0;
-    size_t reclen = patron_rec_packed_size(rec);
+    size_t reclen = rec ? patron_rec_packed_size(rec) : 0;
     size_t need = sizeof(Patronsync__Change) + reclen + keylen + 1 + extralen + 1;
     char *block = malloc(need);
     if (block == NULL)
@@ -53,7 +54,8 @@ static Patronsync__Change *change_new(int op, uint64_t line, const char *key, in
     Patronsync__Change *c = (Patronsync__Change *)block;
     patronsync__change__init(c);
     char *text = block + sizeof(*c);
-    patron_rec_pack(rec, text);
+    if (rec)
+        patron_rec_pack(rec, text);
     char *k = text + reclen;
     memcpy(k, key, keylen + 1);
     char *x = k + keylen + 1;
@@ -140,7 +142,57 @@ typedef struct {
     patron_rec mapped, existing, out;
     int hashed; /* the last record hashed a password (slow): pump heartbeats */
     finish_seen seen; /* stored patrons and sites in the file, for the finishing step (finish.h) */
+    uint64_t ref_gen;    /* the reference data generation read (store_ref_gen) */
+    uint64_t memo_seed;  /* the profile and reference data every record memo starts from */
+    uint64_t memo;       /* this record's memo, 0 when it may have none */
+    uint64_t memo_stored;/* the memo the patron holds (store_memo_find) */
+    size_t rec_mark;     /* exc.n when this record began: a line since means no memo */
+    uint64_t memo_hits;  /* records found unchanged by their memo */
 } planner;
+
+/* The record's memo (docs/RULES.md, "Records that did not change"): its
+ * mapped values and their states, over the profile and the reference data
+ * generation. Never 0. */
+static uint64_t record_memo(const planner *pl)
+{
+    uint64_t h = pl->memo_seed;
+    const patron_rec *m = &pl->mapped;
+    for (int f = 0; f < PF__COUNT; f++) {
+        unsigned char st = m->state[f];
+        h = hash64(&st, 1, h);
+        if (st == PV_VALUE || st == PV_INVALID)
+            h = hash64(patron_rec_get(m, f), m->len[f], h);
+    }
+    return h | 1;
+}
+
+/* A record that took the rules without a line before, for a patron whose
+ * row is still the one it wrote, is unchanged again: counted so without
+ * reading the row or running the rules. 1 taken, 0 not (pl->memo set for
+ * the full path), -1 error. */
+static int memo_unchanged(planner *pl, const char *key, char *err, size_t errlen)
+{
+    pl->memo = 0;
+    if (!pl->w->cfg->unchanged_memo || !pl->rctx.match_district_id || pl->mapped.state[PF_PASSWORD] == PV_VALUE)
+        return 0; /* barcode+site matching decides more; a password is never memoised */
+    uint64_t memo = record_memo(pl);
+    store_memo m;
+    int r = store_memo_find(pl->w->st, key, &m, err, errlen);
+    if (r < 0)
+        return -1;
+    if (r == 1 && m.memo != 0 && m.memo == store_memo_of(memo, m.row_hash)) {
+        if (finish_seen_id(&pl->seen, m.id) < 0 || finish_seen_site(&pl->seen, m.site) < 0) {
+            err_set(err, errlen, "out of memory");
+            return -1;
+        }
+        pl->counts->unchanged++;
+        pl->memo_hits++;
+        return 1;
+    }
+    pl->memo = memo;
+    pl->memo_stored = r == 1 ? m.memo : 0;
+    return 0;
+}
 
 static void who(const planner *pl, int found, const char **id, char *name, size_t namelen)
 {
@@ -179,6 +231,19 @@ static int stage_save(planner *pl, uint64_t line, const char *key, int found, co
         return oom(err, errlen, line);
     if (found && patron_hash(&pl->out) == patron_hash(&pl->existing)) {
         counts->unchanged++;
+        /* Unchanged without a line, but not known so by its memo (the
+         * reference data changed, or the patron was written before memos):
+         * the memo is made again, so the next run need not read the row. */
+        uint64_t memo = pl->exc.n == pl->rec_mark ? pl->memo : 0;
+        if (memo != 0 && pl->memo_stored != store_memo_of(memo, meta->hash)) {
+            Patronsync__Change *c = change_new(SAFETY_OP_MEMO, line, key, meta->id, NULL, NULL, NULL);
+            if (c == NULL || changes_push(&pl->ch, c) < 0) {
+                free(c);
+                return oom(err, errlen, line);
+            }
+            c->before_hash = meta->hash;
+            c->memo = memo;
+        }
         return 0;
     }
     const char *s0 = found ? patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME) : "";
@@ -191,6 +256,7 @@ static int stage_save(planner *pl, uint64_t line, const char *key, int found, co
         return oom(err, errlen, line);
     }
     c->warned = warned != 0;
+    c->memo = pl->exc.n == pl->rec_mark ? pl->memo : 0;
     if (found) {
         c->before_hash = meta->hash;
         uint64_t mask = 0;
@@ -384,6 +450,8 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
                        char *err, size_t errlen)
 {
     const profile *prof = pl->prof;
+    pl->rec_mark = pl->exc.n;
+    pl->memo = 0;
     if (profile_rule_count(prof, PR_SKIP) > 0 &&
         profile_rule_matches(prof, PR_SKIP, &pl->mapped, cols, lens, ncols) == 1) {
         pl->counts->skipped_by_rule++;
@@ -396,6 +464,11 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
     if (!rules_match_key(&pl->rctx, line, &pl->mapped, &key, &pl->exc)) {
         pl->counts->invalid_skipped++;
         return 0;
+    }
+    if (!is_delete && !is_assoc) {
+        int r = memo_unchanged(pl, key, err, errlen);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
     }
     store_patron_meta meta = {0};
     int found = store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
@@ -478,6 +551,15 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     if (rules_ref_load(&ref, w->st, err, errlen) < 0)
         goto out;
     rules_ctx_init(&pl.rctx, &ref, profile_match_district_id(prof), profile_site_default(prof));
+    if (store_ref_gen(w->st, &pl.ref_gen, err, errlen) < 0)
+        goto out;
+    {
+        const char *sd = profile_site_default(prof);
+        uint64_t seed[2] = {pl.ref_gen, (uint64_t)pl.rctx.match_district_id};
+        pl.memo_seed = hash64(t->profile_text, strlen(t->profile_text), HASH64_SEED);
+        pl.memo_seed = hash64(seed, sizeof(seed), pl.memo_seed);
+        pl.memo_seed = hash64(sd ? sd : "", sd ? strlen(sd) : 0, pl.memo_seed);
+    }
     pl.by = pl.rctx.match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
     pl.allow_outstanding = t->options && t->options->allow_delete_outstanding;
     pl.update_before_delete = profile_update_before_delete(prof);
@@ -564,6 +646,8 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     if (nrec != t->nrecords)
         log_warn("job %s shard %u: broker counted %u records, worker found %llu", t->job_id, t->shard,
                  t->nrecords, (unsigned long long)nrec);
+    log_debug("job %s shard %u: %llu records, %llu unchanged by their memo", t->job_id, t->shard,
+              (unsigned long long)nrec, (unsigned long long)pl.memo_hits);
 
     Patronsync__ShardPlan plan = PATRONSYNC__SHARD_PLAN__INIT;
     plan.job_id = t->job_id;
@@ -573,6 +657,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     plan.n_exceptions = exc->n;
     plan.changes = pl.ch.v;
     plan.n_changes = pl.ch.n;
+    plan.ref_gen = pl.ref_gen;
     size_t plen = patronsync__shard_plan__get_packed_size(&plan);
     packed = malloc(plen ? plen : 1);
     if (packed == NULL) {

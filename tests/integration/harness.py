@@ -115,8 +115,10 @@ class Cluster:
 
 def dump_store(path):
     con = sqlite3.connect(path)
+    # Left out: ids and job names, and what is derived from the row itself
+    # (row_hash, and src_hash: the unchanged-record memo, docs/RULES.md).
     cols = [r[1] for r in con.execute("PRAGMA table_info(patrons)")
-            if r[1] not in ("id", "created_job", "updated_job", "row_hash")]
+            if r[1] not in ("id", "created_job", "updated_job", "row_hash", "src_hash")]
     rows = con.execute(f"SELECT {','.join(cols)} FROM patrons ORDER BY district_id, barcode").fetchall()
     sites = con.execute("SELECT * FROM sites ORDER BY short_name").fetchall()
     ok = con.execute("PRAGMA integrity_check").fetchone()[0]

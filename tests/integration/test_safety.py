@@ -8,9 +8,10 @@ import csv
 import datetime
 import json
 import os
+import re
 import sqlite3
 
-from harness import Cluster, SAMPLE, main, test, workdir
+from harness import Cluster, SAMPLE, main, summary_key, test, workdir
 
 PROFILE = os.path.join(SAMPLE, "students.properties")
 DAY1 = os.path.join(SAMPLE, "day1.csv")
@@ -426,6 +427,68 @@ def undo_restores_the_store_exactly_and_refuses_over_later_jobs():
         assert sorted(r[col] for r in c.dump()["patrons"]) == sorted(r[col] for r in dump1["patrons"])
         nothing = c.ctl("job", "undo", "no-such-job", check=False)
         assert nothing.returncode == 5, nothing.stderr
+
+
+@test
+def memo_never_changes_an_outcome():
+    """The unchanged-record memo (docs/RULES.md) is a shortcut only: the same
+    jobs on a cluster with it and on one without give equal summaries and
+    equal stores after every job — through a first load, a next day that
+    inactivates, patrons coming back, a changed reference table (every memo
+    made again), undo, and a file that changes homerooms. And it is used:
+    the second run of an unchanged file finds every record by its memo."""
+    d = workdir("files-safety-memo")
+    header, rows = read_rows(DAY1)
+    later = [list(r) for r in rows[:300]]
+    for r in later[::3]:
+        r[9] = "Room 9"
+    later_file = write_rows(os.path.join(d, "later.csv"), header, later)
+    short, _ = short_file(d, "short.csv", keep_every=2)
+
+    def jobs(c):
+        out = []
+        c.sites()
+        out.append(c.run(DAY1, PROFILE))
+        out.append(c.run(DAY2, PROFILE, "--inactivate-missing", "--no-thresholds"))
+        back = c.run(DAY1, PROFILE)
+        out.append(back)
+        out.append(c.run(short, PROFILE, "--inactivate-missing", "--no-thresholds"))
+        out.append(c.run(DAY1, PROFILE))
+        c.ctl("site", "add", "NEWSITE", "A new school", "--media")
+        out.append(c.run(DAY1, PROFILE))
+        out.append(c.run(DAY1, PROFILE))
+        c.ctl("job", "undo", out[-1]["job_id"])
+        c.ctl("job", "undo", out[-2]["job_id"])
+        out.append(c.run(later_file, PROFILE))
+        c.ctl("job", "undo", out[-1]["job_id"])   # rows back, memos as the job left them
+        out.append(c.run(later_file, PROFILE))
+        out.append(c.run(DAY2, PROFILE))
+        out.append(c.run(DAY1, PROFILE))
+        return out, c.dump()
+
+    settings = {"shard_size": "700", "log_level": "debug"}
+    with Cluster("safety-memo-on", workers=2, settings=settings) as on:
+        got, dump_on = jobs(on)
+        memo_rows = on.db().execute("SELECT count(*) FROM patrons WHERE src_hash <> 0").fetchone()[0]
+        logs = "".join(open(os.path.join(on.data, "logs", f)).read()
+                       for f in os.listdir(os.path.join(on.data, "logs")) if f.startswith("worker"))
+    with Cluster("safety-memo-off", workers=2, settings={**settings, "unchanged_memo": "0"}) as off:
+        want, dump_off = jobs(off)
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert summary_key(a) == summary_key(b), (i, a["counts"], b["counts"])
+    assert got[2]["counts"]["updated"] > 0, got[2]["counts"]   # inactivated patrons came back
+    assert got[3]["counts"]["inactivated"] > 0, got[3]["counts"]
+    assert got[8]["counts"]["updated"] == got[7]["counts"]["updated"] > 0, (got[7]["counts"], got[8]["counts"])
+    assert dump_on == dump_off
+    assert memo_rows > 2500, memo_rows
+    # The runs of DAY1 after the new site: the first makes every memo again
+    # (none found by its memo), the second finds them all by it.
+    def hits(job):
+        return sum(int(m) for m in re.findall(job["job_id"] + r" shard \d+: \d+ records, (\d+) unchanged by", logs))
+    assert hits(got[5]) == 0, hits(got[5])
+    assert hits(got[6]) == got[6]["counts"]["unchanged"] == got[6]["counts"]["read"], (hits(got[6]), got[6]["counts"])
+    assert 0 < hits(got[1]) <= got[1]["counts"]["unchanged"], (hits(got[1]), got[1]["counts"])
 
 
 @test

@@ -277,7 +277,7 @@ static void test_unsent_patrons(void)
         patron_rec_set(&r, PF_DISTRICT_ID, key, strlen(key), PV_VALUE);
         patron_rec_set(&r, PF_LAST_NAME, "Doe", 3, PV_VALUE);
         patron_rec_set(&r, PF_SITE_SHORT_NAME, sites[i], strlen(sites[i]), PV_VALUE);
-        CHECK(store_insert(e.w.st, &r, "seed", &ids[i], err, sizeof(err)) == 0);
+        CHECK(store_insert(e.w.st, &r, "seed", 0, &ids[i], err, sizeof(err)) == 0);
     }
     CHECK(store_commit(e.w.st, err, sizeof(err)) == 0);
     patron_rec_free(&r);

@@ -907,11 +907,11 @@ static void store_user_names_and_associations(void)
     patron_rec_init(&r);
     base_existing(&r);
     int64_t id1 = 0, id2 = 0;
-    CHECK(store_insert(s, &r, "job1", &id1, err, sizeof(err)) == 0);
+    CHECK(store_insert(s, &r, "job1", 0, &id1, err, sizeof(err)) == 0);
     put(&r, PF_DISTRICT_ID, "1002");
     put(&r, PF_BARCODE, "P1002");
     put(&r, PF_USERNAME, "");
-    CHECK(store_insert(s, &r, "job1", &id2, err, sizeof(err)) == 0);
+    CHECK(store_insert(s, &r, "job1", 0, &id2, err, sizeof(err)) == 0);
     CHECK(store_username_taken(s, "eadams", id2) == 1);
     CHECK(store_username_taken(s, "EAdams", id2) == 1); /* case does not make a new name */
     CHECK(store_username_taken(s, "eadams", id1) == 0); /* one's own */
