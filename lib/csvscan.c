@@ -293,6 +293,28 @@ static void on_field(void *field, size_t len, void *data)
     r->kept++;
 }
 
+/* Append n bytes to the field on_field kept last (its NUL moved). 0 / -1. */
+static int keep_more(csvrow *r, const char *s, size_t n)
+{
+    if (n + 1 > r->dcap - r->dlen) {
+        size_t cap = r->dcap;
+        while (n + 1 > cap - r->dlen)
+            cap *= 2;
+        char *d = realloc(r->data, cap);
+        if (d == NULL) {
+            r->oom = 1;
+            return -1;
+        }
+        r->data = d;
+        r->dcap = cap;
+    }
+    memcpy(r->data + r->dlen - 1, s, n);
+    r->dlen += n;
+    r->data[r->dlen - 1] = '\0';
+    r->lens[r->kept - 1] += n;
+    return 0;
+}
+
 static void on_row(int c, void *data)
 {
     csvrow *r = data;
@@ -336,21 +358,80 @@ void csvrow_destroy(csvrow **rp)
     *rp = NULL;
 }
 
-/* The common record — no quote and no line end in it — split as libcsv
- * splits it: blanks before a field skipped, blanks after it trimmed, a
- * comma ends a field, and a record of blanks alone is no row at all
- * (libcsv's ROW_NOT_BEGUN). tests/unit/test_csvscan.c holds it to libcsv
- * on random records. */
-static void split_plain(csvrow *r, const char *rec, size_t len)
+/* The common record split without libcsv, the way libcsv splits it:
+ * blanks before a field skipped; an unquoted field ends at a comma, its
+ * trailing blanks trimmed; a quoted field is taken whole, "" read as ",
+ * and must be followed by a comma or the end; a record of blanks alone is
+ * no row at all (libcsv's ROW_NOT_BEGUN). Anything else — a quote inside
+ * an unquoted field, anything after a closing quote but a comma, a quote
+ * never closed — returns 0 before any field is kept, for libcsv to parse.
+ * (The caller has left out records holding a line end.)
+ * tests/unit/test_csvscan.c holds it to libcsv on random records. */
+static int split_simple(csvrow *r, const char *rec, size_t len)
 {
     size_t i = 0;
     while (i < len && is_blank((unsigned char)rec[i]))
         i++;
     if (i == len)
-        return;
+        return 1;
+    /* Check the whole record first, so that nothing is kept on a fallback. */
+    for (size_t k = i;;) {
+        while (k < len && is_blank((unsigned char)rec[k]))
+            k++;
+        if (k < len && rec[k] == '"') {
+            size_t q = k + 1;
+            for (;;) {
+                const char *e = q < len ? memchr(rec + q, '"', len - q) : NULL;
+                if (e == NULL)
+                    return 0;
+                q = (size_t)(e - rec);
+                if (q + 1 < len && rec[q + 1] == '"') {
+                    q += 2;
+                    continue;
+                }
+                break;
+            }
+            k = q + 1;
+            if (k == len)
+                break;
+            if (rec[k] != ',')
+                return 0;
+            k++;
+            continue;
+        }
+        const char *comma = k < len ? memchr(rec + k, ',', len - k) : NULL;
+        size_t end = comma ? (size_t)(comma - rec) : len;
+        if (memchr(rec + k, '"', end - k) != NULL)
+            return 0;
+        if (comma == NULL)
+            break;
+        k = end + 1;
+    }
     for (;;) {
         while (i < len && is_blank((unsigned char)rec[i]))
             i++;
+        if (i < len && rec[i] == '"') {
+            size_t start = ++i, kept = r->kept;
+            on_field((void *)(rec + start), 0, r); /* the slot; filled below */
+            int stored = r->kept > kept;
+            for (;;) {
+                const char *e = memchr(rec + i, '"', len - i);
+                size_t q = (size_t)(e - rec);
+                size_t n = q - i + (q + 1 < len && rec[q + 1] == '"');
+                if (stored && keep_more(r, rec + i, n) < 0)
+                    return 1; /* r->oom */
+                if (q + 1 < len && rec[q + 1] == '"') {
+                    i = q + 2;
+                    continue;
+                }
+                i = q + 1;
+                break;
+            }
+            if (i == len)
+                break;
+            i++; /* the comma */
+            continue;
+        }
         size_t start = i;
         const char *comma = i < len ? memchr(rec + i, ',', len - i) : NULL;
         size_t end = comma ? (size_t)(comma - rec) : len;
@@ -363,6 +444,7 @@ static void split_plain(csvrow *r, const char *rec, size_t len)
         i = end + 1;
     }
     r->rows = 1;
+    return 1;
 }
 
 int csvrow_parse(csvrow *r, const char *rec, size_t len, char *err, size_t errlen)
@@ -377,9 +459,9 @@ int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, cha
     r->oom = r->extra_row = 0;
 
     int failed = 0, unterminated = 0;
-    if (!libcsv_only && len > 0 && memchr(rec, '"', len) == NULL && memchr(rec, '\n', len) == NULL &&
-        memchr(rec, '\r', len) == NULL) {
-        split_plain(r, rec, len);
+    if (!libcsv_only && len > 0 && memchr(rec, '\n', len) == NULL && memchr(rec, '\r', len) == NULL &&
+        split_simple(r, rec, len)) {
+        /* split without libcsv */
     } else {
         if (len > 0 && csv_parse(&r->p, rec, len, on_field, on_row, r) != len)
             failed = 1;
