@@ -814,16 +814,40 @@ int store_homeroom_add(store *s, const char *site, const char *name, const char 
     sqlite3_reset(st);
     if (found != 0)
         return found < 0 ? -1 : 0;
-    st = rq_get(s, RQ_HOMEROOM_ADD, err, errlen);
+    return store_homeroom_insert(s, site, name, job, err, errlen) < 0 ? -1 : 1;
+}
+
+int store_homeroom_insert(store *s, const char *site, const char *name, const char *job, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = rq_get(s, RQ_HOMEROOM_ADD, err, errlen);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     if (job != NULL)
         sqlite3_bind_text(st, 3, job, -1, SQLITE_STATIC);
-    if (step_done(s, st, "adding a homeroom", err, errlen) < 0)
+    return step_done(s, st, "adding a homeroom", err, errlen);
+}
+
+int store_homerooms_each(store *s, int (*fn)(void *arg, const char *site, const char *name), void *arg, char *err,
+                         size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    if (prep(s, "SELECT site_short_name,name FROM homerooms", &q, err, errlen) < 0)
         return -1;
-    return 1;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const unsigned char *site = sqlite3_column_text(q, 0), *name = sqlite3_column_text(q, 1);
+        if (fn(arg, site ? (const char *)site : "", name ? (const char *)name : "") < 0) {
+            err_set(err, errlen, "out of memory");
+            sqlite3_finalize(q);
+            return -1;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        err_set(err, errlen, "store: reading homerooms: %s", sqlite3_errmsg(s->db));
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_memo_find(store *s, const char *district_id, store_memo *m, char *err, size_t errlen)

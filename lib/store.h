@@ -127,6 +127,11 @@ int store_site_set_access_level(store *s, const char *short_name, const char *le
 
 /* A homeroom of a site: 1 created, 0 it existed (in any case), -1 error. */
 int store_homeroom_add(store *s, const char *site, const char *name, const char *job, char *err, size_t errlen);
+/* Create it, for a caller that knows it does not exist in any case. 0 / -1. */
+int store_homeroom_insert(store *s, const char *site, const char *name, const char *job, char *err, size_t errlen);
+/* Call fn for every homeroom (fn's -1 stops it: out of memory). 0 / -1. */
+int store_homerooms_each(store *s, int (*fn)(void *arg, const char *site, const char *name), void *arg, char *err,
+                         size_t errlen);
 
 /* Whether a patron other than self_id holds this user name (ASCII case
  * ignored): 1 / 0 / -1. */

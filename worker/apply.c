@@ -146,12 +146,32 @@ static int load_before(applier *a, const Patronsync__Change *c, const char *what
     return 1;
 }
 
-/* Reference names this apply has seen in the store (patron types, and
- * homerooms as "site\x1fname"), so that a million records do not cost a
- * million lookups. Only names that exist in the store (this transaction
- * included) are kept; they are emptied whenever an apply has written
- * nothing yet (*seq == 0), so nothing survives a rolled-back attempt. */
+/* Reference names that exist in the store (this transaction included), so
+ * that a million records do not cost a million lookups: patron types this
+ * apply has seen, and every homeroom (read when the apply begins) as
+ * homeroom_key makes it. */
 static strset known_types, known_homerooms;
+
+/* "site\x1fname" with the name's ASCII letters folded, as homerooms are
+ * found (COLLATE NOCASE, per site) into buf; NULL when it does not fit. */
+static const char *homeroom_key(const char *site, const char *name, char *buf, size_t buflen)
+{
+    size_t sl = strlen(site), nl = strlen(name);
+    if (sl + nl + 2 > buflen)
+        return NULL;
+    memcpy(buf, site, sl);
+    buf[sl] = '\x1f';
+    for (size_t i = 0; i <= nl; i++)
+        buf[sl + 1 + i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    return buf;
+}
+
+static int know_homeroom(void *arg, const char *site, const char *name)
+{
+    char buf[1024];
+    const char *k = homeroom_key(site, name, buf, sizeof(buf));
+    return k == NULL || strset_add(arg, k, strlen(k)) >= 0 ? 0 : -1;
+}
 
 static int known(const strset *s, const char *k)
 {
@@ -271,17 +291,23 @@ static int create_refdata(applier *a, const Patronsync__Change *c, char *err, si
         remember(&known_types, type);
     }
     const char *hr = patron_rec_get(&a->rec, PF_HOMEROOM);
+    if (*hr == '\0')
+        return 0;
     const char *site = patron_rec_get(&a->rec, PF_SITE_SHORT_NAME);
-    char key[512];
-    snprintf(key, sizeof(key), "%s\x1f%s", site, hr);
-    if (*hr && !known(&known_homerooms, key)) {
-        int r = store_homeroom_add(st, site, hr, a->job, err, errlen);
-        if (r < 0)
-            return -1;
-        if (r == 1)
-            exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_HOMEROOM, hr);
+    char buf[1024];
+    const char *key = homeroom_key(site, hr, buf, sizeof(buf));
+    if (key != NULL && known(&known_homerooms, key))
+        return 0;
+    /* Not among those that exist: created (a key too long to keep is
+     * looked up instead). */
+    int r = 1;
+    if (key != NULL ? store_homeroom_insert(st, site, hr, a->job, err, errlen) < 0
+                    : (r = store_homeroom_add(st, site, hr, a->job, err, errlen)) < 0)
+        return -1;
+    if (r == 1)
+        exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_HOMEROOM, hr);
+    if (key != NULL)
         remember(&known_homerooms, key);
-    }
     return 0;
 }
 
@@ -451,10 +477,6 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
                       const Patronsync__ShardPlan *p, uint64_t ref_gen, Patronsync__Counts *counts, exc_list *exc,
                       int64_t *seq, char *err, size_t errlen)
 {
-    if (*seq == 0) {
-        strset_free(&known_types);
-        strset_free(&known_homerooms);
-    }
     applier a;
     memset(&a, 0, sizeof(a));
     a.w = w;
@@ -581,6 +603,10 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     /* Missing patrons and the scope are decided before any change. */
     fin = finish_begin(w, t, err, errlen);
     if (fin == NULL)
+        goto out;
+    strset_free(&known_types);
+    strset_free(&known_homerooms);
+    if (store_homerooms_each(w->st, know_homeroom, &known_homerooms, err, errlen) < 0)
         goto out;
     bulk_reset();
     bulk.on = store_bulk_begin(w->st, err, errlen);
