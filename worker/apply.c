@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "finish.h"
 #include "hashes.h"
@@ -675,9 +676,12 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     ts = mono_ms();
     if (store_commit(w->st, err, errlen) < 0)
         goto out;
-    log_info("job %s apply: %lld ms (plans read %lld, written %lld, indexes built %lld, finishing %lld, commit %lld)",
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    log_info("job %s apply: %lld ms (plans read %lld, written %lld, indexes built %lld, finishing %lld, commit %lld); "
+             "peak %ld kB",
              t->job_id, (long long)(mono_ms() - t0), (long long)t_read, (long long)t_write, (long long)t_index,
-             (long long)t_finish, (long long)(mono_ms() - ts));
+             (long long)t_finish, (long long)(mono_ms() - ts), ru.ru_maxrss);
     if (worker_publish(w, t->job_id, "apply", counts, exc.v, exc.n, t->attempt) < 0) {
         err_set(err, errlen, "stopped before the result could be published");
         goto out_committed;
