@@ -22,11 +22,11 @@ sqlite3 *store_db(store *s);
 
 /* Transactions. 0 / -1 with err. */
 int store_begin(store *s, int immediate, char *err, size_t errlen);
-/* A bulk load: when the patrons table is empty, drop its lookup indexes
- * (inside the caller's transaction) for store_bulk_end to build again from
- * the rows, which is far cheaper than keeping them up to date row by row.
- * Until then nothing may look patrons up by anything but id: the caller
- * keeps the uniqueness of District IDs, barcodes and user names itself.
+/* A bulk load: when the patrons table is empty, drop its District ID and
+ * barcode indexes (inside the caller's transaction) for store_bulk_end to
+ * build again from the rows, which is far cheaper than keeping them up to
+ * date row by row. Until then nothing may look patrons up by those: the
+ * caller keeps the uniqueness of District IDs and barcodes itself.
  * 1 dropped, 0 the table holds patrons (nothing done), -1 error. */
 int store_bulk_begin(store *s, char *err, size_t errlen);
 /* Build the indexes again; fails if the rows break a unique index. 0 / -1. */

@@ -26,14 +26,13 @@ static int shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
 }
 
 /* A bulk load (the patrons table was empty when the job began: see
- * store_bulk_begin): the lookup indexes are gone until the rows are in, so
- * the keys this job has added are kept here — District IDs, barcodes and
- * user names (folded as NOCASE folds them, ASCII only) — and every planned
- * change other than an add is refused (the plan saw patrons that are no
- * longer there). */
+ * store_bulk_begin): the District ID and barcode indexes are gone until
+ * the rows are in, so the keys this job has added are kept here, and every
+ * planned change other than an add is refused (the plan saw patrons that
+ * are no longer there). */
 static struct {
     int on;
-    strset ids, barcodes, usernames;
+    strset ids, barcodes;
 } bulk;
 
 /* Before-image of a patron (the whole row: finish.c) into job_changes. */
@@ -189,52 +188,16 @@ static void bulk_reset(void)
 {
     strset_free(&bulk.ids);
     strset_free(&bulk.barcodes);
-    strset_free(&bulk.usernames);
     bulk.on = 0;
-}
-
-/* The user name folded into buf (which it may replace: free *heap after). */
-static const char *fold_username(const char *u, char *buf, size_t buflen, char **heap)
-{
-    size_t n = strlen(u);
-    char *o = buf;
-    *heap = NULL;
-    if (n + 1 > buflen) {
-        o = *heap = malloc(n + 1);
-        if (o == NULL)
-            return NULL;
-    }
-    for (size_t i = 0; i <= n; i++)
-        o[i] = (char)((u[i] >= 'A' && u[i] <= 'Z') ? u[i] + 32 : u[i]);
-    return o;
-}
-
-/* In bulk mode: 1 when an earlier add of this job holds the user name. */
-static int bulk_username_taken(const char *u)
-{
-    char buf[256], *heap;
-    const char *f = fold_username(u, buf, sizeof(buf), &heap);
-    if (f == NULL)
-        return -1;
-    int r = strset_has(&bulk.usernames, f, strlen(f));
-    free(heap);
-    return r;
 }
 
 /* In bulk mode: the keys of a patron just added. 0 / -1. */
 static int bulk_remember(const patron_rec *rec)
 {
     const char *id = patron_rec_get(rec, PF_DISTRICT_ID), *bc = patron_rec_get(rec, PF_BARCODE);
-    const char *u = patron_rec_get(rec, PF_USERNAME);
     if ((*id && strset_add(&bulk.ids, id, strlen(id)) < 0) || (*bc && strset_add(&bulk.barcodes, bc, strlen(bc)) < 0))
         return -1;
-    if (*u == '\0')
-        return 0;
-    char buf[256], *heap;
-    const char *f = fold_username(u, buf, sizeof(buf), &heap);
-    int r = f == NULL ? -1 : strset_add(&bulk.usernames, f, strlen(f));
-    free(heap);
-    return r < 0 ? -1 : 0;
+    return 0;
 }
 
 /* Decisions that depend on the lines before this one in the same file,
@@ -258,7 +221,7 @@ static int in_file_checks(applier *a, const Patronsync__Change *c, const patron_
     }
     if (rules_username_changed(&a->rec, before)) {
         const char *u = patron_rec_get(&a->rec, PF_USERNAME);
-        int taken = bulk.on ? bulk_username_taken(u) : store_username_taken(st, u, before ? c->patron_id : 0);
+        int taken = store_username_taken(st, u, before ? c->patron_id : 0);
         if (taken < 0) {
             err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
             return -1;
