@@ -272,17 +272,9 @@ static void on_field(void *field, size_t len, void *data)
         r->ptrs = pp;
         r->fcap = cap;
     }
-    if (len + 1 > r->dcap - r->dlen) {
-        size_t cap = r->dcap;
-        while (len + 1 > cap - r->dlen)
-            cap *= 2;
-        char *d = realloc(r->data, cap);
-        if (d == NULL) {
-            r->oom = 1;
-            return;
-        }
-        r->data = d;
-        r->dcap = cap;
+    if (buf_reserve(&r->data, &r->dcap, r->dlen + len + 1, 1024) < 0) {
+        r->oom = 1;
+        return;
     }
     if (len > 0)
         memcpy(r->data + r->dlen, field, len);
@@ -296,17 +288,9 @@ static void on_field(void *field, size_t len, void *data)
 /* Append n bytes to the field on_field kept last (its NUL moved). 0 / -1. */
 static int keep_more(csvrow *r, const char *s, size_t n)
 {
-    if (n + 1 > r->dcap - r->dlen) {
-        size_t cap = r->dcap;
-        while (n + 1 > cap - r->dlen)
-            cap *= 2;
-        char *d = realloc(r->data, cap);
-        if (d == NULL) {
-            r->oom = 1;
-            return -1;
-        }
-        r->data = d;
-        r->dcap = cap;
+    if (buf_reserve(&r->data, &r->dcap, r->dlen + n, 1024) < 0) {
+        r->oom = 1;
+        return -1;
     }
     memcpy(r->data + r->dlen - 1, s, n);
     r->dlen += n;

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 const patron_field_info patron_fields[PF__COUNT] = {
     [PF_SITE_SHORT_NAME] = {"siteShortName", "site_short_name", "Site Short Name", 10, PK_TEXT},
     [PF_BARCODE] = {"barcode", "barcode", "Barcode", 14, PK_TEXT},
@@ -86,16 +88,8 @@ int patron_rec_set(patron_rec *r, int f, const char *s, size_t len, enum patron_
     if (f < 0 || f >= PF__COUNT || len > UINT32_MAX / 2)
         return -1;
     size_t need = r->arena_len + len + 1;
-    if (need > r->arena_cap) {
-        size_t cap = r->arena_cap ? r->arena_cap * 2 : 1024;
-        while (cap < need)
-            cap *= 2;
-        char *a = realloc(r->arena, cap);
-        if (a == NULL)
-            return -1;
-        r->arena = a;
-        r->arena_cap = cap;
-    }
+    if (buf_reserve(&r->arena, &r->arena_cap, need, 1024) < 0)
+        return -1;
     if (len > 0)
         memcpy(r->arena + r->arena_len, s, len);
     r->arena[r->arena_len + len] = '\0';
@@ -131,16 +125,8 @@ int patron_rec_unpack(patron_rec *r, const void *data, size_t len)
     patron_rec_reset(r);
     if (len > UINT32_MAX / 2)
         return -1;
-    if (len > r->arena_cap) {
-        size_t cap = r->arena_cap ? r->arena_cap : 1024;
-        while (cap < len)
-            cap *= 2;
-        char *a = realloc(r->arena, cap);
-        if (a == NULL)
-            return -1;
-        r->arena = a;
-        r->arena_cap = cap;
-    }
+    if (buf_reserve(&r->arena, &r->arena_cap, len, 1024) < 0)
+        return -1;
     if (len > 0)
         memcpy(r->arena, data, len);
     size_t off = 0;

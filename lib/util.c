@@ -42,20 +42,24 @@ void sb_reset(strbuf *sb)
         sb->buf[0] = '\0';
 }
 
-static int sb_grow(strbuf *sb, size_t extra)
+int buf_reserve(char **buf, size_t *cap, size_t need, size_t first)
 {
-    size_t need = sb->len + extra + 1;
-    if (need <= sb->cap)
+    if (need <= *cap)
         return 0;
-    size_t cap = sb->cap ? sb->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    char *b = realloc(sb->buf, cap);
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    char *b = realloc(*buf, c);
     if (b == NULL)
         return -1;
-    sb->buf = b;
-    sb->cap = cap;
+    *buf = b;
+    *cap = c;
     return 0;
+}
+
+static int sb_grow(strbuf *sb, size_t extra)
+{
+    return buf_reserve(&sb->buf, &sb->cap, sb->len + extra + 1, 256);
 }
 
 int sb_append(strbuf *sb, const char *s, size_t len)
@@ -177,16 +181,8 @@ int strset_add(strset *s, const char *k, size_t len)
         return 0;
     if (s->alen + len + 1 > UINT32_MAX - 1 || memchr(k, 0, len) != NULL)
         return -1;
-    if (s->alen + len + 1 > s->acap) {
-        size_t cap = s->acap ? s->acap * 2 : 4096;
-        while (cap < s->alen + len + 1)
-            cap *= 2;
-        char *a = realloc(s->arena, cap);
-        if (a == NULL)
-            return -1;
-        s->arena = a;
-        s->acap = cap;
-    }
+    if (buf_reserve(&s->arena, &s->acap, s->alen + len + 1, 4096) < 0)
+        return -1;
     if ((s->n + 1) * 2 > s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
         uint64_t *v = calloc(cap, sizeof(*v));

@@ -12,6 +12,10 @@
 /* Write one formatted line into a caller-supplied error buffer (NULL-safe). */
 void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Make *buf (of *cap bytes) hold at least need bytes, doubling from
+ * `first` (its contents kept). 0 / -1 (no memory; *buf unchanged). */
+int buf_reserve(char **buf, size_t *cap, size_t need, size_t first);
+
 /* Growable byte string, always NUL-terminated when non-empty. */
 typedef struct {
     char *buf;
