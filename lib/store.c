@@ -217,6 +217,11 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
              "PRAGMA cache_size=-%d; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON;", cache_mb * 1024);
     if (store_exec(s, pragmas, err, errlen) < 0)
         goto err;
+    /* A reader (a plan task: a new process each time) reads the store file
+     * through the page cache the kernel already holds, not into a cache
+     * of its own that starts cold. */
+    if (s->readonly && store_exec(s, "PRAGMA mmap_size=2147483648", err, errlen) < 0)
+        goto err;
     if (!s->readonly) {
         /* Switching to WAL while another process opens the store can
          * answer "locked" without waiting on the busy handler: retry. */
