@@ -24,8 +24,10 @@ enum safety_op {
     SAFETY_OP_DELETE_MISSING = 6,  /* missing from the file */
     SAFETY_OP_MARK_MISSING = 7,    /* missing_since set */
     SAFETY_OP_CLEAR_MISSING = 8,   /* missing_since cleared (seen again) */
-    SAFETY_OP_MEMO = 9             /* staged only, never in job_changes: an unchanged
+    SAFETY_OP_MEMO = 9,            /* staged only, never in job_changes: an unchanged
                                     * patron's memo made again (docs/RULES.md) */
+    SAFETY_OP_ADD_RANGE = 10       /* a bulk load's adds: ids patron_id .. Change.patron_id,
+                                    * one row for them all (docs/STORE.md) */
 };
 
 /* The thresholds, percent of the patrons in scope. */

@@ -361,7 +361,14 @@ static int walk(undoer *u, int pass, char *err, size_t errlen)
                 break;
             }
         }
-        rc = pass == 1 ? check_one(u, id, op, c, err, errlen) : restore_one(u, id, op, c, err, errlen);
+        if (op == SAFETY_OP_ADD_RANGE) {
+            /* A bulk load's adds, ids id .. c->patron_id: each as an add. */
+            for (int64_t x = c ? c->patron_id : id - 1; rc == 0 && x >= id; x--)
+                rc = pass == 1 ? check_one(u, x, SAFETY_OP_ADD, NULL, err, errlen)
+                               : restore_one(u, x, SAFETY_OP_ADD, NULL, err, errlen);
+        } else {
+            rc = pass == 1 ? check_one(u, id, op, c, err, errlen) : restore_one(u, id, op, c, err, errlen);
+        }
         if (c)
             patronsync__change__free_unpacked(c, NULL);
     }

@@ -33,6 +33,7 @@ static int shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
 static struct {
     int on;
     strset ids, barcodes;
+    int64_t first_id, last_id; /* the rows added: one before-image for them all */
 } bulk;
 
 /* Before-image of a patron (the whole row: finish.c) into job_changes. */
@@ -40,6 +41,19 @@ static int save_before(store *st, const char *job, int64_t seq, int64_t id, int 
                        char *err, size_t errlen)
 {
     return finish_save_before(st, job, seq, id, op, before, err, errlen);
+}
+
+/* The before-image of a bulk load's adds: the range of their ids (undo
+ * removes them as it removes single adds). 0 / -1. */
+static int save_add_range(store *st, const char *job, int64_t seq, int64_t first, int64_t last, char *err,
+                          size_t errlen)
+{
+    Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
+    c.op = SAFETY_OP_ADD_RANGE;
+    c.patron_id = last;
+    uint8_t buf[64];
+    size_t len = patronsync__change__pack(&c, buf);
+    return store_change_put(st, job, seq, first, SAFETY_OP_ADD_RANGE, buf, len, err, errlen);
 }
 
 /* Applying one shard's plan: the job, its options and where results go. */
@@ -189,6 +203,7 @@ static void bulk_reset(void)
     strset_free(&bulk.ids);
     strset_free(&bulk.barcodes);
     bulk.on = 0;
+    bulk.first_id = bulk.last_id = 0;
 }
 
 /* In bulk mode: the keys of a patron just added. 0 / -1. */
@@ -309,12 +324,18 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
             refuse(a, c, "Not added: %s", e);
         return 0;
     }
-    if (bulk.on && bulk_remember(&a->rec) < 0) {
-        err_set(err, errlen, "out of memory");
+    if (bulk.on) {
+        /* Rows of an empty table get ids one after another. */
+        if (bulk_remember(&a->rec) < 0) {
+            err_set(err, errlen, "out of memory");
+            return -1;
+        }
+        if (bulk.first_id == 0)
+            bulk.first_id = pid;
+        bulk.last_id = pid;
+    } else if (save_before(st, a->job, (*a->seq)++, pid, SAFETY_OP_ADD, NULL, err, errlen) < 0) {
         return -1;
     }
-    if (save_before(st, a->job, (*a->seq)++, pid, 1, NULL, err, errlen) < 0)
-        return -1;
     return create_refdata(a, c, err, errlen);
 }
 
@@ -606,6 +627,8 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     }
     int64_t ts = mono_ms();
     if (bulk.on) {
+        if (bulk.last_id > 0 && save_add_range(w->st, t->job_id, seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
+            goto out;
         bulk_reset(); /* its keys are not needed to build the indexes */
         if (store_bulk_end(w->st, err, errlen) < 0)
             goto out;

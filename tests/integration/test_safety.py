@@ -397,6 +397,16 @@ def undo_restores_the_store_exactly_and_refuses_over_later_jobs():
     later_file = write_rows(os.path.join(d, "later.csv"), header, later)
     with Cluster("safety-undo", workers=3, settings={"shard_size": "800"}) as c:
         c.sites()
+        dump0 = c.dump()
+        # A first load (a bulk load: one before-image for all its adds).
+        j0 = c.run(DAY1, PROFILE)
+        assert j0["counts"]["added"] == 3000, j0["counts"]
+        jl = c.run(later_file, PROFILE)
+        p = c.ctl("job", "undo", j0["job_id"], check=False)
+        assert p.returncode == 1 and "changed since by job " + jl["job_id"] in p.stderr, p.stderr[:1000]
+        c.ctl("job", "undo", jl["job_id"])
+        c.ctl("job", "undo", j0["job_id"])
+        assert c.dump() == dump0, "undo of a first load left patrons"
         c.run(DAY1, PROFILE)
         dump1 = c.dump()
         j2 = c.run(DAY2, PROFILE, "--inactivate-missing")
