@@ -442,15 +442,32 @@ err:
     return -1;
 }
 
-/* Duplicate detection: a hash table of key hashes; a hash match is
- * confirmed by comparing the keys themselves (re-read from the work file). */
+/* Duplicate detection: per key (the match key, and the barcode when
+ * matching on District ID) an open-addressing table of key hashes, at most
+ * half full. A hash match is confirmed by comparing the keys themselves
+ * (the earlier record is re-read from the work file), so a 32-bit hash is
+ * enough. A slot is 16 bytes and a table of n keys has the power of two
+ * >= 2n slots (65,536 at least): a million keys cost 2,097,152 slots x 16 B
+ * = 32 MiB per table, 64 MiB for the two (while a table grows, its old
+ * slots are held too: 16 MiB more for a moment). */
 typedef struct {
-    uint64_t h;      /* 0: empty slot */
-    uint64_t off;    /* the record holding the latest occurrence */
-    uint64_t line;
-    uint32_t len;
-    uint32_t note;   /* 1 + index of the note of the previous occurrence to fix up, or 0 */
+    uint32_t h;    /* the key's hash (a hash of 0 is kept as 1); 0: empty slot */
+    uint32_t line; /* line of the latest occurrence (a file of more lines is refused) */
+    uint64_t pos;  /* that record: offset << DUP_LEN_BITS | length (DUP_LEN_FAR: longer, scanned for) */
 } dup_slot;
+
+/* A record's length in a slot: records of DUP_LEN_FAR bytes or more (only
+ * when max_record_bytes allows them: 256 MiB) keep DUP_LEN_FAR, and their
+ * end is found again by scanning from their offset. Offsets take the other
+ * 36 bits: a work file of more than 64 GiB is refused. */
+#define DUP_LEN_BITS 28
+#define DUP_LEN_FAR (((uint64_t)1 << DUP_LEN_BITS) - 1)
+#define DUP_MAX_FILE ((uint64_t)1 << (64 - DUP_LEN_BITS))
+/* Keys of this many bytes or more (far beyond the 40 characters of a
+ * District ID and the 14 of a barcode) are never taken for duplicates, as
+ * they never were (the key used to be compared through a 512-byte copy). */
+#define DUP_KEY_CMP 512
+_Static_assert(sizeof(dup_slot) == 16, "a duplicate slot is 16 bytes");
 
 typedef struct {
     dup_slot *v;
@@ -477,13 +494,29 @@ static int dup_grow(dup_table *t)
     return 0;
 }
 
+/* The 32-bit hash of a key, never 0. hash64's low bits mix poorly (FNV-1a),
+ * so its high half is folded in; the table's index is the low bits. */
+static uint32_t dup_hash(const char *key, size_t len)
+{
+    uint64_t h = hash64(key, len, HASH64_SEED);
+    uint32_t x = (uint32_t)(h ^ (h >> 32));
+    return x ? x : 1;
+}
+
 typedef struct {
     broker *b;
     job *j;
     const char *base; /* the mapped work file */
+    size_t len;       /* its bytes */
+    size_t max_record;
     const profile *prof;
-    csvrow *row;
-    patron_rec rec;
+    int skip_rules;  /* the profile has SkipWhen rules */
+    csvrow *row;     /* the record being read ... */
+    patron_rec rec;  /* ... and its keys (or all of it, mapped) */
+    char *vbuf;      /* an earlier record re-read to confirm a hash match ... */
+    size_t vcap;
+    csvrow *vrow;    /* ... its fields ... */
+    patron_rec vrec; /* ... and its key */
     dup_table keys[2]; /* 0: the match key, 1: barcode (when matching on District ID) */
     int key_field[2];
     int min_cols, max_cols; /* the widths the profile accepts (max_cols 0: any) */
@@ -491,39 +524,123 @@ typedef struct {
     size_t nnotes, capnotes;
 } prep;
 
-/* The key (field f) of the record at off/len, into rec; "" when none. A
- * record the workers will skip for its width has no key: it never
- * supersedes a readable record. */
-static const char *record_key(prep *p, uint64_t off, uint32_t len, int f)
+static uint64_t slot_off(const dup_slot *s)
 {
-    char e[ERRLEN];
-    if (csvrow_parse(p->row, p->base + off, len, e, sizeof(e)) < 0)
-        return "";
-    int n = (int)csvrow_count(p->row);
-    if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
-        return "";
-    if (profile_map_field(p->prof, f, csvrow_fields(p->row), csvrow_lens(p->row), csvrow_count(p->row), &p->rec,
-                          e, sizeof(e)) < 0)
-        return "";
-    if (p->rec.state[f] != PV_VALUE)
-        return "";
-    return patron_rec_get(&p->rec, f);
+    return s->pos >> DUP_LEN_BITS;
 }
 
-/* A record a SkipWhen rule drops never supersedes another: the rules
- * decide first, as Destiny does. */
-static int skipped_by_rule(prep *p, uint64_t off, uint32_t len)
+/* The bytes of a slot's record, read back from the work file into
+ * p->vbuf: with pread, not through the mapping, so that re-reading records
+ * long behind the scan (every duplicate, and the rare 32-bit hash that two
+ * keys share) maps none of their pages into the broker. A record's length
+ * is kept in the slot, or (DUP_LEN_FAR) found by scanning from its offset:
+ * the same bounds as the whole file's scan (csvscan.h); a record in a table
+ * is at most max_record bytes long, so no more than that is read. NULL
+ * when it cannot be read. */
+static const char *slot_record(prep *p, const dup_slot *s, size_t *len_out)
 {
-    if (profile_rule_count(p->prof, PR_SKIP) == 0)
-        return 0;
+    uint64_t off = slot_off(s);
+    uint64_t len = s->pos & DUP_LEN_FAR;
+    int far = len == DUP_LEN_FAR;
+    if (far) {
+        len = p->len - off;
+        if (len > (uint64_t)p->max_record + 1)
+            len = (uint64_t)p->max_record + 1;
+    }
+    if (len > p->vcap) {
+        char *v = realloc(p->vbuf, len ? (size_t)len : 1);
+        if (v == NULL) {
+            log_warn("job %s: out of memory re-reading the record at byte %llu", p->j->id, (unsigned long long)off);
+            return NULL;
+        }
+        p->vbuf = v;
+        p->vcap = (size_t)len;
+    }
+    for (size_t got = 0; got < len;) {
+        ssize_t n = pread(p->j->fd, p->vbuf + got, (size_t)len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            log_warn("job %s: cannot re-read the record at byte %llu of the work file: %s", p->j->id,
+                     (unsigned long long)off, n < 0 ? strerror(errno) : "short read");
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    if (far) {
+        csvscan sc;
+        csvscan_rec r;
+        csvscan_init(&sc, p->vbuf, (size_t)len, 1, p->max_record);
+        if (!csvscan_next(&sc, &r))
+            return NULL;
+        len = r.len;
+    }
+    *len_out = (size_t)len;
+    return p->vbuf;
+}
+
+static void slot_set(dup_slot *s, uint32_t h, uint64_t off, size_t len, uint64_t line)
+{
+    s->h = h;
+    s->line = (uint32_t)line;
+    s->pos = off << DUP_LEN_BITS | ((uint64_t)len < DUP_LEN_FAR ? (uint64_t)len : DUP_LEN_FAR);
+}
+
+/* The key (field f) of a slot's record, re-read into vrec; "" when none.
+ * A record the workers will skip for its width has no key: it never
+ * supersedes a readable record. */
+static const char *record_key(prep *p, const dup_slot *s, int f)
+{
     char e[ERRLEN];
+    size_t len;
+    const char *rec = slot_record(p, s, &len);
+    if (rec == NULL || csvrow_parse(p->vrow, rec, len, e, sizeof(e)) < 0)
+        return "";
+    int n = (int)csvrow_count(p->vrow);
+    if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
+        return "";
+    if (profile_map_field(p->prof, f, csvrow_fields(p->vrow), csvrow_lens(p->vrow), csvrow_count(p->vrow), &p->vrec,
+                          e, sizeof(e)) < 0)
+        return "";
+    if (p->vrec.state[f] != PV_VALUE)
+        return "";
+    return patron_rec_get(&p->vrec, f);
+}
+
+/* The keys of the record at off/len, from its one parse: keys[0] the match
+ * key, keys[1] the barcode (only when both is 1); "" for no key. A record
+ * that does not parse, one the workers will skip for its width, and one a
+ * SkipWhen rule drops (the rules decide first, as Destiny does) have no
+ * key: they never supersede another. With SkipWhen rules the whole record
+ * is mapped once and the keys are taken from it; else (or when the whole
+ * record cannot be mapped, which skips nothing) only the key fields are
+ * mapped. The keys point into p->rec, valid until the next call. */
+static void record_keys(prep *p, uint64_t off, size_t len, int both, const char *keys[2])
+{
+    char e[ERRLEN];
+    keys[0] = keys[1] = "";
     if (csvrow_parse(p->row, p->base + off, len, e, sizeof(e)) < 0)
-        return 0;
-    if (profile_map(p->prof, csvrow_fields(p->row), csvrow_lens(p->row), csvrow_count(p->row), &p->rec, e,
-                    sizeof(e)) < 0)
-        return 0;
-    return profile_rule_matches(p->prof, PR_SKIP, &p->rec, csvrow_fields(p->row), csvrow_lens(p->row),
-                                csvrow_count(p->row)) == 1;
+        return;
+    const char *const *cols = csvrow_fields(p->row);
+    const size_t *lens = csvrow_lens(p->row);
+    size_t ncols = csvrow_count(p->row);
+    int n = (int)ncols;
+    if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
+        return;
+    int nkeys = both ? 2 : 1;
+    int mapped[2] = {0, 0};
+    if (p->skip_rules && profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0) {
+        if (profile_rule_matches(p->prof, PR_SKIP, &p->rec, cols, lens, ncols) == 1)
+            return;
+        mapped[0] = mapped[1] = 1;
+    } else {
+        for (int i = 0; i < nkeys; i++)
+            mapped[i] = profile_map_field(p->prof, p->key_field[i], cols, lens, ncols, &p->rec, e, sizeof(e)) == 0;
+    }
+    /* (Values are read once every field is set: a set may move the arena.) */
+    for (int i = 0; i < nkeys; i++)
+        if (mapped[i] && p->rec.state[p->key_field[i]] == PV_VALUE)
+            keys[i] = patron_rec_get(&p->rec, p->key_field[i]);
 }
 
 static Patronsync__RecordNote *add_note(prep *p, uint64_t line, uint32_t kind, const char *key, const char *msg)
@@ -554,36 +671,29 @@ static Patronsync__RecordNote *add_note(prep *p, uint64_t line, uint32_t kind, c
     return n;
 }
 
-/* Record one occurrence of a key; an earlier occurrence becomes superseded. */
-static int dup_see(prep *p, int which, const char *key, uint64_t off, uint32_t len, uint64_t line)
+/* Record one occurrence of a key (not held in vrec); an earlier occurrence
+ * becomes superseded. */
+static int dup_see(prep *p, int which, const char *key, uint64_t off, size_t len, uint64_t line)
 {
     dup_table *t = &p->keys[which];
     if ((t->n + 1) * 2 > t->cap && dup_grow(t) < 0)
         return -1;
-    uint64_t h = hash64(key, strlen(key), HASH64_SEED) | 1;
+    size_t klen = strlen(key);
+    uint32_t h = dup_hash(key, klen);
     size_t k = h & (t->cap - 1);
-    char keycopy[512];
-    str_copy(keycopy, sizeof(keycopy), key);
     while (t->v[k].h != 0) {
-        if (t->v[k].h == h) {
-            const char *prev = record_key(p, t->v[k].off, t->v[k].len, p->key_field[which]);
-            if (strcmp(prev, keycopy) == 0) {
-                Patronsync__RecordNote *n = add_note(p, t->v[k].line, (uint32_t)which, keycopy, NULL);
-                if (n == NULL)
-                    return -1;
-                n->by_line = line;
-                t->v[k].off = off;
-                t->v[k].len = len;
-                t->v[k].line = line;
-                return 0;
-            }
+        dup_slot *s = &t->v[k];
+        if (s->h == h && klen < DUP_KEY_CMP && strcmp(record_key(p, s, p->key_field[which]), key) == 0) {
+            Patronsync__RecordNote *n = add_note(p, s->line, (uint32_t)which, key, NULL);
+            if (n == NULL)
+                return -1;
+            n->by_line = line;
+            slot_set(s, h, off, len, line);
+            return 0;
         }
         k = (k + 1) & (t->cap - 1);
     }
-    t->v[k].h = h;
-    t->v[k].off = off;
-    t->v[k].len = len;
-    t->v[k].line = line;
+    slot_set(&t->v[k], h, off, len, line);
     t->n++;
     return 0;
 }
@@ -594,10 +704,12 @@ static uint64_t dup_final_line(prep *p, int which, const char *key)
     dup_table *t = &p->keys[which];
     if (t->cap == 0)
         return 0;
-    uint64_t h = hash64(key, strlen(key), HASH64_SEED) | 1;
+    size_t klen = strlen(key);
+    uint32_t h = dup_hash(key, klen);
     for (size_t k = h & (t->cap - 1); t->v[k].h != 0; k = (k + 1) & (t->cap - 1)) {
-        if (t->v[k].h == h && strcmp(record_key(p, t->v[k].off, t->v[k].len, p->key_field[which]), key) == 0)
-            return t->v[k].line;
+        const dup_slot *s = &t->v[k];
+        if (s->h == h && strcmp(record_key(p, s, p->key_field[which]), key) == 0)
+            return s->line;
     }
     return 0;
 }
@@ -650,6 +762,81 @@ int job_note(job *j, const char *msg)
 /* A shard never holds more bytes than this (nor more than a quarter of the
  * largest message), so a file of long records stays in bounded messages. */
 #define SHARD_MAX_BYTES ((uint64_t)64 << 20)
+/* The mapped work file is released from RSS every this many bytes of it
+ * read (the window behind the read position). */
+#define RELEASE_STEP ((uint64_t)16 << 20)
+/* The work file is scanned this many bytes at a time (more for a longer
+ * record): csvscan_init reads its whole buffer (memchr for quotes, line
+ * ends and NULs), which would map every page of the file at once. */
+#define SCAN_WINDOW ((size_t)4 << 20)
+
+/* The work file's records, found with csvscan one window at a time, exactly
+ * as one scan of the whole file finds them: a window starts at a record
+ * (the file's start, line 1, for the first), and scanning from a record's
+ * offset with its line gives the same records and lines (csvscan.h). A
+ * record is given out once the next one shows up in the same window (so
+ * its end was not the window's); the window's last record starts the next
+ * window. A window that holds no record past its first grows twice as
+ * long from the same start; the one that reaches the file's end gives out
+ * everything. */
+typedef struct {
+    const char *buf;
+    size_t len, max_record;
+    csvscan sc;         /* the window's scan; sc.line is the file's line */
+    size_t win_off;     /* the window: buf[win_off .. win_off + win_len) */
+    size_t win_len;
+    uint64_t win_line;  /* the line it starts on */
+    csvscan_rec held;   /* its latest record, not yet known complete */
+    int have_held;
+} winscan;
+
+static void winscan_window(winscan *w, size_t off, size_t len, uint64_t line)
+{
+    w->win_off = off;
+    w->win_len = len < w->len - off ? len : w->len - off;
+    w->win_line = line;
+    w->have_held = 0;
+    csvscan_init(&w->sc, w->buf + off, w->win_len, line, w->max_record);
+}
+
+static void winscan_init(winscan *w, const char *buf, size_t len, size_t max_record)
+{
+    memset(w, 0, sizeof(*w));
+    w->buf = buf;
+    w->len = len;
+    w->max_record = max_record;
+    winscan_window(w, 0, SCAN_WINDOW, 1);
+}
+
+/* The next record, its offset in the whole file: 1 and *out, 0 at the end. */
+static int winscan_next(winscan *w, csvscan_rec *out)
+{
+    for (;;) {
+        int last = w->win_off + w->win_len >= w->len; /* this window ends where the file does */
+        csvscan_rec r;
+        if (csvscan_next(&w->sc, &r)) {
+            r.off += w->win_off;
+            if (last) {
+                *out = r;
+                return 1;
+            }
+            if (w->have_held) {
+                *out = w->held;
+                w->held = r;
+                return 1;
+            }
+            w->held = r;
+            w->have_held = 1;
+            continue;
+        }
+        if (last)
+            return 0;
+        if (w->have_held && w->held.off > w->win_off)
+            winscan_window(w, w->held.off, SCAN_WINDOW, w->held.line);
+        else
+            winscan_window(w, w->win_off, w->win_len * 2, w->win_line);
+    }
+}
 
 /* Whether a record's first bytes look like UTF-16 read as a one-byte
  * encoding: NUL in a quarter of them or more. */
@@ -674,6 +861,7 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     prep p;
     memset(&p, 0, sizeof(p));
     patron_rec_init(&p.rec);
+    patron_rec_init(&p.vrec);
 
     profile *prof = profile_parse(req->profile_text, strlen(req->profile_text), req->profile_name, e, sizeof(e));
     if (prof == NULL) {
@@ -720,6 +908,13 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     broker_pump(b);
 
     maplen = (size_t)rep.out_bytes;
+    if ((uint64_t)maplen > DUP_MAX_FILE) {
+        err_set(err, errlen,
+                "file '%s' is %llu bytes once converted to UTF-8, more than the %llu bytes (64 GiB) the broker can "
+                "index; not read",
+                req->file, (unsigned long long)maplen, (unsigned long long)DUP_MAX_FILE);
+        goto out;
+    }
     if (maplen > 0) {
         map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, j->fd, 0);
         if (map == MAP_FAILED) {
@@ -732,11 +927,15 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     p.b = b;
     p.j = j;
     p.base = map;
+    p.len = maplen;
+    p.max_record = (size_t)b->cfg->max_record_bytes;
     p.prof = prof;
+    p.skip_rules = profile_rule_count(prof, PR_SKIP) > 0;
     p.min_cols = profile_max_column(prof);
     p.max_cols = profile_column_total(prof);
     p.row = csvrow_new((size_t)b->cfg->max_fields);
-    if (p.row == NULL) {
+    p.vrow = csvrow_new((size_t)b->cfg->max_fields);
+    if (p.row == NULL || p.vrow == NULL) {
         err_set(err, errlen, "out of memory");
         goto out;
     }
@@ -745,8 +944,8 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     p.key_field[1] = PF_BARCODE;
     int check_barcode = match_id && profile_maps_field(prof, PF_BARCODE);
 
-    csvscan sc;
-    csvscan_init(&sc, map ? map : "", maplen, 1, (size_t)b->cfg->max_record_bytes);
+    winscan sc;
+    winscan_init(&sc, map ? map : "", maplen, (size_t)b->cfg->max_record_bytes);
     csvscan_rec r;
     int64_t skip = profile_rows_to_skip(prof);
     uint64_t shard_size = req->options && req->options->shard_size ? req->options->shard_size
@@ -764,7 +963,22 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
      * the rows to skip too). */
     uint64_t all = 0, unreadable = 0, first_unreadable = 0, open_quote = 0;
     int first_nul = 0, first_utf16 = 0;
-    while (csvscan_next(&sc, &r)) {
+    while (winscan_next(&sc, &r)) {
+        /* Pages behind us are not needed again (a hash match re-reads its
+         * earlier record with pread): every RELEASE_STEP bytes, let the
+         * kernel drop them from our RSS, so that the file's pages never
+         * dominate it. */
+        uint64_t upto = r.off & ~(RELEASE_STEP - 1);
+        if (upto > released) {
+            madvise(map + released, upto - released, MADV_DONTNEED);
+            released = upto;
+        }
+        if (r.line > UINT32_MAX) {
+            err_set(err, errlen,
+                    "file '%s' has more than %llu lines, more than the broker can count; no patron was changed",
+                    req->file, (unsigned long long)UINT32_MAX);
+            goto out;
+        }
         all++;
         while (bad < rep.nbad && rep.bad[bad].out_off < r.off)
             bad++;
@@ -794,13 +1008,6 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
                 err_set(err, errlen, "broker stopping");
                 goto out;
             }
-            /* Pages behind us are not needed again (except for the rare
-             * hash match): let the kernel drop them from our RSS. */
-            uint64_t upto = r.off & ~(uint64_t)((1 << 24) - 1);
-            if (upto > released + (1 << 26)) {
-                madvise(map + released, upto - released, MADV_DONTNEED);
-                released = upto;
-            }
         }
         if (in_shard > 0 && r.off + r.len - shard_off > shard_bytes) {
             if (add_shard(j, shard_off, r.off, shard_first, shard_last, (uint32_t)in_shard) < 0)
@@ -820,15 +1027,13 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
                      (unsigned long long)r.line, enc_name, (unsigned long long)rep.bad[bad].in_off);
             if (add_note(&p, r.line, 2, "", msg) == NULL)
                 goto oom;
-        } else if (r.flags == 0 && !skipped_by_rule(&p, r.off, (uint32_t)r.len)) {
-            const char *k = record_key(&p, r.off, (uint32_t)r.len, p.key_field[0]);
-            if (*k && dup_see(&p, 0, k, r.off, (uint32_t)r.len, r.line) < 0)
+        } else if (r.flags == 0) {
+            const char *k[2];
+            record_keys(&p, r.off, r.len, check_barcode, k);
+            if (*k[0] && dup_see(&p, 0, k[0], r.off, r.len, r.line) < 0)
                 goto oom;
-            if (check_barcode) {
-                k = record_key(&p, r.off, (uint32_t)r.len, PF_BARCODE);
-                if (*k && dup_see(&p, 1, k, r.off, (uint32_t)r.len, r.line) < 0)
-                    goto oom;
-            }
+            if (*k[1] && dup_see(&p, 1, k[1], r.off, r.len, r.line) < 0)
+                goto oom;
         }
         if (in_shard == shard_size) {
             if (add_shard(j, shard_off, r.off + r.len, shard_first, shard_last, (uint32_t)in_shard) < 0)
@@ -862,7 +1067,7 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     }
     if (open_quote > 0) {
         /* The file's last line (a line end at the very end opens no line). */
-        uint64_t last = sc.line;
+        uint64_t last = sc.sc.line;
         if (last > open_quote && maplen > 0 && (map[maplen - 1] == '\n' || map[maplen - 1] == '\r'))
             last--;
         err_set(err, errlen,
@@ -940,7 +1145,10 @@ out:
     free(p.keys[0].v);
     free(p.keys[1].v);
     csvrow_destroy(&p.row);
+    csvrow_destroy(&p.vrow);
+    free(p.vbuf);
     patron_rec_free(&p.rec);
+    patron_rec_free(&p.vrec);
     encoding_report_free(&rep);
     profile_destroy(&prof);
     return rc;
