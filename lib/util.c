@@ -138,6 +138,32 @@ uint64_t hash64(const void *data, size_t len, uint64_t seed)
     return h;
 }
 
+int slots_grow(uint64_t **v, size_t *cap, size_t first, size_t (*home)(uint64_t slot))
+{
+    size_t ncap = *cap ? *cap * 2 : first;
+    uint64_t *nv = calloc(ncap, sizeof(*nv));
+    if (nv == NULL)
+        return -1;
+    for (size_t i = 0; i < *cap; i++) {
+        if ((*v)[i] == 0)
+            continue;
+        size_t j = home((*v)[i]) & (ncap - 1);
+        while (nv[j] != 0)
+            j = (j + 1) & (ncap - 1);
+        nv[j] = (*v)[i];
+    }
+    free(*v);
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
+/* A strset slot's home: its hash (the high half). */
+static size_t strset_home(uint64_t slot)
+{
+    return (size_t)(slot >> 32);
+}
+
 void strset_init(strset *s)
 {
     memset(s, 0, sizeof(*s));
@@ -183,23 +209,8 @@ int strset_add(strset *s, const char *k, size_t len)
         return -1;
     if (buf_reserve(&s->arena, &s->acap, s->alen + len + 1, 4096) < 0)
         return -1;
-    if ((s->n + 1) * 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        uint64_t *v = calloc(cap, sizeof(*v));
-        if (v == NULL)
-            return -1;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (s->slot[i] == 0)
-                continue;
-            size_t j = (s->slot[i] >> 32) & (cap - 1);
-            while (v[j] != 0)
-                j = (j + 1) & (cap - 1);
-            v[j] = s->slot[i];
-        }
-        free(s->slot);
-        s->slot = v;
-        s->cap = cap;
-    }
+    if ((s->n + 1) * 2 > s->cap && slots_grow(&s->slot, &s->cap, 1024, strset_home) < 0)
+        return -1;
     uint32_t h = strset_hash(k, len);
     size_t i = strset_find(s, k, len, h);
     memcpy(s->arena + s->alen, k, len);

@@ -56,6 +56,11 @@ int file_write_once(const char *path, const void *data, size_t len, char *err, s
 /* mkdir -p. 0 / -1. */
 int mkdir_p(const char *path, int mode, char *err, size_t errlen);
 
+/* Double an open-addressing table of 64-bit slots (0: empty; *cap a power
+ * of two, 0 at first: `first` slots), each slot placed again from
+ * home(slot) on. 0 / -1 (no memory; the table unchanged). */
+int slots_grow(uint64_t **v, size_t *cap, size_t first, size_t (*home)(uint64_t slot));
+
 /* A set of strings: the bytes in one arena, an open-addressing table of
  * 8-byte slots (32-bit hash, arena offset) kept at most half full — about
  * 17 bytes plus the key per member, and no allocation per member. */

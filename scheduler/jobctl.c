@@ -139,36 +139,26 @@ static void verb_decide(scheduler *s, const char *user, const Patronsync__Contro
 
 /* A set of patron ids (open addressing; ids are rowids, never 0). */
 typedef struct {
-    int64_t *v;
+    uint64_t *v;
     size_t cap, n;
 } idset;
 
+static size_t id_home(uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ULL);
+}
+
 static int idset_add(idset *s, int64_t id)
 {
-    if ((s->n + 1) * 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        int64_t *v = calloc(cap, sizeof(*v));
-        if (v == NULL)
-            return -1;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (s->v[i] == 0)
-                continue;
-            size_t h = (size_t)((uint64_t)s->v[i] * 0x9E3779B97F4A7C15ULL) & (cap - 1);
-            while (v[h] != 0)
-                h = (h + 1) & (cap - 1);
-            v[h] = s->v[i];
-        }
-        free(s->v);
-        s->v = v;
-        s->cap = cap;
-    }
-    size_t h = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL) & (s->cap - 1);
+    if ((s->n + 1) * 2 > s->cap && slots_grow(&s->v, &s->cap, 1024, id_home) < 0)
+        return -1;
+    size_t h = id_home((uint64_t)id) & (s->cap - 1);
     while (s->v[h] != 0) {
-        if (s->v[h] == id)
+        if (s->v[h] == (uint64_t)id)
             return 0;
         h = (h + 1) & (s->cap - 1);
     }
-    s->v[h] = id;
+    s->v[h] = (uint64_t)id;
     s->n++;
     return 1;
 }
