@@ -443,11 +443,12 @@ int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo
                  size_t errlen)
 {
     sqlite3_stmt *st = s->insert;
+    uint64_t row_hash = patron_hash(rec);
     bind_fields(st, rec);
-    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)patron_hash(rec));
+    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)row_hash);
     sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, PF__COUNT + 3, job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, PF__COUNT + 4, (int64_t)memo);
+    sqlite3_bind_int64(st, PF__COUNT + 4, (int64_t)store_memo_of(memo, row_hash));
     if (step_done(s, st, "adding a patron", err, errlen) < 0)
         return -1;
     if (id)
@@ -459,10 +460,11 @@ int store_update(store *s, int64_t id, const patron_rec *rec, const char *job, u
                  size_t errlen)
 {
     sqlite3_stmt *st = s->update;
+    uint64_t row_hash = patron_hash(rec);
     bind_fields(st, rec);
-    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)patron_hash(rec));
+    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)row_hash);
     sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, PF__COUNT + 3, (int64_t)memo);
+    sqlite3_bind_int64(st, PF__COUNT + 3, (int64_t)store_memo_of(memo, row_hash));
     sqlite3_bind_int64(st, PF__COUNT + 4, id);
     return step_done(s, st, "updating a patron", err, errlen);
 }

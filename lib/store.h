@@ -53,11 +53,11 @@ int store_get(store *s, int64_t id, patron_rec *rec, store_patron_meta *meta, ch
 /* Only whether a patron other than `self_id` holds this barcode/username: 1/0/-1. */
 int store_value_taken(store *s, int field, const char *value, int64_t self_id);
 
-/* Insert every field of rec (missing ones as ''), with its memo (0: none;
- * store_memo_of). Sets *id. 0 / -1. */
+/* Insert every field of rec (missing ones as ''), keeping
+ * store_memo_of(memo, its row hash) (memo 0: none). Sets *id. 0 / -1. */
 int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo, int64_t *id, char *err,
                  size_t errlen);
-/* Overwrite every field of patron id, and its memo. 0 / -1. */
+/* Overwrite every field of patron id, and its memo (as store_insert). 0 / -1. */
 int store_update(store *s, int64_t id, const patron_rec *rec, const char *job, uint64_t memo, char *err,
                  size_t errlen);
 

@@ -72,13 +72,13 @@ typedef struct {
     int memo_ok; /* the plan read the reference data the store has now */
 } applier;
 
-/* The memo to keep with the patron written from this change: none when
- * a line was given here, or the reference data changed since the plan. */
+/* The record memo to keep with the patron written from this change (the
+ * store mixes in the row hash it computes anyway): none when a line was
+ * given here (warned_now), or the reference data changed since the plan. */
 static uint64_t memo_of(const applier *a, const Patronsync__Change *c)
 {
-    if (!a->memo_ok || a->warned > c->warned || c->memo == 0)
-        return 0;
-    return store_memo_of(c->memo, patron_hash(&a->rec));
+    int warned_here = a->warned && !c->warned;
+    return a->memo_ok && !warned_here ? c->memo : 0;
 }
 
 /* The patron's name for a line, made when a line needs it. */

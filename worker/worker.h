@@ -12,7 +12,7 @@ typedef struct {
     ps_config *cfg;
     void *zctx;
     void *sock;          /* DEALER to the broker */
-    store *st;           /* read-write handle (plans read in their own transaction) */
+    store *st;           /* the task's handle: read-only for a plan, read-write for an apply */
     status *redis;
     int64_t last_sent_ms;
     int64_t last_heard_ms;
