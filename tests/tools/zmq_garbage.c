@@ -1,5 +1,11 @@
 /* zmq_garbage: sends garbage, truncated and oversized frames to a
- * patronsync socket (test tool). usage: zmq_garbage ENDPOINT COUNT SEED */
+ * patronsync socket (test tool). usage: zmq_garbage ENDPOINT COUNT SEED
+ *
+ * Every frame but the oversized ones goes over one connection that waits
+ * (linger) until all of it is delivered, so the peer sees each of them however
+ * slowly it reads. An oversized frame makes the peer drop the connection it
+ * came on, and whatever was queued behind it on that connection: so each goes
+ * on a connection of its own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +13,17 @@
 #include <zmq.h>
 
 #include "patronsync.pb-c.h"
+
+/* One frame over MAXMSGSIZE on a connection of its own: the peer drops it. */
+static int send_oversized(void *ctx, const char *endpoint, const char *buf, size_t len)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 2000;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    int rc = zmq_connect(s, endpoint) == 0 ? zmq_send(s, buf, len, 0) : -1;
+    zmq_close(s);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -18,7 +35,7 @@ int main(int argc, char **argv)
     srandom((unsigned)strtoul(argv[3], NULL, 10));
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_DEALER);
-    int linger = 0, hwm = 100000;
+    int linger = 120000, hwm = 100000;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     if (zmq_connect(s, argv[1]) != 0) {
@@ -53,14 +70,13 @@ int main(int argc, char **argv)
         } else if (kind < 9) {
             rc = zmq_send(s, valid, (size_t)random() % vlen, 0); /* truncated */
         } else if (i % 20000 == 9) {
-            rc = zmq_send(s, buf, big, 0); /* over MAXMSGSIZE: the peer drops us */
+            rc = send_oversized(ctx, argv[1], buf, big); /* over MAXMSGSIZE */
         } else {
             rc = zmq_send(s, "", 0, 0); /* empty */
         }
         if (rc >= 0)
             sent++;
     }
-    usleep(500 * 1000);
     printf("%ld sent\n", sent);
     free(buf);
     free(valid);
