@@ -47,6 +47,11 @@ typedef struct {
     wire_peer apply_worker;
     int64_t apply_since_ms;
     int64_t apply_not_before_ms;
+    int apply_streaming;          /* the running apply was sent while shards were planned */
+    int no_stream;                /* a streaming apply was handed back: the next waits for the plans */
+    int64_t stream_sent_ms;       /* the last ApplyStream sent, and what it said */
+    size_t stream_sent_failed;
+    int stream_sent_final;
     int64_t started_ms;
     char **job_notes;             /* notes for the summary (BOM, ...) */
     size_t njob_notes;

@@ -405,17 +405,31 @@ static void job_today(const job *j, char *out, size_t outlen)
     safety_date_of(ms / 1000, out, outlen);
 }
 
-static int dispatch_apply(broker *b, job *j, worker_ref *w)
+/* The shards that failed so far (the caller frees). NULL: no memory. */
+static uint32_t *failed_shards(const job *j, size_t *n)
+{
+    uint32_t *failed = calloc(j->nshards ? j->nshards : 1, sizeof(uint32_t));
+    *n = 0;
+    if (failed != NULL)
+        for (size_t i = 0; i < j->nshards; i++)
+            if (j->shards[i].state == SH_FAILED)
+                failed[(*n)++] = (uint32_t)i;
+    return failed;
+}
+
+/* streaming: sent while shards are still planned (docs/PROTOCOL.md, the
+ * streaming apply); the ApplyStream messages then say which failed. */
+static int dispatch_apply(broker *b, job *j, worker_ref *w, int streaming)
 {
     Patronsync__ApplyTask t = PATRONSYNC__APPLY_TASK__INIT;
-    uint32_t *failed = calloc(j->nshards ? j->nshards : 1, sizeof(uint32_t));
+    size_t nf;
+    uint32_t *failed = failed_shards(j, &nf);
     if (failed == NULL)
         return -1;
-    size_t nf = 0;
-    for (size_t i = 0; i < j->nshards; i++)
-        if (j->shards[i].state == SH_FAILED)
-            failed[nf++] = (uint32_t)i;
+    if (streaming)
+        nf = 0; /* the stream says */
     j->apply_attempt++;
+    t.streaming = streaming != 0;
     t.job_id = j->id;
     t.attempt = j->apply_attempt;
     t.nshards = (uint32_t)j->nshards;
@@ -439,7 +453,14 @@ static int dispatch_apply(broker *b, job *j, worker_ref *w)
     j->apply_state = SH_RUNNING;
     j->apply_worker = w->peer;
     j->apply_since_ms = now_ms();
+    j->apply_streaming = streaming;
+    j->stream_sent_ms = 0;
+    j->stream_sent_failed = 0;
+    j->stream_sent_final = 0;
     w->busy = 1;
+    if (streaming)
+        log_info("job %s: apply attempt %u streams on %s while the shards are planned", j->id, j->apply_attempt,
+                 w->name);
     status_do(b->redis, "HSET ps:job:%s phase apply apply_worker %s apply_attempt %u", j->id, w->name, j->apply_attempt);
     return 0;
 }
@@ -782,6 +803,53 @@ static void finish_job(broker *b, job *j)
     job_free(j);
 }
 
+/* Whether to send the apply now, while the shards are planned: there is a
+ * worker to plan beside it, and enough left to plan to be worth it. */
+static int stream_now(broker *b, const job *j)
+{
+    return b->cfg->stream_apply && !j->no_stream && j->apply_state == SH_PENDING &&
+           j->apply_not_before_ms <= now_ms() && b->nworkers >= 2 && j->nshards - j->ndone - j->nfailed >= 2;
+}
+
+/* Keep the worker of a streaming apply told which shards failed and
+ * whether all are final: on every change, and every heartbeat (its apply
+ * gives up when the broker goes silent). With no other worker left to plan
+ * what it waits for, tell it to hand the task back. */
+static void stream_step(broker *b, job *j)
+{
+    if (j->apply_state != SH_RUNNING || !j->apply_streaming)
+        return;
+    int final = j->ndone + j->nfailed == j->nshards;
+    int give_up = !final && b->nworkers <= 1;
+    int64_t now = mono_ms();
+    if (j->nfailed == j->stream_sent_failed && final == j->stream_sent_final && !give_up &&
+        now - j->stream_sent_ms < b->cfg->heartbeat_ms)
+        return;
+    worker_ref *w = workers_find(b, &j->apply_worker);
+    if (w == NULL)
+        return; /* lost: jobs_on_worker_lost takes it */
+    size_t nf;
+    uint32_t *failed = failed_shards(j, &nf);
+    if (failed == NULL)
+        return;
+    Patronsync__ApplyStream as = PATRONSYNC__APPLY_STREAM__INIT;
+    as.job_id = j->id;
+    as.attempt = j->apply_attempt;
+    as.n_failed_shards = nf;
+    as.failed_shards = failed;
+    as.final = final != 0;
+    as.give_up = give_up != 0;
+    Patronsync__BrokerMsg m = PATRONSYNC__BROKER_MSG__INIT;
+    m.body_case = PATRONSYNC__BROKER_MSG__BODY_STREAM;
+    m.stream = &as;
+    if (workers_send(b, w, &m) == 0) {
+        j->stream_sent_ms = now;
+        j->stream_sent_failed = j->nfailed;
+        j->stream_sent_final = final;
+    }
+    free(failed);
+}
+
 static void release_worker(broker *b, const wire_peer *p)
 {
     worker_ref *w = workers_find(b, p);
@@ -811,6 +879,11 @@ void jobs_step(broker *b)
         }
     }
     if (j->phase == JP_PLANNING) {
+        if (stream_now(b, j)) {
+            worker_ref *w = workers_idle(b);
+            if (w != NULL)
+                dispatch_apply(b, j, w, 1);
+        }
         for (size_t i = 0; i < j->nshards; i++) {
             shard *s = &j->shards[i];
             if (s->state != SH_PENDING || s->not_before_ms > now)
@@ -830,8 +903,10 @@ void jobs_step(broker *b)
     if (j->phase == JP_APPLYING && j->apply_state == SH_PENDING && j->apply_not_before_ms <= now) {
         worker_ref *w = workers_idle(b);
         if (w != NULL)
-            dispatch_apply(b, j, w);
+            dispatch_apply(b, j, w, 0);
     }
+    if (j->phase == JP_PLANNING || j->phase == JP_APPLYING)
+        stream_step(b, j);
     if (j->phase == JP_ASSEMBLING) {
         if (assemble(b, j) == 0) {
             j->phase = JP_DONE;
@@ -889,8 +964,20 @@ void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__Ap
 {
     release_worker(b, from);
     job *j = job_find(b, r->job_id);
-    if (j == NULL || j->phase != JP_APPLYING || j->apply_state != SH_RUNNING || r->attempt != j->apply_attempt) {
+    /* A streaming apply can end early (handed back, or failed) while the
+     * shards are still planned. */
+    int phase_ok = j != NULL && (j->phase == JP_APPLYING || (j->phase == JP_PLANNING && j->apply_streaming));
+    if (!phase_ok || j->apply_state != SH_RUNNING || r->attempt != j->apply_attempt) {
         log_info("late apply result for job %s attempt %u ignored", r->job_id, r->attempt);
+        return;
+    }
+    if (!r->ok && r->handed_back) {
+        /* Not an attempt: the next apply waits for every plan. */
+        j->apply_attempt--;
+        j->apply_state = SH_PENDING;
+        j->no_stream = 1;
+        log_info("job %s: the streaming apply was handed back (%s); it runs once the shards are planned", j->id,
+                 r->error);
         return;
     }
     if (r->ok) {

@@ -974,8 +974,8 @@ enum { SX_EXTRA_GET, SX_SET_MISSING, SX_RESTORE_UPDATE, SX_RESTORE_INSERT, SX_CH
 
 static sqlite3_stmt *sx_get(store *s, int which, char *err, size_t errlen)
 {
-    if (which < 0 || which >= SX__COUNT || s->readonly) {
-        err_set(err, errlen, "store: no statement %d", which);
+    if (which < 0 || which >= SX__COUNT || (s->readonly && which != SX_EXTRA_GET)) {
+        err_set(err, errlen, "store: no statement %d%s", which, s->readonly ? " (read-only)" : "");
         return NULL;
     }
     if (s->sx[which] == NULL) {

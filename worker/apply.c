@@ -1,11 +1,13 @@
 /* apply: the single-writer phase of a job — every shard's staged changes
  * written in one transaction with before-images and the job's done-marker,
  * so a repeated apply changes nothing and returns the stored result. */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "finish.h"
 #include "hashes.h"
@@ -17,12 +19,100 @@
 #include "util.h"
 #include "worker.h"
 
-static int shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
+static int shard_in(const uint32_t *v, size_t n, uint32_t shard)
 {
-    for (size_t i = 0; i < t->n_failed_shards; i++)
-        if (t->failed_shards[i] == shard)
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == shard)
             return 1;
     return 0;
+}
+
+int task_shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
+{
+    return shard_in(t->failed_shards, t->n_failed_shards, shard);
+}
+
+/* ---- A streaming apply (docs/PROTOCOL.md) ----
+ * The task came while its shards were still planned. Shard k is applied
+ * once its plan is staged (written once: its presence is the signal) or
+ * skipped once the broker says it failed; the finishing step and the commit
+ * wait for the broker's word that every shard is final. The worker process
+ * passes the broker's ApplyStream messages down a pipe (w->ctl_in). */
+typedef struct {
+    const Patronsync__ApplyTask *t;
+    Patronsync__ApplyStream *last; /* the latest word from the broker */
+    int64_t heard_ms;
+    int closed;                    /* the worker process is gone */
+    uint8_t buf[2 * 65536];
+    size_t len;
+} stream;
+
+/* Take what the worker process passed down: [u32 length][ApplyStream]. */
+static void stream_read(worker_ctx *w, stream *sm)
+{
+    for (;;) {
+        ssize_t k = read(w->ctl_in, sm->buf + sm->len, sizeof(sm->buf) - sm->len);
+        if (k == 0)
+            sm->closed = 1;
+        if (k <= 0)
+            break;
+        sm->len += (size_t)k;
+        size_t off = 0;
+        while (sm->len - off >= 4) {
+            uint32_t n;
+            memcpy(&n, sm->buf + off, 4);
+            if (n > sizeof(sm->buf) - 4) {
+                sm->closed = 1; /* cannot happen: the worker process writes whole frames */
+                return;
+            }
+            if (sm->len - off - 4 < n)
+                break;
+            Patronsync__ApplyStream *m = patronsync__apply_stream__unpack(NULL, n, sm->buf + off + 4);
+            off += 4 + n;
+            if (m == NULL || strcmp(m->job_id, sm->t->job_id) != 0 || m->attempt != sm->t->attempt) {
+                if (m)
+                    patronsync__apply_stream__free_unpacked(m, NULL);
+                continue;
+            }
+            if (sm->last)
+                patronsync__apply_stream__free_unpacked(sm->last, NULL);
+            sm->last = m;
+            sm->heard_ms = mono_ms();
+        }
+        memmove(sm->buf, sm->buf + off, sm->len - off);
+        sm->len -= off;
+    }
+}
+
+static int stream_said_failed(const stream *sm, uint32_t shard)
+{
+    return sm->last != NULL && shard_in(sm->last->failed_shards, sm->last->n_failed_shards, shard);
+}
+
+/* Wait until shard is staged (1), said failed (0), or, shard == UINT32_MAX,
+ * until every shard is final (1). -1 with err: hand the task back (the
+ * broker said so, went silent, or the worker process is gone). */
+static int stream_await(worker_ctx *w, stream *sm, uint32_t shard, const char *path, char *err, size_t errlen)
+{
+    int64_t silent_limit = 2 * w->cfg->heartbeat_ms * w->cfg->liveness;
+    for (;;) {
+        stream_read(w, sm);
+        if (shard != UINT32_MAX && stream_said_failed(sm, shard))
+            return 0;
+        if (shard != UINT32_MAX ? access(path, F_OK) == 0 : sm->last != NULL && sm->last->final)
+            return 1;
+        if (sm->last != NULL && sm->last->give_up) {
+            err_set(err, errlen, "handed back: no other worker is left to plan the shards");
+            return -1;
+        }
+        if (sm->closed || mono_ms() - sm->heard_ms > silent_limit) {
+            err_set(err, errlen, "handed back: no word from the broker for %lld ms",
+                    (long long)(mono_ms() - sm->heard_ms));
+            return -1;
+        }
+        struct pollfd pfd = {w->ctl_in, POLLIN, 0};
+        poll(&pfd, 1, 20);
+    }
 }
 
 /* A bulk load (the patrons table was empty when the job began: see
@@ -580,14 +670,26 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     int rc = -1;
     int64_t seq = 0;
     finish *fin = NULL;
+    store *rd = NULL;
     held_reason[0] = '\0';
+    /* The task as the finishing step sees it: for a streaming apply, with
+     * the failed shards the broker names at the end. */
+    Patronsync__ApplyTask ft = *t;
+    stream *sm = NULL;
+    uint8_t *applied = NULL; /* streaming: the shards whose plans were applied */
+    if (t->streaming) {
+        sm = calloc(1, sizeof(*sm));
+        applied = calloc(t->nshards ? t->nshards : 1, 1);
+        if (sm == NULL || applied == NULL) {
+            err_set(err, errlen, "out of memory");
+            goto out;
+        }
+        sm->t = t;
+        sm->heard_ms = mono_ms();
+    }
     /* The log is copied into the store after the result is out, by a
      * process of its own (worker/main.c), not by this commit. */
     if (store_exec(w->st, "PRAGMA wal_autocheckpoint=0", err, errlen) < 0 || store_begin(w->st, 1, err, errlen) < 0)
-        goto out;
-    /* Missing patrons and the scope are decided before any change. */
-    fin = finish_begin(w, t, err, errlen);
-    if (fin == NULL)
         goto out;
     strset_free(&known_types);
     strset_free(&known_homerooms);
@@ -602,13 +704,25 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         goto out;
     /* Where the time goes (logged): reading plans, writing, indexes,
      * finishing, commit. */
-    int64_t t0 = mono_ms(), t_read = 0, t_write = 0, t_index = 0, t_finish = 0;
+    int64_t t0 = mono_ms(), t_read = 0, t_write = 0, t_index = 0, t_finish = 0, t_wait = 0;
     for (uint32_t s = 0; s < t->nshards; s++) {
-        if (shard_failed(t, s))
-            continue; /* its records are not applied; the summary names it */
         char path[2048];
         plan_path(w->cfg, t->job_id, s, path, sizeof(path));
         int64_t ts = mono_ms();
+        if (sm != NULL) {
+            int r = stream_await(w, sm, s, path, err, errlen);
+            t_wait += mono_ms() - ts;
+            if (r < 0) {
+                res->handed_back = 1;
+                goto out;
+            }
+            if (r == 0)
+                continue; /* failed: as below */
+            applied[s] = 1;
+        } else if (task_shard_failed(t, s)) {
+            continue; /* its records are not applied; the summary names it */
+        }
+        ts = mono_ms();
         Patronsync__ShardPlan *p = stage_read_plan_file(path, err, errlen);
         t_read += mono_ms() - ts;
         if (p == NULL)
@@ -626,6 +740,36 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         worker_pump(w);
     }
     int64_t ts = mono_ms();
+    if (sm != NULL) {
+        int r = stream_await(w, sm, UINT32_MAX, NULL, err, errlen);
+        t_wait += mono_ms() - ts;
+        if (r < 0) {
+            res->handed_back = 1;
+            goto out;
+        }
+        ft.n_failed_shards = sm->last->n_failed_shards;
+        ft.failed_shards = sm->last->failed_shards;
+        for (size_t i = 0; i < ft.n_failed_shards; i++)
+            if (ft.failed_shards[i] < t->nshards && applied[ft.failed_shards[i]]) {
+                err_set(err, errlen, "shard %u was given up after its plan was applied; applying again",
+                        ft.failed_shards[i]);
+                goto out;
+            }
+        ts = mono_ms();
+    }
+    /* Missing patrons and the scope are decided against the store as it
+     * was before the job: read through a connection of its own, which
+     * cannot see this transaction's changes (and nothing else commits while
+     * it holds the write lock). */
+    rd = store_open(w->cfg->store_path, 16, STORE_READONLY, err, errlen);
+    if (rd == NULL || store_exec(rd, "PRAGMA mmap_size=0", err, errlen) < 0)
+        goto out;
+    fin = finish_begin(w, &ft, rd, err, errlen);
+    store_close(&rd);
+    if (fin == NULL)
+        goto out;
+    t_finish = mono_ms() - ts;
+    ts = mono_ms();
     if (bulk.on) {
         if (bulk.last_id > 0 && save_add_range(w->st, t->job_id, seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
             goto out;
@@ -635,12 +779,12 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     }
     t_index = mono_ms() - ts;
     ts = mono_ms();
-    if (hashes_apply(w, t, counts, &exc, err, errlen) < 0)
+    if (hashes_apply(w, &ft, counts, &exc, err, errlen) < 0)
         goto out;
     enum finish_verdict verdict;
     if (finish_end(fin, counts, &exc, &seq, &verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
         goto out;
-    t_finish = mono_ms() - ts;
+    t_finish += mono_ms() - ts;
     if (verdict != FINISH_APPLY) {
         rc = publish_unapplied(w, t, fin, verdict, counts, &exc, res, err, errlen);
         goto out;
@@ -664,10 +808,10 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         goto out;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    log_info("job %s apply: %lld ms (plans read %lld, written %lld, indexes built %lld, finishing %lld, commit %lld); "
-             "peak %ld kB",
-             t->job_id, (long long)(mono_ms() - t0), (long long)t_read, (long long)t_write, (long long)t_index,
-             (long long)t_finish, (long long)(mono_ms() - ts), ru.ru_maxrss);
+    log_info("job %s apply: %lld ms (waiting for plans %lld, plans read %lld, written %lld, indexes built %lld, "
+             "finishing %lld, commit %lld); peak %ld kB",
+             t->job_id, (long long)(mono_ms() - t0), (long long)t_wait, (long long)t_read, (long long)t_write,
+             (long long)t_index, (long long)t_finish, (long long)(mono_ms() - ts), ru.ru_maxrss);
     if (worker_publish(w, t->job_id, "apply", counts, exc.v, exc.n, t->attempt) < 0) {
         err_set(err, errlen, "stopped before the result could be published");
         goto out_committed;
@@ -678,6 +822,11 @@ out:
     store_rollback(w->st);
 out_committed:
     bulk_reset();
+    store_close(&rd);
+    if (sm != NULL && sm->last != NULL)
+        patronsync__apply_stream__free_unpacked(sm->last, NULL);
+    free(sm);
+    free(applied);
     finish_destroy(&fin);
     free(blob);
     exc_list_free(&exc);

@@ -204,6 +204,7 @@ typedef struct {
 } action;
 
 struct finish {
+    store *rd;        /* finish_begin only: reads the store as it was before the job */
     worker_ctx *w;
     const Patronsync__ApplyTask *t;
     int64_t began_ms; /* for the log line */
@@ -229,14 +230,6 @@ struct finish {
     Patronsync__Counts shown; /* the counts the summary shows (staged with a held job's list) */
     int unsent_known; /* an Incremental run: the records it left out are seen too */
 };
-
-static int failed_shard(const Patronsync__ApplyTask *t, uint32_t s)
-{
-    for (size_t i = 0; i < t->n_failed_shards; i++)
-        if (t->failed_shards[i] == s)
-            return 1;
-    return 0;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -285,7 +278,7 @@ static int load_seen(finish *f, int want_ids, char *err, size_t errlen)
     size_t nsites = 0, capsites = 0;
     int rc = -1;
     for (uint32_t s = 0; s < t->nshards; s++) {
-        if (failed_shard(t, s))
+        if (task_shard_failed(t, s))
             continue;
         char path[2048];
         if (seen_path(f->w->cfg, t->job_id, s, path, sizeof(path)) < 0 || access(path, F_OK) != 0) {
@@ -399,7 +392,7 @@ static sqlite3_stmt *scope_query(finish *f, const char *select, char *err, size_
             sb_puts(&q, i ? ",?" : "?");
         sb_puts(&q, ")");
     }
-    sqlite3 *db = store_db(f->w->st);
+    sqlite3 *db = store_db(f->rd);
     sqlite3_stmt *st = NULL;
     if (q.buf == NULL || sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL) != SQLITE_OK) {
         err_set(err, errlen, "store: the scope query: %s", q.buf ? sqlite3_errmsg(db) : "out of memory");
@@ -428,7 +421,7 @@ static int count_scope(finish *f, char *err, size_t errlen)
         f->scope = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW) {
-        err_set(err, errlen, "store: counting the patrons in scope: %s", sqlite3_errmsg(store_db(f->w->st)));
+        err_set(err, errlen, "store: counting the patrons in scope: %s", sqlite3_errmsg(store_db(f->rd)));
         return -1;
     }
     return 0;
@@ -465,7 +458,7 @@ static int collect_ids(finish *f, sqlite3_stmt *st, int want_seen, int64_t **out
     }
     if (rc != SQLITE_DONE) {
         free(v);
-        err_set(err, errlen, "store: looking for missing patrons: %s", sqlite3_errmsg(store_db(f->w->st)));
+        err_set(err, errlen, "store: looking for missing patrons: %s", sqlite3_errmsg(store_db(f->rd)));
         return -1;
     }
     *out = v;
@@ -486,7 +479,7 @@ static int is_inactive(const patron_rec *rec)
 static int decide(finish *f, char *err, size_t errlen)
 {
     const Patronsync__JobOptions *o = f->o;
-    store *st = f->w->st;
+    store *st = f->rd;
     int64_t *ids = NULL;
     size_t n = 0;
     int rc = -1;
@@ -694,7 +687,7 @@ static int may_look(finish *f)
     return 1;
 }
 
-finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, size_t errlen)
+finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, store *rd, char *err, size_t errlen)
 {
     finish *f = calloc(1, sizeof(*f));
     if (f == NULL) {
@@ -703,6 +696,7 @@ finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, s
     }
     f->w = w;
     f->t = t;
+    f->rd = rd;
     f->began_ms = mono_ms();
     safety_options_init(&f->defaults);
     f->o = t->options ? t->options : &f->defaults;
@@ -736,6 +730,7 @@ finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, s
     if (run)
         log_info("job %s: %llu patrons in scope, %zu seen in the file, %zu missing-patron changes decided in %lld ms",
                  t->job_id, (unsigned long long)f->scope, f->nseen, f->nacts, (long long)(mono_ms() - f->began_ms));
+    f->rd = NULL; /* the caller's, for this call only */
     return f;
 err:
     finish_destroy(&f);
@@ -963,7 +958,7 @@ int finish_preview(finish *f, exc_list *exc, char *err, size_t errlen)
     patron_rec_init(&rec);
     int rc = -1;
     for (uint32_t s = 0; s < t->nshards; s++) {
-        if (failed_shard(t, s))
+        if (task_shard_failed(t, s))
             continue;
         char path[2048];
         plan_path(f->w->cfg, t->job_id, s, path, sizeof(path));

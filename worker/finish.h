@@ -55,11 +55,13 @@ enum finish_verdict {
 };
 
 /* Begin: what the shards saw, the scope and the number of patrons in it,
- * and the missing patrons (decided now, against the store as it is before
- * the job's changes; for an approved job, the list staged with its
- * preview). Call inside the apply transaction before any change. The
- * result is the caller's (finish_destroy). NULL with err. */
-finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, char *err, size_t errlen);
+ * and the missing patrons (decided now, against the store as it was before
+ * the job's changes: rd is a second connection, which does not see the
+ * apply transaction's changes; for an approved job, the list staged with
+ * its preview). Call after the shards' changes, before finish_end. t is
+ * kept (it names the shards that failed). The result is the caller's
+ * (finish_destroy). NULL with err. */
+finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, store *rd, char *err, size_t errlen);
 
 /* End, after the shards' changes: apply the missing-patron step (counts
  * inactivated and deleted, before-images numbered from *seq), check the

@@ -146,14 +146,6 @@ static int plan_skips(const uint8_t *buf, size_t len, lineset *out)
     return 0;
 }
 
-static int failed_shard(const Patronsync__ApplyTask *t, int32_t s)
-{
-    for (size_t i = 0; i < t->n_failed_shards; i++)
-        if ((int32_t)t->failed_shards[i] == s)
-            return 1;
-    return 0;
-}
-
 static int refused_lines(worker_ctx *w, const Patronsync__ApplyTask *t, const exc_list *exc, lineset *out, char *err,
                          size_t errlen)
 {
@@ -161,7 +153,7 @@ static int refused_lines(worker_ctx *w, const Patronsync__ApplyTask *t, const ex
         if (strcmp(exc->v[i]->outcome, "SKIP") == 0 && lines_add(out, exc->v[i]->line) < 0)
             goto oom;
     for (uint32_t s = 0; s < t->nshards; s++) {
-        if (failed_shard(t, (int32_t)s))
+        if (task_shard_failed(t, s))
             continue;
         char path[2048];
         if (plan_path(w->cfg, t->job_id, s, path, sizeof(path)) < 0) {
@@ -254,7 +246,7 @@ int hashes_apply(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Coun
     for (size_t i = 0; i < m->n_records; i++) {
         const Patronsync__RecordHash *h = m->records[i];
         /* Left out (shard -1): applied by an earlier run and unchanged. */
-        if (h->shard >= 0 && (failed_shard(t, h->shard) || lines_has(&refused, h->line)))
+        if (h->shard >= 0 && (task_shard_failed(t, (uint32_t)h->shard) || lines_has(&refused, h->line)))
             continue;
         sqlite3_reset(ins);
         sqlite3_bind_text(ins, 1, o->schedule_id, -1, SQLITE_STATIC);

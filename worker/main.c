@@ -2,6 +2,7 @@
  * apply a job), keeps heartbeats both ways, reconnects with back-off. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -38,6 +39,29 @@ static void send_heartbeat(worker_ctx *w)
     send_msg(w, &m);
 }
 
+/* A streaming apply's word from the broker, passed down to its process as
+ * [u32 length][ApplyStream] in one write (atomic up to PIPE_BUF; a larger
+ * one is left out: the broker says it again, and gives up on such a job).
+ * A full pipe drops it the same way. */
+static void pass_stream(worker_ctx *w, const void *data, size_t len)
+{
+    Patronsync__BrokerMsg *bm = patronsync__broker_msg__unpack(NULL, len, data);
+    if (bm == NULL)
+        return;
+    if (bm->body_case == PATRONSYNC__BROKER_MSG__BODY_STREAM) {
+        uint8_t frame[PIPE_BUF];
+        size_t n = patronsync__apply_stream__get_packed_size(bm->stream);
+        if (n + 4 <= sizeof(frame)) {
+            uint32_t n32 = (uint32_t)n;
+            memcpy(frame, &n32, 4);
+            patronsync__apply_stream__pack(bm->stream, frame + 4);
+            if (write(w->ctl_out, frame, n + 4) < 0 && errno != EAGAIN)
+                log_warn("passing the broker's word to the apply: %s", strerror(errno));
+        }
+    }
+    patronsync__broker_msg__free_unpacked(bm, NULL);
+}
+
 void worker_pump(worker_ctx *w)
 {
     if (w->in_child)
@@ -50,6 +74,8 @@ void worker_pump(worker_ctx *w)
         /* Anything from the broker proves it alive; tasks never arrive
          * while one is held (the broker gives one at a time). */
         w->last_heard_ms = now;
+        if (w->ctl_out >= 0)
+            pass_stream(w, zmq_msg_data(&body), zmq_msg_size(&body));
         zmq_msg_close(&body);
     }
 }
@@ -234,9 +260,16 @@ static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
     const char *job = is_shard ? bm->shard->job_id : bm->apply->job_id;
     unsigned attempt = is_shard ? bm->shard->attempt : bm->apply->attempt;
     int64_t t0 = mono_ms();
-    int fds[2];
+    int fds[2], ctl[2] = {-1, -1};
     if (pipe2(fds, O_CLOEXEC) < 0) {
         log_error("pipe: %s", strerror(errno));
+        return;
+    }
+    /* A streaming apply hears from the broker through the worker process. */
+    if (!is_shard && bm->apply->streaming && pipe2(ctl, O_CLOEXEC | O_NONBLOCK) < 0) {
+        log_error("pipe: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
         return;
     }
     pid_t pid = fork();
@@ -244,13 +277,23 @@ static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
         log_error("fork: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
+        if (ctl[0] >= 0) {
+            close(ctl[0]);
+            close(ctl[1]);
+        }
         return;
     }
     if (pid == 0) {
         close(fds[0]);
+        if (ctl[1] >= 0)
+            close(ctl[1]);
+        w->ctl_in = ctl[0];
         child_task(w, bm, fds[1]);
     }
     close(fds[1]);
+    if (ctl[0] >= 0)
+        close(ctl[0]);
+    w->ctl_out = ctl[1];
     strbuf out;
     sb_init(&out);
     int64_t kill_at = 0;
@@ -275,6 +318,9 @@ static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
         }
     }
     close(fds[0]);
+    if (w->ctl_out >= 0)
+        close(w->ctl_out);
+    w->ctl_out = -1;
     int st = 0;
     struct rusage ru;
     while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR)
@@ -342,6 +388,7 @@ int main(int argc, char **argv)
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
     w.stopping = &proc_stopping;
+    w.ctl_out = w.ctl_in = -1;
     if (mkdir_p(cfg.stage_dir, 0750, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;

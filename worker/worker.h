@@ -20,6 +20,8 @@ typedef struct {
     int in_child;        /* this process runs one task; the parent heartbeats */
     long child_maxrss_kb;/* largest task process so far */
     int ckpt_pid;        /* the process checkpointing the store after an apply, or 0 */
+    int ctl_out;         /* worker process: the pipe to a streaming apply's process, or -1 */
+    int ctl_in;          /* a streaming apply's process: the broker's ApplyStream messages, or -1 */
 } worker_ctx;
 
 /* Send a heartbeat if one is due and swallow the broker's heartbeats; call
@@ -36,6 +38,9 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
  * with the job's done-marker. 0, or -1 with err. */
 int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyResult *res, char *err,
               size_t errlen);
+
+/* Whether the task names shard as failed. */
+int task_shard_failed(const Patronsync__ApplyTask *t, uint32_t shard);
 
 /* The staged plan of one shard: DIR/<job>/shard-<n>.plan. */
 int plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen);
