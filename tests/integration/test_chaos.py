@@ -5,6 +5,7 @@ summary lines as a fault-free run) or in a defined failed state. CHAOS=1
 (make chaos) runs many more trials."""
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -211,8 +212,43 @@ def poison_record_fails_its_shard_only():
         got = c.dump()
         assert len(got["patrons"]) < len(ref["patrons"]) and len(got["patrons"]) >= len(ref["patrons"]) - 1000
         assert s["counts"]["inactivated"] == 0 and s["counts"]["deleted"] == 0
+        streaming_worker(c, timeout=0)  # the failed shard reached an apply already running
         for name in ("worker-1", "worker-2", "worker-3"):
             assert cluster_pid(c, name), f"{name} died with its task"
+    finally:
+        c.__exit__(None, None, None)
+
+
+def streaming_worker(c, timeout=60):
+    """The worker the broker gave the job's apply to while its shards are planned."""
+    log = os.path.join(c.data, "logs", "broker.log")
+    end = time.time() + timeout
+    while True:
+        m = re.search(r"apply attempt \d+ streams on (worker-\d+)", open(log, errors="replace").read())
+        if m:
+            return m.group(1)
+        if time.time() > end:
+            break
+        time.sleep(0.01)
+    raise AssertionError("the apply never streamed")
+
+
+@test
+def planner_lost_while_the_apply_streams():
+    """Two workers: the apply streams on one while the other plans. With the
+    planner killed, no worker is left to plan what the apply waits for: the
+    broker tells it to hand the task back (not counted as an attempt), the
+    one worker left plans every shard, then applies. Clean-equivalent."""
+    c = new_cluster("chaos-stream-planner-lost", workers=2)
+    try:
+        p = start_run(c)
+        applier = streaming_worker(c)
+        cluster_signal(c, "worker-1" if applier == "worker-2" else "worker-2", signal.SIGKILL)
+        s = finish(c, p)
+        assert_clean_equivalent(c, s, "planner lost while the apply streamed")
+        log = open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read()
+        assert "the streaming apply was handed back (handed back: no other worker is left" in log, log[-3000:]
+        assert cluster_pid(c, applier), f"{applier} died"
     finally:
         c.__exit__(None, None, None)
 

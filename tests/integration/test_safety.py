@@ -442,7 +442,8 @@ def undo_restores_the_store_exactly_and_refuses_over_later_jobs():
 @test
 def memo_never_changes_an_outcome():
     """The unchanged-record memo (docs/RULES.md) is a shortcut only: the same
-    jobs on a cluster with it and on one without give equal summaries and
+    jobs on a cluster with it, on one without, and on one whose apply waits
+    for every plan instead of streaming give equal summaries and
     equal stores after every job — through a first load, a next day that
     inactivates, patrons coming back, a changed reference table (every memo
     made again), undo, and a file that changes homerooms. And it is used:
@@ -484,9 +485,18 @@ def memo_never_changes_an_outcome():
                        for f in os.listdir(os.path.join(on.data, "logs")) if f.startswith("worker"))
     with Cluster("safety-memo-off", workers=2, settings={**settings, "unchanged_memo": "0"}) as off:
         want, dump_off = jobs(off)
-    assert len(got) == len(want)
-    for i, (a, b) in enumerate(zip(got, want)):
+    # The streaming apply (docs/PROTOCOL.md) is a shortcut too: the apply
+    # that waits for every plan gives the same.
+    with Cluster("safety-stream-off", workers=2, settings={**settings, "stream_apply": "0"}) as waits:
+        waited, dump_waited = jobs(waits)
+        assert "streams on" not in open(os.path.join(waits.data, "logs", "broker.log")).read()
+    assert len(got) == len(want) == len(waited)
+    for i, (a, b, w) in enumerate(zip(got, want, waited)):
         assert summary_key(a) == summary_key(b), (i, a["counts"], b["counts"])
+        assert summary_key(a) == summary_key(w), (i, a["counts"], w["counts"])
+    assert dump_waited == dump_on
+    streamed = open(os.path.join(on.data, "logs", "broker.log")).read().count("streams on")
+    assert streamed == sum(1 for j in got if j["shards"] >= 2), streamed   # one shard: nothing to stream beside
     assert got[2]["counts"]["updated"] > 0, got[2]["counts"]   # inactivated patrons came back
     assert got[3]["counts"]["inactivated"] > 0, got[3]["counts"]
     assert got[8]["counts"]["updated"] == got[7]["counts"]["updated"] > 0, (got[7]["counts"], got[8]["counts"])
