@@ -71,6 +71,9 @@ typedef struct {
     uint32_t pid;
     int64_t last_seen_ms;
     int busy;        /* holds a shard or the apply step */
+    int beside_ok;   /* it said it plans a shard beside a streaming apply */
+    int streaming;   /* holds a streaming apply (docs/PROTOCOL.md) ... */
+    int beside;      /* ... and a shard beside it */
     int64_t idle_since_ms;
     uint64_t max_task_rss_kb;
 } worker_ref;
@@ -117,9 +120,10 @@ void job_free(job *j);
 
 /* workers.c */
 worker_ref *workers_find(broker *b, const wire_peer *p);
-worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid);
+worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid, int beside_ok);
 void workers_remove(broker *b, const wire_peer *p);
 worker_ref *workers_idle(broker *b);           /* least recently used idle worker */
+worker_ref *workers_for_shard(broker *b);      /* an idle one, else one with room beside its streaming apply */
 void workers_expire(broker *b);                /* drop the silent ones */
 void workers_heartbeat(broker *b);             /* heartbeat every worker when due */
 int workers_send(broker *b, worker_ref *w, Patronsync__BrokerMsg *m);

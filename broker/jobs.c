@@ -386,7 +386,10 @@ static int dispatch_shard(broker *b, job *j, size_t i, worker_ref *w)
     s->state = SH_RUNNING;
     s->worker = w->peer;
     s->since_ms = now_ms();
-    w->busy = 1;
+    if (w->busy)
+        w->beside = 1; /* beside its streaming apply (workers_for_shard) */
+    else
+        w->busy = 1;
     shard_status(b, j, i);
     log_debug("job %s shard %zu attempt %u → %s", j->id, i, s->attempt, w->name);
     return 0;
@@ -458,6 +461,7 @@ static int dispatch_apply(broker *b, job *j, worker_ref *w, int streaming)
     j->stream_sent_failed = 0;
     j->stream_sent_final = 0;
     w->busy = 1;
+    w->streaming = streaming;
     if (streaming)
         log_info("job %s: apply attempt %u streams on %s while the shards are planned", j->id, j->apply_attempt,
                  w->name);
@@ -814,20 +818,21 @@ static int stream_now(broker *b, const job *j)
 /* Keep the worker of a streaming apply told which shards failed and
  * whether all are final: on every change, and every heartbeat (its apply
  * gives up when the broker goes silent). With no other worker left to plan
- * what it waits for, tell it to hand the task back. */
+ * what it waits for (and its own does not plan beside it), tell it to hand
+ * the task back. */
 static void stream_step(broker *b, job *j)
 {
     if (j->apply_state != SH_RUNNING || !j->apply_streaming)
         return;
+    worker_ref *w = workers_find(b, &j->apply_worker);
+    if (w == NULL)
+        return; /* lost: jobs_on_worker_lost takes it */
     int final = j->ndone + j->nfailed == j->nshards;
-    int give_up = !final && b->nworkers <= 1;
+    int give_up = !final && b->nworkers <= 1 && !w->beside_ok;
     int64_t now = mono_ms();
     if (j->nfailed == j->stream_sent_failed && final == j->stream_sent_final && !give_up &&
         now - j->stream_sent_ms < b->cfg->heartbeat_ms)
         return;
-    worker_ref *w = workers_find(b, &j->apply_worker);
-    if (w == NULL)
-        return; /* lost: jobs_on_worker_lost takes it */
     size_t nf;
     uint32_t *failed = failed_shards(j, &nf);
     if (failed == NULL)
@@ -850,13 +855,22 @@ static void stream_step(broker *b, job *j)
     free(failed);
 }
 
-static void release_worker(broker *b, const wire_peer *p)
+/* A task came back: the worker has room again (apply: the apply step's
+ * result; else a shard's, from beside a streaming apply when it holds one). */
+static void release_worker(broker *b, const wire_peer *p, int apply)
 {
     worker_ref *w = workers_find(b, p);
-    if (w) {
-        w->busy = 0;
-        w->idle_since_ms = mono_ms();
+    if (w == NULL)
+        return;
+    int was_streaming = w->streaming;
+    if (apply)
+        w->streaming = 0;
+    if (w->beside && (apply || was_streaming)) {
+        w->beside = 0; /* a shard is still held (apply), or the apply is (shard) */
+        return;
     }
+    w->busy = 0;
+    w->idle_since_ms = mono_ms();
 }
 
 void jobs_step(broker *b)
@@ -888,7 +902,7 @@ void jobs_step(broker *b)
             shard *s = &j->shards[i];
             if (s->state != SH_PENDING || s->not_before_ms > now)
                 continue;
-            worker_ref *w = workers_idle(b);
+            worker_ref *w = workers_for_shard(b);
             if (w == NULL)
                 break;
             if (dispatch_shard(b, j, i, w) < 0)
@@ -937,7 +951,7 @@ static void shard_failed_attempt(broker *b, job *j, size_t i, const char *why)
 
 void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__ShardResult *r)
 {
-    release_worker(b, from);
+    release_worker(b, from, 0);
     job *j = job_find(b, r->job_id);
     if (j == NULL || j->phase != JP_PLANNING || r->shard >= j->nshards) {
         log_info("late or unknown shard result for job %s shard %u ignored", r->job_id, r->shard);
@@ -962,7 +976,7 @@ void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__Sh
 
 void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__ApplyResult *r)
 {
-    release_worker(b, from);
+    release_worker(b, from, 1);
     job *j = job_find(b, r->job_id);
     /* A streaming apply can end early (handed back, or failed) while the
      * shards are still planned. */

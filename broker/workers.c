@@ -27,7 +27,7 @@ static void publish(broker *b, const worker_ref *w, const char *state)
               state, (long long)now_ms(), (unsigned long long)w->max_task_rss_kb);
 }
 
-worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid)
+worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid, int beside_ok)
 {
     worker_ref *w = workers_find(b, p);
     if (w != NULL) {
@@ -43,6 +43,7 @@ worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_
     w->peer = *p;
     str_copy(w->name, sizeof(w->name), name[0] ? name : "worker");
     w->pid = pid;
+    w->beside_ok = beside_ok;
     w->last_seen_ms = mono_ms();
     w->idle_since_ms = mono_ms();
     log_info("worker %s (pid %u) ready; %zu workers", w->name, pid, b->nworkers);
@@ -73,6 +74,15 @@ worker_ref *workers_idle(broker *b)
             best = w;
     }
     return best;
+}
+
+worker_ref *workers_for_shard(broker *b)
+{
+    worker_ref *w = workers_idle(b);
+    for (size_t i = 0; w == NULL && i < b->nworkers; i++)
+        if (b->workers[i].streaming && b->workers[i].beside_ok && !b->workers[i].beside)
+            w = &b->workers[i];
+    return w;
 }
 
 void workers_expire(broker *b)

@@ -116,14 +116,31 @@ static const char *ref_lookup(char *const *names, size_t n, const char *v)
     return NULL;
 }
 
+/* Append len bytes of s at *at, keeping room for the NUL (cut as snprintf
+ * would cut). */
+static void put_cut(char *out, size_t outlen, size_t *at, const char *s, size_t len)
+{
+    size_t room = outlen - 1 - *at;
+    if (len > room)
+        len = room;
+    memcpy(out + *at, s, len);
+    *at += len;
+}
+
 void rules_display_name(const patron_rec *rec, char *out, size_t outlen)
 {
+    /* Made for every record that gets a line: plain copies, not snprintf. */
+    if (outlen == 0)
+        return;
+    size_t at = 0;
     const char *last = patron_rec_get(rec, PF_LAST_NAME);
     const char *first = patron_rec_get(rec, PF_FIRST_NAME);
-    if (*first && *last)
-        snprintf(out, outlen, "%s, %s", last, first);
-    else
-        snprintf(out, outlen, "%s", *last ? last : first);
+    size_t nlast = strlen(last), nfirst = strlen(first);
+    put_cut(out, outlen, &at, last, nlast);
+    if (nlast && nfirst)
+        put_cut(out, outlen, &at, ", ", 2);
+    put_cut(out, outlen, &at, first, nfirst);
+    out[at] = '\0';
 }
 
 const char *rules_record_site(const rules_ctx *ctx, const patron_rec *mapped)
@@ -358,8 +375,8 @@ static void truncate_field(decision *d, patron_rec *out, int f)
         return;
     const char *v = patron_rec_get(out, f);
     size_t len = out->len[f];
-    if (utf8_chars(v, len) <= (size_t)maxlen)
-        return;
+    if (len <= (size_t)maxlen || utf8_chars(v, len) <= (size_t)maxlen)
+        return; /* (never more characters than bytes) */
     size_t cut = utf8_prefix(v, len, (size_t)maxlen);
     out->len[f] = (uint32_t)cut;
     out->arena[out->off[f] + cut] = '\0';

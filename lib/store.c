@@ -321,19 +321,24 @@ void store_rollback(store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int store_bulk_begin(store *s, char *err, size_t errlen)
+int store_patrons_empty(store *s, char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
     if (prep(s, "SELECT 1 FROM patrons LIMIT 1", &q, err, errlen) < 0)
         return -1;
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
-    if (rc == SQLITE_ROW)
-        return 0;
-    if (rc != SQLITE_DONE) {
-        err_set(err, errlen, "store: %s", sqlite3_errmsg(s->db));
-        return -1;
-    }
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return rc == SQLITE_DONE;
+    err_set(err, errlen, "store: %s", sqlite3_errmsg(s->db));
+    return -1;
+}
+
+int store_bulk_begin(store *s, char *err, size_t errlen)
+{
+    int empty = store_patrons_empty(s, err, errlen);
+    if (empty <= 0)
+        return empty;
     if (store_exec(s, "DROP INDEX IF EXISTS patrons_district_id; DROP INDEX IF EXISTS patrons_barcode;", err,
                    errlen) < 0)
         return -1;

@@ -22,6 +22,10 @@ sqlite3 *store_db(store *s);
 
 /* Transactions. 0 / -1 with err. */
 int store_begin(store *s, int immediate, char *err, size_t errlen);
+/* Whether the patrons table is empty (in the caller's transaction). 1 / 0 /
+ * -1 with err. */
+int store_patrons_empty(store *s, char *err, size_t errlen);
+
 /* A bulk load: when the patrons table is empty, drop its District ID and
  * barcode indexes (inside the caller's transaction) for store_bulk_end to
  * build again from the rows, which is far cheaper than keeping them up to

@@ -203,16 +203,19 @@ int strset_has(const strset *s, const char *k, size_t len)
 
 int strset_add(strset *s, const char *k, size_t len)
 {
-    if (strset_has(s, k, len))
+    uint32_t h = strset_hash(k, len);
+    size_t i = s->cap > 0 ? strset_find(s, k, len, h) : 0;
+    if (s->cap > 0 && s->slot[i] != 0)
         return 0;
     if (s->alen + len + 1 > UINT32_MAX - 1 || memchr(k, 0, len) != NULL)
         return -1;
     if (buf_reserve(&s->arena, &s->acap, s->alen + len + 1, 4096) < 0)
         return -1;
-    if ((s->n + 1) * 2 > s->cap && slots_grow(&s->slot, &s->cap, 1024, strset_home) < 0)
-        return -1;
-    uint32_t h = strset_hash(k, len);
-    size_t i = strset_find(s, k, len, h);
+    if ((s->n + 1) * 2 > s->cap) {
+        if (slots_grow(&s->slot, &s->cap, 1024, strset_home) < 0)
+            return -1;
+        i = strset_find(s, k, len, h); /* its place in the larger table */
+    }
     memcpy(s->arena + s->alen, k, len);
     s->arena[s->alen + len] = '\0';
     s->slot[i] = (uint64_t)h << 32 | (uint64_t)(s->alen + 1);

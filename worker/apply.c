@@ -565,8 +565,6 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
     patron_rec_init(&a.before);
     int rc = -1;
     for (size_t i = 0; i < p->n_changes; i++) {
-        if ((i & 4095) == 4095)
-            worker_pump(w);
         const Patronsync__Change *c = p->changes[i];
         if (stage_change_rec(c, &a.rec) < 0) {
             err_set(err, errlen, "line %llu: staged change does not decode, or out of memory",
@@ -737,7 +735,6 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         t_read += mono_ms() - ts;
         if (r < 0)
             goto out;
-        worker_pump(w);
     }
     int64_t ts = mono_ms();
     if (sm != NULL) {

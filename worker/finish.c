@@ -438,8 +438,7 @@ static int collect_ids(finish *f, sqlite3_stmt *st, int want_seen, int64_t **out
     uint64_t k = 0;
     *n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((++k & 65535) == 0)
-            worker_pump(f->w);
+        k++;
         int64_t id = sqlite3_column_int64(st, 0);
         if (is_seen(f, id) != want_seen)
             continue;
@@ -517,8 +516,6 @@ static int decide(finish *f, char *err, size_t errlen)
     if (r < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if ((i & 4095) == 4095)
-            worker_pump(f->w);
         store_patron_meta meta;
         store_patron_extra x;
         int found = store_get(st, ids[i], &rec, &meta, err, errlen);
@@ -826,8 +823,6 @@ int finish_end(finish *f, Patronsync__Counts *counts, exc_list *exc, int64_t *se
     int rc = -1;
     int64_t t0 = mono_ms();
     for (size_t i = 0; i < f->nacts; i++) {
-        if ((i & 1023) == 1023)
-            worker_pump(f->w);
         if (apply_action(f, &f->acts[i], &rec, counts, seq, err, errlen) < 0)
             goto out;
     }
@@ -974,8 +969,6 @@ int finish_preview(finish *f, exc_list *exc, char *err, size_t errlen)
         }
         int r = 0;
         for (size_t i = 0; i < p->n_changes && r == 0; i++) {
-            if ((i & 4095) == 4095)
-                worker_pump(f->w);
             r = preview_change(p->changes[i], &rec, exc);
         }
         patronsync__shard_plan__free_unpacked(p, NULL);

@@ -1,5 +1,6 @@
-/* patron-worker: takes one task at a time from the broker (plan a shard, or
- * apply a job), keeps heartbeats both ways, reconnects with back-off. */
+/* patron-worker: takes tasks from the broker (plan a shard, or apply a job:
+ * one at a time, but a shard beside a streaming apply), each in a process of
+ * its own; keeps heartbeats both ways, reconnects with back-off. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -41,43 +42,19 @@ static void send_heartbeat(worker_ctx *w)
 
 /* A streaming apply's word from the broker, passed down to its process as
  * [u32 length][ApplyStream] in one write (atomic up to PIPE_BUF; a larger
- * one is left out: the broker says it again, and gives up on such a job).
- * A full pipe drops it the same way. */
-static void pass_stream(worker_ctx *w, const void *data, size_t len)
+ * one is left out: the broker says it again, and the apply hands its task
+ * back if it never hears). A full pipe drops it the same way. */
+static void pass_stream(worker_ctx *w, const Patronsync__ApplyStream *as)
 {
-    Patronsync__BrokerMsg *bm = patronsync__broker_msg__unpack(NULL, len, data);
-    if (bm == NULL)
+    uint8_t frame[PIPE_BUF];
+    size_t n = patronsync__apply_stream__get_packed_size(as);
+    if (n + 4 > sizeof(frame))
         return;
-    if (bm->body_case == PATRONSYNC__BROKER_MSG__BODY_STREAM) {
-        uint8_t frame[PIPE_BUF];
-        size_t n = patronsync__apply_stream__get_packed_size(bm->stream);
-        if (n + 4 <= sizeof(frame)) {
-            uint32_t n32 = (uint32_t)n;
-            memcpy(frame, &n32, 4);
-            patronsync__apply_stream__pack(bm->stream, frame + 4);
-            if (write(w->ctl_out, frame, n + 4) < 0 && errno != EAGAIN)
-                log_warn("passing the broker's word to the apply: %s", strerror(errno));
-        }
-    }
-    patronsync__broker_msg__free_unpacked(bm, NULL);
-}
-
-void worker_pump(worker_ctx *w)
-{
-    if (w->in_child)
-        return; /* the parent keeps the heartbeats */
-    int64_t now = mono_ms();
-    if (now - w->last_sent_ms >= w->cfg->heartbeat_ms)
-        send_heartbeat(w);
-    zmq_msg_t body;
-    while (wire_recv(w->sock, NULL, &body) == 1) {
-        /* Anything from the broker proves it alive; tasks never arrive
-         * while one is held (the broker gives one at a time). */
-        w->last_heard_ms = now;
-        if (w->ctl_out >= 0)
-            pass_stream(w, zmq_msg_data(&body), zmq_msg_size(&body));
-        zmq_msg_close(&body);
-    }
+    uint32_t n32 = (uint32_t)n;
+    memcpy(frame, &n32, 4);
+    patronsync__apply_stream__pack(as, frame + 4);
+    if (write(w->ctl_out, frame, n + 4) < 0 && errno != EAGAIN)
+        log_warn("passing the broker's word to the apply: %s", strerror(errno));
 }
 
 int worker_publish(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,
@@ -90,12 +67,23 @@ int worker_publish(worker_ctx *w, const char *job, const char *part, const Patro
         warned = 1;
         if (proc_stopping)
             return -1;
-        worker_pump(w);
         usleep(200 * 1000);
     }
     if (warned)
         log_info("job %s part %s: published after Redis came back", job, part);
     return 0;
+}
+
+static void send_ready(worker_ctx *w)
+{
+    Patronsync__Ready rd = PATRONSYNC__READY__INIT;
+    rd.worker_id = w->cfg->worker_id;
+    rd.pid = (uint32_t)getpid();
+    rd.plans_beside_apply = w->cfg->plan_beside_apply != 0;
+    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+    m.body_case = PATRONSYNC__WORKER_MSG__BODY_READY;
+    m.ready = &rd;
+    send_msg(w, &m);
 }
 
 static int connect_broker(worker_ctx *w)
@@ -121,16 +109,10 @@ static int connect_broker(worker_ctx *w)
         log_error("%s", err);
         return -1;
     }
-    Patronsync__Ready rd = PATRONSYNC__READY__INIT;
-    rd.worker_id = w->cfg->worker_id;
-    rd.pid = (uint32_t)getpid();
-    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-    m.body_case = PATRONSYNC__WORKER_MSG__BODY_READY;
-    m.ready = &rd;
     w->last_heard_ms = mono_ms();
     /* IMMEDIATE: the send fails until the connection is up; READY goes
      * out with the first heartbeat that succeeds then. */
-    send_msg(w, &m);
+    send_ready(w);
     log_info("connecting to the broker at %s", ep);
     return 0;
 }
@@ -140,7 +122,6 @@ static int connect_broker(worker_ctx *w)
 static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
 {
     char err[ERRLEN] = "";
-    w->in_child = 1;
     /* Planning only reads the store: a read-only connection, which also
      * never waits for the write lock an apply in progress holds. */
     int ro = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD ? STORE_READONLY : 0;
@@ -249,27 +230,96 @@ static void start_checkpoint(worker_ctx *w)
     _exit(ok ? 0 : 1);
 }
 
-/* Each task runs in a child process: a record that crashes the parser
- * costs that attempt, not the worker; the parent keeps the heartbeats going
- * and reports what happened. */
-static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
+/* Each task runs in a process of its own: a record that crashes the parser
+ * costs that attempt, not the worker; this process keeps the heartbeats
+ * going, passes a streaming apply the broker's word, and reports what
+ * happened. Two at most: a streaming apply and a shard beside it. */
+typedef struct {
+    pid_t pid;                 /* 0: free */
+    int fd;                    /* the result comes on it */
+    int ctl_out;               /* a streaming apply: the pipe for the broker's word, or -1 */
+    Patronsync__BrokerMsg *bm; /* the task (owned) */
+    int is_shard;
+    strbuf out;
+    int64_t t0, kill_at;
+    int killed;
+} task;
+
+static task tasks[2];
+
+static int tasks_running(void)
 {
-    if (bm->body_case != PATRONSYNC__BROKER_MSG__BODY_SHARD && bm->body_case != PATRONSYNC__BROKER_MSG__BODY_APPLY)
-        return;
-    int is_shard = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD;
-    const char *job = is_shard ? bm->shard->job_id : bm->apply->job_id;
-    unsigned attempt = is_shard ? bm->shard->attempt : bm->apply->attempt;
-    int64_t t0 = mono_ms();
-    int fds[2], ctl[2] = {-1, -1};
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        log_error("pipe: %s", strerror(errno));
+    return (tasks[0].pid > 0) + (tasks[1].pid > 0);
+}
+
+static const char *task_job(const task *t)
+{
+    return t->is_shard ? t->bm->shard->job_id : t->bm->apply->job_id;
+}
+
+static unsigned task_attempt(const task *t)
+{
+    return t->is_shard ? t->bm->shard->attempt : t->bm->apply->attempt;
+}
+
+/* A failed result for a task that produced none (why: what happened). */
+static void send_failed(worker_ctx *w, const Patronsync__BrokerMsg *bm, const char *why)
+{
+    Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
+    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+    Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;
+    Patronsync__ApplyResult ar = PATRONSYNC__APPLY_RESULT__INIT;
+    if (bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD) {
+        sr.job_id = bm->shard->job_id;
+        sr.shard = bm->shard->shard;
+        sr.attempt = bm->shard->attempt;
+        sr.error = (char *)why;
+        sr.counts = &counts;
+        m.body_case = PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT;
+        m.shard_result = &sr;
+    } else {
+        ar.job_id = bm->apply->job_id;
+        ar.attempt = bm->apply->attempt;
+        ar.error = (char *)why;
+        ar.counts = &counts;
+        m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
+        m.apply_result = &ar;
+    }
+    send_msg(w, &m);
+}
+
+/* Whether bm may start now: nothing running, or a shard beside a
+ * streaming apply (plan_beside_apply). */
+static task *task_slot(worker_ctx *w, const Patronsync__BrokerMsg *bm)
+{
+    int n = tasks_running();
+    if (n == 0)
+        return &tasks[0];
+    task *run = tasks[0].pid > 0 ? &tasks[0] : &tasks[1];
+    if (n == 1 && w->cfg->plan_beside_apply && bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD &&
+        !run->is_shard && run->bm->apply->streaming)
+        return run == &tasks[0] ? &tasks[1] : &tasks[0];
+    return NULL;
+}
+
+/* Start bm (owned from here on) in a process of its own. */
+static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
+{
+    task *t = task_slot(w, bm);
+    if (t == NULL) {
+        /* The broker gives no more than that; say so rather than sit on it. */
+        log_warn("a task came while this worker had no room for it; handed back");
+        send_failed(w, bm, "the worker had no room for it");
+        patronsync__broker_msg__free_unpacked(bm, NULL);
         return;
     }
-    /* A streaming apply hears from the broker through the worker process. */
-    if (!is_shard && bm->apply->streaming && pipe2(ctl, O_CLOEXEC | O_NONBLOCK) < 0) {
+    int is_shard = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD;
+    int streaming = !is_shard && bm->apply->streaming;
+    int fds[2], ctl[2] = {-1, -1};
+    if (pipe2(fds, O_CLOEXEC) < 0 || (streaming && pipe2(ctl, O_CLOEXEC | O_NONBLOCK) < 0)) {
         log_error("pipe: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
+        send_failed(w, bm, "the worker could not make a pipe");
+        patronsync__broker_msg__free_unpacked(bm, NULL);
         return;
     }
     pid_t pid = fork();
@@ -281,99 +331,122 @@ static void handle(worker_ctx *w, const Patronsync__BrokerMsg *bm)
             close(ctl[0]);
             close(ctl[1]);
         }
+        send_failed(w, bm, "the worker could not start a process for it");
+        patronsync__broker_msg__free_unpacked(bm, NULL);
         return;
     }
     if (pid == 0) {
         close(fds[0]);
         if (ctl[1] >= 0)
             close(ctl[1]);
+        for (int k = 0; k < 2; k++)
+            if (tasks[k].pid > 0) {
+                close(tasks[k].fd); /* the other task's pipes are not this one's */
+                if (tasks[k].ctl_out >= 0)
+                    close(tasks[k].ctl_out);
+            }
         w->ctl_in = ctl[0];
         child_task(w, bm, fds[1]);
     }
     close(fds[1]);
     if (ctl[0] >= 0)
         close(ctl[0]);
-    w->ctl_out = ctl[1];
-    strbuf out;
-    sb_init(&out);
-    int64_t kill_at = 0;
-    int eof = 0;
-    while (!eof) {
-        zmq_pollitem_t items[2] = {{w->sock, 0, ZMQ_POLLIN, 0}, {NULL, fds[0], ZMQ_POLLIN, 0}};
-        zmq_poll(items, 2, (long)w->cfg->heartbeat_ms);
-        if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
-            char chunk[65536];
-            ssize_t k = read(fds[0], chunk, sizeof(chunk));
-            if (k > 0)
-                sb_append(&out, chunk, (size_t)k);
-            else if (k == 0 || errno != EINTR)
-                eof = 1;
-        }
-        worker_pump(w);
-        if (proc_stopping && kill_at == 0)
-            kill_at = mono_ms() + w->cfg->shutdown_grace_ms;
-        if (kill_at && mono_ms() > kill_at) {
-            log_warn("job %s: grace period over; handing the task back", job);
-            kill(pid, SIGKILL);
-        }
+    memset(t, 0, sizeof(*t));
+    t->pid = pid;
+    t->fd = fds[0];
+    t->ctl_out = ctl[1];
+    t->bm = bm;
+    t->is_shard = is_shard;
+    t->t0 = mono_ms();
+    sb_init(&t->out);
+    if (streaming)
+        w->ctl_out = ctl[1];
+}
+
+/* The task's process has ended (its pipe is closed): report. */
+static void task_end(worker_ctx *w, task *t)
+{
+    close(t->fd);
+    if (t->ctl_out >= 0) {
+        close(t->ctl_out);
+        w->ctl_out = -1;
     }
-    close(fds[0]);
-    if (w->ctl_out >= 0)
-        close(w->ctl_out);
-    w->ctl_out = -1;
     int st = 0;
     struct rusage ru;
-    while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR)
+    memset(&ru, 0, sizeof(ru));
+    while (wait4(t->pid, &st, 0, &ru) < 0 && errno == EINTR)
         ;
     if (ru.ru_maxrss > w->child_maxrss_kb)
         w->child_maxrss_kb = ru.ru_maxrss;
+    const char *job = task_job(t);
+    unsigned attempt = task_attempt(t);
     Patronsync__WorkerMsg *res = NULL;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        res = patronsync__worker_msg__unpack(NULL, out.len, (const uint8_t *)out.buf);
-    sb_free(&out);
-    if (kill_at && mono_ms() > kill_at) {
-        if (res)
-            patronsync__worker_msg__free_unpacked(res, NULL);
-        return; /* handed back: the broker re-dispatches it */
-    }
-    if (res != NULL) {
-        const char *e = is_shard ? res->shard_result->error : res->apply_result->error;
-        int ok = is_shard ? res->shard_result->ok : res->apply_result->ok;
-        log_info("job %s %s%u attempt %u: %s in %lld ms", job, is_shard ? "shard " : "apply", is_shard ? bm->shard->shard : 0,
-                 attempt, ok ? "done" : e, (long long)(mono_ms() - t0));
+        res = patronsync__worker_msg__unpack(NULL, t->out.len, (const uint8_t *)t->out.buf);
+    if (t->kill_at && mono_ms() > t->kill_at) {
+        /* handed back: the broker re-dispatches it */
+    } else if (res != NULL) {
+        const char *e = t->is_shard ? res->shard_result->error : res->apply_result->error;
+        int ok = t->is_shard ? res->shard_result->ok : res->apply_result->ok;
+        log_info("job %s %s%u attempt %u: %s in %lld ms", job, t->is_shard ? "shard " : "apply",
+                 t->is_shard ? t->bm->shard->shard : 0, attempt, ok ? "done" : e, (long long)(mono_ms() - t->t0));
         send_msg(w, res);
-        if (!is_shard && ok)
+        if (!t->is_shard && ok)
             start_checkpoint(w);
+    } else {
+        char why[200];
+        if (WIFSIGNALED(st))
+            snprintf(why, sizeof(why), "the worker process handling it crashed (signal %d)", WTERMSIG(st));
+        else
+            snprintf(why, sizeof(why), "the worker process handling it exited with status %d", WEXITSTATUS(st));
+        log_warn("job %s attempt %u: %s", job, attempt, why);
+        send_failed(w, t->bm, why);
+    }
+    if (res)
         patronsync__worker_msg__free_unpacked(res, NULL);
+    sb_free(&t->out);
+    patronsync__broker_msg__free_unpacked(t->bm, NULL);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Read what the task's process wrote; at its end, report. */
+static void task_read(worker_ctx *w, task *t)
+{
+    char chunk[65536];
+    ssize_t k = read(t->fd, chunk, sizeof(chunk));
+    if (k > 0)
+        sb_append(&t->out, chunk, (size_t)k);
+    else if (k == 0 || errno != EINTR)
+        task_end(w, t);
+}
+
+/* A message from the broker (a task, a streaming apply's word, a heartbeat). */
+static void on_broker(worker_ctx *w, zmq_msg_t *body)
+{
+    Patronsync__BrokerMsg *bm = patronsync__broker_msg__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
+    if (bm == NULL) {
+        wire_rejected++;
+        if (wire_should_log_rejected())
+            log_warn("a frame from the broker did not decode; dropped (%llu so far)", (unsigned long long)wire_rejected);
         return;
     }
-    char why[200];
-    if (WIFSIGNALED(st))
-        snprintf(why, sizeof(why), "the worker process handling it crashed (signal %d)", WTERMSIG(st));
-    else
-        snprintf(why, sizeof(why), "the worker process handling it exited with status %d", WEXITSTATUS(st));
-    log_warn("job %s attempt %u: %s", job, attempt, why);
-    Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
-    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-    Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;
-    Patronsync__ApplyResult ar = PATRONSYNC__APPLY_RESULT__INIT;
-    if (is_shard) {
-        sr.job_id = bm->shard->job_id;
-        sr.shard = bm->shard->shard;
-        sr.attempt = attempt;
-        sr.error = why;
-        sr.counts = &counts;
-        m.body_case = PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT;
-        m.shard_result = &sr;
-    } else {
-        ar.job_id = bm->apply->job_id;
-        ar.attempt = attempt;
-        ar.error = why;
-        ar.counts = &counts;
-        m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
-        m.apply_result = &ar;
+    switch (bm->body_case) {
+    case PATRONSYNC__BROKER_MSG__BODY_SHARD:
+    case PATRONSYNC__BROKER_MSG__BODY_APPLY:
+        if (proc_stopping) {
+            send_failed(w, bm, "the worker is stopping");
+            break;
+        }
+        task_start(w, bm);
+        return; /* bm is the task's now */
+    case PATRONSYNC__BROKER_MSG__BODY_STREAM:
+        if (w->ctl_out >= 0)
+            pass_stream(w, bm->stream);
+        break;
+    default:
+        break;
     }
-    send_msg(w, &m);
+    patronsync__broker_msg__free_unpacked(bm, NULL);
 }
 
 int main(int argc, char **argv)
@@ -414,43 +487,51 @@ int main(int argc, char **argv)
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
     int ready_acked = 0;
-    while (!proc_stopping) {
-        zmq_msg_t body;
-        int r = wire_recv_wait(w.sock, NULL, &body, (long)cfg.heartbeat_ms);
+    while (!proc_stopping || tasks_running() > 0) {
+        zmq_pollitem_t items[3] = {{w.sock, 0, ZMQ_POLLIN, 0}};
+        int nitems = 1;
+        task *polled[3] = {NULL};
+        for (int k = 0; k < 2; k++)
+            if (tasks[k].pid > 0) {
+                polled[nitems] = &tasks[k];
+                items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].fd, ZMQ_POLLIN, 0};
+            }
+        zmq_poll(items, nitems, (long)cfg.heartbeat_ms);
         int64_t now = mono_ms();
-        if (r == 1) {
+        zmq_msg_t body;
+        while (wire_recv(w.sock, NULL, &body) == 1) {
             w.last_heard_ms = now;
             backoff = 100;
             ready_acked = 1;
-            Patronsync__BrokerMsg *bm =
-                patronsync__broker_msg__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+            on_broker(&w, &body);
             zmq_msg_close(&body);
-            if (bm == NULL) {
-                wire_rejected++;
-                if (wire_should_log_rejected())
-                    log_warn("a frame from the broker did not decode; dropped (%llu so far)",
-                         (unsigned long long)wire_rejected);
+        }
+        for (int k = 1; k < nitems; k++)
+            if (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+                task_read(&w, polled[k]);
+        for (int k = 0; k < 2; k++) {
+            task *t = &tasks[k];
+            if (t->pid <= 0)
                 continue;
+            if (proc_stopping && t->kill_at == 0)
+                t->kill_at = mono_ms() + cfg.shutdown_grace_ms;
+            if (t->kill_at && mono_ms() > t->kill_at && !t->killed) {
+                log_warn("job %s: grace period over; handing the task back", task_job(t));
+                kill(t->pid, SIGKILL);
+                t->killed = 1;
             }
-            handle(&w, bm);
-            patronsync__broker_msg__free_unpacked(bm, NULL);
         }
         reap_checkpoint(&w, 0);
         now = mono_ms();
         if (now - w.last_sent_ms >= cfg.heartbeat_ms) {
-            if (!ready_acked) {
-                Patronsync__Ready rd = PATRONSYNC__READY__INIT;
-                rd.worker_id = cfg.worker_id;
-                rd.pid = (uint32_t)getpid();
-                Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-                m.body_case = PATRONSYNC__WORKER_MSG__BODY_READY;
-                m.ready = &rd;
-                send_msg(&w, &m);
-            } else {
+            if (!ready_acked)
+                send_ready(&w);
+            else
                 send_heartbeat(&w);
-            }
         }
-        if (now - w.last_heard_ms > cfg.heartbeat_ms * cfg.liveness) {
+        /* Between tasks only: a task's result goes to the broker it came
+         * from, or is dropped as late by a new one. */
+        if (tasks_running() == 0 && now - w.last_heard_ms > cfg.heartbeat_ms * cfg.liveness) {
             log_warn("broker silent for %lld ms; reconnecting in %lld ms", (long long)(now - w.last_heard_ms),
                      (long long)backoff);
             usleep((useconds_t)backoff * 1000);

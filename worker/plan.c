@@ -140,12 +140,12 @@ typedef struct {
     exc_list exc;
     change_list ch;
     patron_rec mapped, existing, out;
-    int hashed; /* the last record hashed a password (slow): pump heartbeats */
     finish_seen seen; /* stored patrons and sites in the file, for the finishing step (finish.h) */
     uint64_t ref_gen;    /* the reference data generation read (store_ref_gen) */
     uint64_t memo_seed;  /* the profile and reference data every record memo starts from */
     uint64_t memo;       /* this record's memo, 0 when it may have none */
     uint64_t memo_stored;/* the memo the patron holds (store_memo_find) */
+    int empty;           /* no patrons in the store: every lookup would find nothing */
     size_t rec_mark;     /* exc.n when this record began: a line since means no memo */
     uint64_t memo_hits;  /* records found unchanged by their memo */
 } planner;
@@ -177,7 +177,7 @@ static int memo_unchanged(planner *pl, const char *key, char *err, size_t errlen
         return 0; /* barcode+site matching decides more; a password is never memoised */
     uint64_t memo = record_memo(pl);
     store_memo m;
-    int r = store_memo_find(pl->w->st, key, &m, err, errlen);
+    int r = pl->empty ? 0 : store_memo_find(pl->w->st, key, &m, err, errlen);
     if (r < 0)
         return -1;
     if (r == 1 && m.memo != 0 && m.memo == store_memo_of(memo, m.row_hash)) {
@@ -291,8 +291,6 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
     int warned = 0;
     const patron_rec *ex = found ? &pl->existing : NULL;
     int save = rules_decide(&pl->rctx, line, &pl->mapped, ex, &pl->out, &pl->exc, &warned);
-    if (pl->mapped.state[PF_PASSWORD] == PV_VALUE)
-        pl->hashed = 1;
     if (save < 0) {
         err_set(err, errlen, "line %llu: out of memory, or the password could not be hashed",
                 (unsigned long long)line);
@@ -307,7 +305,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
     const char *id = patron_rec_get(&pl->out, PF_DISTRICT_ID);
     const char *bc = patron_rec_get(&pl->out, PF_BARCODE);
     if (*bc && (!found || strcmp(bc, patron_rec_get(ex, PF_BARCODE)) != 0)) {
-        int taken = store_value_taken(st, PF_BARCODE, bc, self);
+        int taken = pl->empty ? 0 : store_value_taken(st, PF_BARCODE, bc, self);
         if (taken < 0) {
             err_set(err, errlen, "store: looking up barcode '%s': %s", bc, sqlite3_errmsg(store_db(st)));
             return -1;
@@ -324,7 +322,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
         }
     }
     if (!pl->rctx.match_district_id && *id && (!found || strcmp(id, patron_rec_get(ex, PF_DISTRICT_ID)) != 0)) {
-        int taken = store_value_taken(st, PF_DISTRICT_ID, id, self);
+        int taken = pl->empty ? 0 : store_value_taken(st, PF_DISTRICT_ID, id, self);
         if (taken < 0) {
             err_set(err, errlen, "store: looking up District ID '%s': %s", id, sqlite3_errmsg(store_db(st)));
             return -1;
@@ -338,7 +336,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
         }
     }
     if (rules_username_changed(&pl->out, ex)) {
-        int taken = store_username_taken(st, patron_rec_get(&pl->out, PF_USERNAME), self);
+        int taken = pl->empty ? 0 : store_username_taken(st, patron_rec_get(&pl->out, PF_USERNAME), self);
         if (taken < 0) {
             err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
             return -1;
@@ -471,7 +469,7 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
             return r < 0 ? -1 : 0;
     }
     store_patron_meta meta = {0};
-    int found = store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
+    int found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
     if (found < 0)
         return -1;
     if (found && !pl->rctx.match_district_id) {
@@ -548,6 +546,10 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     if (store_begin(w->st, 0, err, errlen) < 0)
         goto out;
     in_txn = 1;
+    /* A first load: nothing to look up, in this snapshot. */
+    pl.empty = store_patrons_empty(w->st, err, errlen);
+    if (pl.empty < 0)
+        goto out;
     if (rules_ref_load(&ref, w->st, err, errlen) < 0)
         goto out;
     rules_ctx_init(&pl.rctx, &ref, profile_match_district_id(prof), profile_site_default(prof));
@@ -577,9 +579,6 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     exc_list *exc = &pl.exc;
     while (csvscan_next(&sc, &rec)) {
         nrec++;
-        if ((nrec & 63) == 0 || pl.hashed)
-            worker_pump(w);
-        pl.hashed = 0;
         counts->read++;
         uint64_t line = rec.line;
         if (w->cfg->test_fault_line > 0 && line == (uint64_t)w->cfg->test_fault_line) {

@@ -17,16 +17,12 @@ typedef struct {
     int64_t last_sent_ms;
     int64_t last_heard_ms;
     volatile int *stopping;
-    int in_child;        /* this process runs one task; the parent heartbeats */
     long child_maxrss_kb;/* largest task process so far */
     int ckpt_pid;        /* the process checkpointing the store after an apply, or 0 */
     int ctl_out;         /* worker process: the pipe to a streaming apply's process, or -1 */
     int ctl_in;          /* a streaming apply's process: the broker's ApplyStream messages, or -1 */
 } worker_ctx;
 
-/* Send a heartbeat if one is due and swallow the broker's heartbeats; call
- * it often during long work. */
-void worker_pump(worker_ctx *w);
 
 /* Plan one shard: parse, map, validate, compare with the store, stage the
  * changes beside the store and publish the result. A shard already staged

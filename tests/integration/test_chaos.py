@@ -235,22 +235,29 @@ def streaming_worker(c, timeout=60):
 
 @test
 def planner_lost_while_the_apply_streams():
-    """Two workers: the apply streams on one while the other plans. With the
-    planner killed, no worker is left to plan what the apply waits for: the
-    broker tells it to hand the task back (not counted as an attempt), the
-    one worker left plans every shard, then applies. Clean-equivalent."""
-    c = new_cluster("chaos-stream-planner-lost", workers=2)
-    try:
-        p = start_run(c)
-        applier = streaming_worker(c)
-        cluster_signal(c, "worker-1" if applier == "worker-2" else "worker-2", signal.SIGKILL)
-        s = finish(c, p)
-        assert_clean_equivalent(c, s, "planner lost while the apply streamed")
-        log = open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read()
-        assert "the streaming apply was handed back (handed back: no other worker is left" in log, log[-3000:]
-        assert cluster_pid(c, applier), f"{applier} died"
-    finally:
-        c.__exit__(None, None, None)
+    """Two workers: the apply streams on one while both plan (the applying
+    one a shard at a time beside its apply). With the other killed, the
+    applying worker plans the rest itself. With plan_beside_apply=0 it
+    cannot: the broker tells it to hand the task back (not counted as an
+    attempt), the one worker left plans every shard, then applies. Both
+    clean-equivalent."""
+    for beside in ("1", "0"):
+        c = new_cluster(f"chaos-stream-planner-lost-{beside}", workers=2, extra={"plan_beside_apply": beside})
+        try:
+            p = start_run(c)
+            applier = streaming_worker(c)
+            cluster_signal(c, "worker-1" if applier == "worker-2" else "worker-2", signal.SIGKILL)
+            s = finish(c, p)
+            assert_clean_equivalent(c, s, f"planner lost while the apply streamed (plan_beside_apply={beside})")
+            log = open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read()
+            handed = "the streaming apply was handed back (handed back: no other worker is left" in log
+            assert handed == (beside == "0"), log[-3000:]
+            planned_beside = re.findall(r"shard \d+ attempt \d+: done", open(
+                os.path.join(c.data, "logs", f"{applier}.log"), errors="replace").read())
+            assert planned_beside, "the applying worker planned nothing"  # beside its apply, or after handing back
+            assert cluster_pid(c, applier), f"{applier} died"
+        finally:
+            c.__exit__(None, None, None)
 
 
 @test

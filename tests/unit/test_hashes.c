@@ -11,13 +11,8 @@
 #include "log.h"
 #include "util.h"
 
-/* worker/main.c's loop functions, which plan.c (linked for plan_path)
- * refers to; nothing here calls them. */
-void worker_pump(worker_ctx *w)
-{
-    (void)w;
-}
-
+/* worker/main.c's function, which plan.c (linked for plan_path) refers
+ * to; nothing here calls it. */
 int worker_publish(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,
                    Patronsync__Exception *const *exc, size_t nexc, unsigned attempt)
 {
