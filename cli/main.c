@@ -249,12 +249,6 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
 static int copy_in(const ps_config *cfg, const char *src, char *rel, size_t rellen)
 {
     char err[ERRLEN];
-    size_t len;
-    char *data = file_read_all(src, (size_t)cfg->max_file_bytes, &len, err, sizeof(err));
-    if (data == NULL) {
-        fprintf(stderr, "patronctl: %s\n", err);
-        return -1;
-    }
     char base[256];
     char tmp[1024];
     str_copy(tmp, sizeof(tmp), src);
@@ -273,7 +267,8 @@ static int copy_in(const ps_config *cfg, const char *src, char *rel, size_t rell
     snprintf(dir, sizeof(dir), "%s/adhoc", cfg->import_root);
     snprintf(dst, sizeof(dst), "%s/%s", cfg->import_root, rel);
     int rc = 0;
-    if (mkdir_p(dir, 0750, err, sizeof(err)) < 0 || file_write_atomic(dst, data, len, err, sizeof(err)) < 0) {
+    if (mkdir_p(dir, 0750, err, sizeof(err)) < 0 ||
+        file_copy_atomic(src, dst, (size_t)cfg->max_file_bytes, err, sizeof(err)) < 0) {
         fprintf(stderr, "patronctl: %s\n", err);
         rc = -1;
     } else {
@@ -285,7 +280,6 @@ static int copy_in(const ps_config *cfg, const char *src, char *rel, size_t rell
             utimensat(AT_FDCWD, dst, times, 0);
         }
     }
-    free(data);
     return rc;
 }
 

@@ -40,6 +40,7 @@ typedef struct {
     int64_t unchanged_memo;           /* 1: plan records unchanged by their memo (docs/RULES.md) */
     int64_t stream_apply;             /* 1: the apply starts while shards are planned (docs/PROTOCOL.md) */
     int64_t plan_beside_apply;        /* 1: a worker plans one shard beside its streaming apply */
+    int64_t plan_nice;                /* niceness of plan task processes */
     int64_t ack_resend_ms;
     int64_t max_message_bytes;
     int64_t test_clock_offset;        /* test only: seconds added to the scheduler's clock */

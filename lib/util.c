@@ -260,9 +260,21 @@ char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t
     }
     strbuf sb;
     sb_init(&sb);
-    char chunk[65536];
+    /* Read straight into a buffer of the file's size, and a byte more to
+     * see its end (a file that grows meanwhile grows the buffer). */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size <= max &&
+        sb_grow(&sb, (size_t)st.st_size + 1) < 0) {
+        err_set(err, errlen, "out of memory reading %s", path);
+        goto err;
+    }
     for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (sb.cap - sb.len < 2 && sb_grow(&sb, 65536) < 0) {
+            err_set(err, errlen, "out of memory reading %s", path);
+            goto err;
+        }
+        sb.buf[sb.len] = '\0'; /* an empty file too */
+        ssize_t n = read(fd, sb.buf + sb.len, sb.cap - sb.len - 1);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -275,10 +287,8 @@ char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t
             err_set(err, errlen, "%s is larger than %zu bytes", path, max);
             goto err;
         }
-        if (sb_append(&sb, chunk, (size_t)n) < 0) {
-            err_set(err, errlen, "out of memory reading %s", path);
-            goto err;
-        }
+        sb.len += (size_t)n;
+        sb.buf[sb.len] = '\0';
     }
     close(fd);
     if (sb.buf == NULL && sb_append(&sb, "", 0) < 0) {
@@ -294,13 +304,39 @@ err:
     return NULL;
 }
 
-static int write_temp(const char *path, char *tmp, size_t tmplen, const void *data, size_t len, char *err,
-                      size_t errlen);
+static int write_temp(const char *path, char *tmp, size_t tmplen, const void *data, size_t len, int src_fd,
+                      size_t max, char *err, size_t errlen);
 
 int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
     char tmp[4096];
-    if (write_temp(path, tmp, sizeof(tmp), data, len, err, errlen) < 0)
+    if (write_temp(path, tmp, sizeof(tmp), data, len, -1, 0, err, errlen) < 0)
+        return -1;
+    if (rename(tmp, path) < 0) {
+        err_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int file_copy_atomic(const char *src, const char *path, size_t max, char *err, size_t errlen)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        err_set(err, errlen, "cannot open %s: %s", src, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(in, &st) == 0 && (uint64_t)st.st_size > max) {
+        err_set(err, errlen, "%s is larger than %zu bytes", src, max);
+        close(in);
+        return -1;
+    }
+    char tmp[4096];
+    int rc = write_temp(path, tmp, sizeof(tmp), NULL, 0, in, max, err, errlen);
+    close(in);
+    if (rc < 0)
         return -1;
     if (rename(tmp, path) < 0) {
         err_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
@@ -313,7 +349,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, char *err,
 int file_write_once(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
     char tmp[4096];
-    if (write_temp(path, tmp, sizeof(tmp), data, len, err, errlen) < 0)
+    if (write_temp(path, tmp, sizeof(tmp), data, len, -1, 0, err, errlen) < 0)
         return -1;
     int rc = 0;
     if (link(tmp, path) < 0) {
@@ -328,9 +364,64 @@ int file_write_once(const char *path, const void *data, size_t len, char *err, s
     return rc;
 }
 
-/* A temporary file beside path holding data, flushed to disk. */
-static int write_temp(const char *path, char *tmp, size_t tmplen, const void *data, size_t len, char *err,
-                      size_t errlen)
+/* Copy src_fd to fd (in the kernel when it can), up to max bytes. 0 / -1
+ * with err naming what (src_fd's file is the caller's to name). */
+static int copy_fd(int src_fd, int fd, size_t max, const char *tmp, char *err, size_t errlen)
+{
+    size_t total = 0;
+    int kernel = 1;
+    char *buf = NULL;
+    for (;;) {
+        ssize_t n;
+        if (kernel) {
+            n = copy_file_range(src_fd, NULL, fd, NULL, (size_t)1 << 30, 0);
+            if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP) &&
+                total == 0) {
+                kernel = 0;
+                continue;
+            }
+        } else {
+            if (buf == NULL && (buf = malloc((size_t)1 << 20)) == NULL) {
+                err_set(err, errlen, "out of memory");
+                return -1;
+            }
+            n = read(src_fd, buf, (size_t)1 << 20);
+            for (ssize_t off = 0; n > 0 && off < n;) {
+                ssize_t w = write(fd, buf + off, (size_t)(n - off));
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w < 0) {
+                    err_set(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+                    free(buf);
+                    return -1;
+                }
+                off += w;
+            }
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err_set(err, errlen, "copying into %s: %s", tmp, strerror(errno));
+            free(buf);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+        if (total > max) {
+            err_set(err, errlen, "%s: the file grew past %zu bytes while it was copied", tmp, max);
+            free(buf);
+            return -1;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/* A temporary file beside path holding data (or what src_fd holds, up to
+ * max bytes, when src_fd >= 0), flushed to disk. */
+static int write_temp(const char *path, char *tmp, size_t tmplen, const void *data, size_t len, int src_fd,
+                      size_t max, char *err, size_t errlen)
 {
     static unsigned seq;
     int n = snprintf(tmp, tmplen, "%s.tmp.%d.%u", path, (int)getpid(), seq++);
@@ -343,8 +434,13 @@ static int write_temp(const char *path, char *tmp, size_t tmplen, const void *da
         err_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
+    if (src_fd >= 0 && copy_fd(src_fd, fd, max, tmp, err, errlen) < 0) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
     const char *p = data;
-    size_t left = len;
+    size_t left = src_fd >= 0 ? 0 : len;
     while (left > 0) {
         ssize_t w = write(fd, p, left);
         if (w < 0 && errno == EINTR)

@@ -50,6 +50,9 @@ int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 /* Write data to path atomically (temp file, fsync, rename). 0 / -1. */
 int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+/* Copy the file src to path atomically (temp file, fsync, rename), in the
+ * kernel where it can; more than max bytes is an error. 0 / -1. */
+int file_copy_atomic(const char *src, const char *path, size_t max, char *err, size_t errlen);
 /* Write data to path only if path does not exist yet (temp file, fsync,
  * link): 0 written, 1 when it already existed (left as it was), -1 error. */
 int file_write_once(const char *path, const void *data, size_t len, char *err, size_t errlen);

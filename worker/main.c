@@ -125,6 +125,10 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
     /* Planning only reads the store: a read-only connection, which also
      * never waits for the write lock an apply in progress holds. */
     int ro = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD ? STORE_READONLY : 0;
+    /* The apply is the job's critical path (one writer); planning only
+     * has to stay ahead of it, so on a shared machine it yields. */
+    if (ro && w->cfg->plan_nice > 0 && setpriority(PRIO_PROCESS, 0, (int)w->cfg->plan_nice) < 0)
+        log_warn("setpriority: %s", strerror(errno));
     w->st = store_open(w->cfg->store_path, (int)w->cfg->cache_mb, ro, err, sizeof(err));
     w->redis = status_new(w->cfg->redis_url, err, sizeof(err));
     Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
