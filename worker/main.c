@@ -367,6 +367,22 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
         w->ctl_out = ctl[1];
 }
 
+/* A running process's peak RSS so far (VmHWM), kB; 0 when unknown. */
+static long proc_peak_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = 0;
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
 /* The task's process has ended (its pipe is closed): report. */
 static void task_end(worker_ctx *w, task *t)
 {
@@ -380,8 +396,14 @@ static void task_end(worker_ctx *w, task *t)
     memset(&ru, 0, sizeof(ru));
     while (wait4(t->pid, &st, 0, &ru) < 0 && errno == EINTR)
         ;
-    if (ru.ru_maxrss > w->child_maxrss_kb)
-        w->child_maxrss_kb = ru.ru_maxrss;
+    /* Tasks running together count together: this one's peak and the
+     * other's so far (an upper bound of their peak together). */
+    long together = ru.ru_maxrss;
+    for (int k = 0; k < 2; k++)
+        if (&tasks[k] != t && tasks[k].pid > 0)
+            together += proc_peak_kb(tasks[k].pid);
+    if (together > w->child_maxrss_kb)
+        w->child_maxrss_kb = together;
     const char *job = task_job(t);
     unsigned attempt = task_attempt(t);
     Patronsync__WorkerMsg *res = NULL;
@@ -554,6 +576,6 @@ int main(int argc, char **argv)
     }
     zmq_ctx_term(w.zctx);
     reap_checkpoint(&w, 1);
-    log_info("stopped (largest task process: %ld kB)", w.child_maxrss_kb);
+    log_info("stopped (largest task process, or two together: %ld kB)", w.child_maxrss_kb);
     return 0;
 }

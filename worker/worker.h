@@ -17,7 +17,7 @@ typedef struct {
     int64_t last_sent_ms;
     int64_t last_heard_ms;
     volatile int *stopping;
-    long child_maxrss_kb;/* largest task process so far */
+    long child_maxrss_kb;/* largest task process (or two running together) so far */
     int ckpt_pid;        /* the process checkpointing the store after an apply, or 0 */
     int ctl_out;         /* worker process: the pipe to a streaming apply's process, or -1 */
     int ctl_in;          /* a streaming apply's process: the broker's ApplyStream messages, or -1 */
