@@ -318,60 +318,10 @@ static void archive_prune(const char *dir, int64_t keep)
     free(names);
 }
 
-/* Copy in_fd (from its start) to out_fd, at most limit bytes; the bytes
- * copied into *copied. */
-static int copy_fd(broker *b, int in_fd, int out_fd, uint64_t limit, uint64_t *copied, char *err, size_t errlen)
+/* Keep the broker answering while a large input is copied. */
+static void pump(void *b)
 {
-    static const size_t chunk = (size_t)64 << 20;
-    uint64_t total = 0;
-    int use_cfr = 1;
-    char *buf = NULL;
-    while (total < limit) {
-        size_t want = limit - total < chunk ? (size_t)(limit - total) : chunk;
-        ssize_t n;
-        if (use_cfr) {
-            n = copy_file_range(in_fd, NULL, out_fd, NULL, want, 0);
-            if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP) &&
-                total == 0) {
-                use_cfr = 0;
-                continue;
-            }
-        } else {
-            if (buf == NULL && (buf = malloc(1 << 20)) == NULL) {
-                err_set(err, errlen, "out of memory");
-                return -1;
-            }
-            n = read(in_fd, buf, want < (1 << 20) ? want : (1 << 20));
-            if (n > 0) {
-                ssize_t off = 0;
-                while (off < n) {
-                    ssize_t w = write(out_fd, buf + off, (size_t)(n - off));
-                    if (w < 0 && errno == EINTR)
-                        continue;
-                    if (w <= 0) {
-                        err_set(err, errlen, "%s", w < 0 ? strerror(errno) : "nothing written");
-                        free(buf);
-                        return -1;
-                    }
-                    off += w;
-                }
-            }
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err_set(err, errlen, "%s", strerror(errno));
-            free(buf);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        total += (uint64_t)n;
-        broker_pump(b);
-    }
-    free(buf);
-    *copied = total;
-    return 0;
+    broker_pump(b);
 }
 
 /* Keep a copy of the input in archive_dir/<schedule or adhoc>/ named
@@ -413,7 +363,7 @@ static int archive_input(broker *b, job *j, const input *in, char *path_out, siz
     }
     uint64_t copied = 0;
     /* One byte more than it had tells a file that grew since. */
-    if (copy_fd(b, in->fd, fd, (uint64_t)in->sb.st_size + 1, &copied, e, sizeof(e)) < 0) {
+    if (fd_copy(in->fd, fd, (uint64_t)in->sb.st_size + 1, &copied, pump, b, e, sizeof(e)) < 0) {
         err_set(err, errlen, "cannot keep a copy of '%s' in the archive (%s): %s", req->file, tmp, e);
         goto err;
     }

@@ -307,17 +307,23 @@ err:
 static int write_temp(const char *path, char *tmp, size_t tmplen, const void *data, size_t len, int src_fd,
                       size_t max, char *err, size_t errlen);
 
-int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
+/* The temporary file into its place. 0 / -1 (the temporary removed). */
+static int rename_temp(const char *tmp, const char *path, char *err, size_t errlen)
 {
-    char tmp[4096];
-    if (write_temp(path, tmp, sizeof(tmp), data, len, -1, 0, err, errlen) < 0)
-        return -1;
     if (rename(tmp, path) < 0) {
         err_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
         return -1;
     }
     return 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (write_temp(path, tmp, sizeof(tmp), data, len, -1, 0, err, errlen) < 0)
+        return -1;
+    return rename_temp(tmp, path, err, errlen);
 }
 
 int file_copy_atomic(const char *src, const char *path, size_t max, char *err, size_t errlen)
@@ -336,14 +342,7 @@ int file_copy_atomic(const char *src, const char *path, size_t max, char *err, s
     char tmp[4096];
     int rc = write_temp(path, tmp, sizeof(tmp), NULL, 0, in, max, err, errlen);
     close(in);
-    if (rc < 0)
-        return -1;
-    if (rename(tmp, path) < 0) {
-        err_set(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return rc < 0 ? -1 : rename_temp(tmp, path, err, errlen);
 }
 
 int file_write_once(const char *path, const void *data, size_t len, char *err, size_t errlen)
@@ -364,57 +363,59 @@ int file_write_once(const char *path, const void *data, size_t len, char *err, s
     return rc;
 }
 
-/* Copy src_fd to fd (in the kernel when it can), up to max bytes. 0 / -1
- * with err naming what (src_fd's file is the caller's to name). */
-static int copy_fd(int src_fd, int fd, size_t max, const char *tmp, char *err, size_t errlen)
+int fd_copy(int in_fd, int out_fd, uint64_t limit, uint64_t *copied, void (*tick)(void *), void *arg, char *err,
+            size_t errlen)
 {
-    size_t total = 0;
-    int kernel = 1;
+    static const size_t chunk = (size_t)64 << 20;
+    uint64_t total = 0;
+    int use_cfr = 1;
     char *buf = NULL;
-    for (;;) {
+    while (total < limit) {
+        size_t want = limit - total < chunk ? (size_t)(limit - total) : chunk;
         ssize_t n;
-        if (kernel) {
-            n = copy_file_range(src_fd, NULL, fd, NULL, (size_t)1 << 30, 0);
+        if (use_cfr) {
+            n = copy_file_range(in_fd, NULL, out_fd, NULL, want, 0);
             if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP) &&
                 total == 0) {
-                kernel = 0;
+                use_cfr = 0;
                 continue;
             }
         } else {
-            if (buf == NULL && (buf = malloc((size_t)1 << 20)) == NULL) {
+            if (buf == NULL && (buf = malloc(1 << 20)) == NULL) {
                 err_set(err, errlen, "out of memory");
                 return -1;
             }
-            n = read(src_fd, buf, (size_t)1 << 20);
-            for (ssize_t off = 0; n > 0 && off < n;) {
-                ssize_t w = write(fd, buf + off, (size_t)(n - off));
-                if (w < 0 && errno == EINTR)
-                    continue;
-                if (w < 0) {
-                    err_set(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-                    free(buf);
-                    return -1;
+            n = read(in_fd, buf, want < (1 << 20) ? want : (1 << 20));
+            if (n > 0) {
+                ssize_t off = 0;
+                while (off < n) {
+                    ssize_t w = write(out_fd, buf + off, (size_t)(n - off));
+                    if (w < 0 && errno == EINTR)
+                        continue;
+                    if (w <= 0) {
+                        err_set(err, errlen, "%s", w < 0 ? strerror(errno) : "nothing written");
+                        free(buf);
+                        return -1;
+                    }
+                    off += w;
                 }
-                off += w;
             }
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            err_set(err, errlen, "copying into %s: %s", tmp, strerror(errno));
+            err_set(err, errlen, "%s", strerror(errno));
             free(buf);
             return -1;
         }
         if (n == 0)
             break;
-        total += (size_t)n;
-        if (total > max) {
-            err_set(err, errlen, "%s: the file grew past %zu bytes while it was copied", tmp, max);
-            free(buf);
-            return -1;
-        }
+        total += (uint64_t)n;
+        if (tick)
+            tick(arg);
     }
     free(buf);
+    *copied = total;
     return 0;
 }
 
@@ -434,7 +435,14 @@ static int write_temp(const char *path, char *tmp, size_t tmplen, const void *da
         err_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (src_fd >= 0 && copy_fd(src_fd, fd, max, tmp, err, errlen) < 0) {
+    uint64_t copied = 0;
+    char why[256];
+    if (src_fd >= 0 && (fd_copy(src_fd, fd, (uint64_t)max + 1, &copied, NULL, NULL, why, sizeof(why)) < 0 ||
+                        copied > max)) {
+        if (copied > max)
+            err_set(err, errlen, "the file grew past %zu bytes while it was copied to %s", max, tmp);
+        else
+            err_set(err, errlen, "copying into %s: %s", tmp, why);
         close(fd);
         unlink(tmp);
         return -1;
