@@ -157,16 +157,16 @@ const char *rules_record_site(const rules_ctx *ctx, const patron_rec *mapped)
 int rules_match_key(const rules_ctx *ctx, uint64_t line, const patron_rec *mapped, const char **key,
                     exc_list *exc)
 {
-    char name[200];
-    rules_display_name(mapped, name, sizeof(name));
+    char name[200]; /* made for a line only (NAME) */
+#define NAME (rules_display_name(mapped, name, sizeof(name)), name)
     const char *id = patron_rec_get(mapped, PF_DISTRICT_ID);
     if (ctx->match_district_id) {
         if (*id == '\0') {
-            exc_add(exc, line, "", name, "SKIP", "District ID is required.");
+            exc_add(exc, line, "", NAME, "SKIP", "District ID is required.");
             return 0;
         }
         if (utf8_chars(id, strlen(id)) > (size_t)patron_fields[PF_DISTRICT_ID].maxlen) {
-            exc_add(exc, line, id, name, "SKIP",
+            exc_add(exc, line, id, NAME, "SKIP",
                     "Unable to match using District ID; District ID '%s' exceeds maximum length of 40 characters.",
                     id);
             return 0;
@@ -177,25 +177,26 @@ int rules_match_key(const rules_ctx *ctx, uint64_t line, const patron_rec *mappe
     const char *bc = patron_rec_get(mapped, PF_BARCODE);
     const char *site = rules_record_site(ctx, mapped);
     if (*bc == '\0' && *site == '\0') {
-        exc_add(exc, line, id, name, "SKIP", "No match criteria specified.");
+        exc_add(exc, line, id, NAME, "SKIP", "No match criteria specified.");
         return 0;
     }
     if (*bc == '\0') {
-        exc_add(exc, line, id, name, "SKIP", "No barcode match criteria specified.");
+        exc_add(exc, line, id, NAME, "SKIP", "No barcode match criteria specified.");
         return 0;
     }
     if (*site == '\0') {
-        exc_add(exc, line, id, name, "SKIP", "No site short name match criteria specified.");
+        exc_add(exc, line, id, NAME, "SKIP", "No site short name match criteria specified.");
         return 0;
     }
     if (utf8_chars(bc, strlen(bc)) > (size_t)patron_fields[PF_BARCODE].maxlen) {
         /* Cut, it would match another patron (or none, every run). */
-        exc_add(exc, line, id, name, "SKIP",
+        exc_add(exc, line, id, NAME, "SKIP",
                 "Unable to match using barcode; barcode '%s' exceeds maximum length of 14 characters.", bc);
         return 0;
     }
     *key = bc;
     return 1;
+#undef NAME
 }
 
 /* How a field of the mapped record stands, for the fields with defaults. */

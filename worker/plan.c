@@ -143,6 +143,10 @@ typedef struct {
     finish_seen seen; /* stored patrons and sites in the file, for the finishing step (finish.h) */
     uint64_t ref_gen;    /* the reference data generation read (store_ref_gen) */
     uint64_t memo_seed;  /* the profile and reference data every record memo starts from */
+    const char *raw;     /* the record's row, as the scan gives it (record_memo) */
+    size_t raw_len;
+    int fast;            /* memo_fast may take records: memos on, District ID matching, no password */
+    patron_rec key_only; /* memo_fast: the District ID mapped alone */
     uint64_t memo;       /* this record's memo, 0 when it may have none */
     uint64_t memo_stored;/* the memo the patron holds (store_memo_find) */
     int empty;           /* no patrons in the store: every lookup would find nothing */
@@ -150,20 +154,56 @@ typedef struct {
     uint64_t memo_hits;  /* records found unchanged by their memo */
 } planner;
 
-/* The record's memo (docs/RULES.md, "Records that did not change"): its
- * mapped values and their states, over the profile and the reference data
- * generation. Never 0. */
+/* The record's memo (docs/RULES.md, "Records that did not change"): the
+ * bytes of its row, over the profile and the reference data generation
+ * (what the mapping and the rules read: the same row under the same
+ * profile maps to the same values). Never 0. */
 static uint64_t record_memo(const planner *pl)
 {
-    uint64_t h = pl->memo_seed;
-    const patron_rec *m = &pl->mapped;
-    for (int f = 0; f < PF__COUNT; f++) {
-        unsigned char st = m->state[f];
-        h = hash64(&st, 1, h);
-        if (st == PV_VALUE || st == PV_INVALID)
-            h = hash64(patron_rec_get(m, f), m->len[f], h);
+    return hash64(pl->raw, pl->raw_len, pl->memo_seed) | 1;
+}
+
+/* A stored patron's memo against this record: 1 it matches (the record is
+ * counted unchanged and its patron seen), 0 not (*m as found: r == 1),
+ * -1 error. */
+static int memo_check(planner *pl, const char *key, uint64_t memo, store_memo *m, int *r, char *err,
+                      size_t errlen)
+{
+    *r = pl->empty ? 0 : store_memo_find(pl->w->st, key, m, err, errlen);
+    if (*r < 0)
+        return -1;
+    if (*r == 0 || m->memo == 0 || m->memo != store_memo_of(memo, m->row_hash))
+        return 0;
+    if (finish_seen_id(&pl->seen, m->id) < 0 || finish_seen_site(&pl->seen, m->site) < 0) {
+        err_set(err, errlen, "out of memory");
+        return -1;
     }
-    return h | 1;
+    pl->counts->unchanged++;
+    pl->memo_hits++;
+    return 1;
+}
+
+/* Before the record is mapped: its District ID alone, and the memo of its
+ * row. A hit is the same record under the same profile the rules took
+ * without a line for this patron's row, so the whole mapping and the rules
+ * are skipped; a miss leaves nothing behind (the full path follows). 1 taken,
+ * 0 not, -1 error. */
+static int memo_fast(planner *pl, const char *const *cols, const size_t *lens, size_t ncols, char *err,
+                     size_t errlen)
+{
+    if (!pl->fast)
+        return 0;
+    char perr[ERRLEN];
+    patron_rec_reset(&pl->key_only);
+    if (profile_map_field(pl->prof, PF_DISTRICT_ID, cols, lens, ncols, &pl->key_only, perr, sizeof(perr)) < 0 ||
+        pl->key_only.state[PF_DISTRICT_ID] != PV_VALUE)
+        return 0;
+    const char *key = patron_rec_get(&pl->key_only, PF_DISTRICT_ID);
+    if (*key == '\0')
+        return 0;
+    store_memo m;
+    int r;
+    return memo_check(pl, key, record_memo(pl), &m, &r, err, errlen);
 }
 
 /* A record that took the rules without a line before, for a patron whose
@@ -177,18 +217,10 @@ static int memo_unchanged(planner *pl, const char *key, char *err, size_t errlen
         return 0; /* barcode+site matching decides more; a password is never memoised */
     uint64_t memo = record_memo(pl);
     store_memo m;
-    int r = pl->empty ? 0 : store_memo_find(pl->w->st, key, &m, err, errlen);
-    if (r < 0)
-        return -1;
-    if (r == 1 && m.memo != 0 && m.memo == store_memo_of(memo, m.row_hash)) {
-        if (finish_seen_id(&pl->seen, m.id) < 0 || finish_seen_site(&pl->seen, m.site) < 0) {
-            err_set(err, errlen, "out of memory");
-            return -1;
-        }
-        pl->counts->unchanged++;
-        pl->memo_hits++;
-        return 1;
-    }
+    int r;
+    int hit = memo_check(pl, key, memo, &m, &r, err, errlen);
+    if (hit != 0)
+        return hit;
     pl->memo = memo;
     pl->memo_stored = r == 1 ? m.memo : 0;
     return 0;
@@ -534,6 +566,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     patron_rec_init(&pl.mapped);
     patron_rec_init(&pl.existing);
     patron_rec_init(&pl.out);
+    patron_rec_init(&pl.key_only);
     csvrow *row = csvrow_new((size_t)w->cfg->max_fields);
     uint8_t *packed = NULL;
     int in_txn = 0;
@@ -563,6 +596,8 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
         pl.memo_seed = hash64(sd ? sd : "", sd ? strlen(sd) : 0, pl.memo_seed);
     }
     pl.by = pl.rctx.match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
+    pl.fast = w->cfg->unchanged_memo && pl.rctx.match_district_id && !pl.empty &&
+              !profile_maps_field(prof, PF_PASSWORD);
     pl.allow_outstanding = t->options && t->options->allow_delete_outstanding;
     pl.update_before_delete = profile_update_before_delete(prof);
     pl.has_delete = profile_rule_count(prof, PR_DELETE) > 0;
@@ -632,6 +667,13 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
                     (int)ncols < max_col ? max_col : total_cols);
             continue;
         }
+        pl.raw = (const char *)t->data.data + rec.off;
+        pl.raw_len = rec.len;
+        int fast = memo_fast(&pl, csvrow_fields(row), csvrow_lens(row), ncols, err, errlen);
+        if (fast < 0)
+            goto out;
+        if (fast)
+            continue;
         if (profile_map(prof, csvrow_fields(row), csvrow_lens(row), ncols, &pl.mapped, perr, sizeof(perr)) < 0) {
             counts->invalid_skipped++;
             exc_add(exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
@@ -696,6 +738,7 @@ out:
     patron_rec_free(&pl.mapped);
     patron_rec_free(&pl.existing);
     patron_rec_free(&pl.out);
+    patron_rec_free(&pl.key_only);
     csvrow_destroy(&row);
     rules_ref_free(&ref);
     finish_seen_free(&pl.seen);
