@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -190,6 +191,47 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
     _exit(ok ? 0 : 3);
 }
 
+/* The worker's command line as it was started, for spawn_self. */
+static char **self_argv;
+
+/* This program again, in a process of its own, for a task or a checkpoint
+ * (mode): fork and exec at once, so the new process holds none of the
+ * locks the worker's other threads (ZeroMQ's) may hold at the fork —
+ * allocating between fork and exec can wait on one forever (seen with
+ * AddressSanitizer's allocator). fds stay open across the exec and are
+ * named in PATRONSYNC_TASK (task_process). The pid, or -1 with errno. */
+static pid_t spawn_self(const char *mode, const int *fds, int nfds)
+{
+    char var[128];
+    int n = snprintf(var, sizeof(var), "PATRONSYNC_TASK=%s", mode);
+    for (int i = 0; i < nfds && n > 0 && (size_t)n < sizeof(var); i++)
+        n += snprintf(var + n, sizeof(var) - (size_t)n, ",%d", fds[i]);
+    size_t nenv = 0;
+    while (environ[nenv] != NULL)
+        nenv++;
+    char **envp = malloc((nenv + 2) * sizeof(*envp));
+    if (envp == NULL)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "PATRONSYNC_TASK=", 16) != 0)
+            envp[k++] = environ[i];
+    envp[k++] = var;
+    envp[k] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Nothing but system calls until the exec. */
+        for (int i = 0; i < nfds; i++)
+            fcntl(fds[i], F_SETFD, 0);
+        execve("/proc/self/exe", self_argv, envp);
+        _exit(127);
+    }
+    int e = errno;
+    free(envp);
+    errno = e;
+    return pid;
+}
+
 /* A finished checkpoint process reaped (wait: block until it ends). */
 static void reap_checkpoint(worker_ctx *w, int wait)
 {
@@ -216,22 +258,23 @@ static void start_checkpoint(worker_ctx *w)
     reap_checkpoint(w, 0);
     if (w->ckpt_pid > 0)
         return; /* one at a time: the running one takes this log too */
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_warn("fork for a checkpoint: %s", strerror(errno));
-        return;
-    }
-    if (pid > 0) {
+    pid_t pid = spawn_self("checkpoint", NULL, 0);
+    if (pid < 0)
+        log_warn("starting a checkpoint process: %s", strerror(errno));
+    else
         w->ckpt_pid = pid;
-        return;
-    }
+}
+
+/* The checkpoint process's work. Its exit status. */
+static int checkpoint_process(worker_ctx *w)
+{
     char err[ERRLEN];
     store *st = store_open(w->cfg->store_path, 2, 0, err, sizeof(err));
     int ok = st != NULL && store_exec(st, "PRAGMA wal_checkpoint(PASSIVE)", err, sizeof(err)) == 0;
     if (!ok)
         log_warn("checkpoint of the store: %s", err);
     store_close(&st);
-    _exit(ok ? 0 : 1);
+    return ok ? 0 : 1;
 }
 
 /* Each task runs in a process of its own: a record that crashes the parser
@@ -319,42 +362,45 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
     }
     int is_shard = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD;
     int streaming = !is_shard && bm->apply->streaming;
-    int fds[2], ctl[2] = {-1, -1};
-    if (pipe2(fds, O_CLOEXEC) < 0 || (streaming && pipe2(ctl, O_CLOEXEC | O_NONBLOCK) < 0)) {
-        log_error("pipe: %s", strerror(errno));
-        send_failed(w, bm, "the worker could not make a pipe");
-        patronsync__broker_msg__free_unpacked(bm, NULL);
-        return;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("fork: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        if (ctl[0] >= 0) {
-            close(ctl[0]);
-            close(ctl[1]);
+    int in = -1, fds[2] = {-1, -1}, ctl[2] = {-1, -1};
+    size_t n = patronsync__broker_msg__get_packed_size(bm);
+    uint8_t *packed = malloc(n ? n : 1);
+    pid_t pid = -1;
+    /* The task goes in a memory file the process reads from its start: the
+     * worker writes it whole at once and never waits on the reader. */
+    if (packed != NULL && (in = memfd_create("patronsync-task", MFD_CLOEXEC)) >= 0) {
+        patronsync__broker_msg__pack(bm, packed);
+        size_t off = 0;
+        while (off < n) {
+            ssize_t k = write(in, packed + off, n - off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            off += (size_t)k;
         }
+        if (off == n && lseek(in, 0, SEEK_SET) == 0 && pipe2(fds, O_CLOEXEC) == 0 &&
+            (!streaming || pipe2(ctl, O_CLOEXEC | O_NONBLOCK) == 0)) {
+            int pass[3] = {in, fds[1], ctl[0]};
+            pid = spawn_self("task", pass, streaming ? 3 : 2);
+        }
+    }
+    int e = errno;
+    free(packed);
+    int child_ends[3] = {in, fds[1], ctl[0]};
+    for (int k = 0; k < 3; k++)
+        if (child_ends[k] >= 0)
+            close(child_ends[k]);
+    if (pid <= 0) {
+        log_error("starting a task process: %s", strerror(e));
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (ctl[1] >= 0)
+            close(ctl[1]);
         send_failed(w, bm, "the worker could not start a process for it");
         patronsync__broker_msg__free_unpacked(bm, NULL);
         return;
     }
-    if (pid == 0) {
-        close(fds[0]);
-        if (ctl[1] >= 0)
-            close(ctl[1]);
-        for (int k = 0; k < 2; k++)
-            if (tasks[k].pid > 0) {
-                close(tasks[k].fd); /* the other task's pipes are not this one's */
-                if (tasks[k].ctl_out >= 0)
-                    close(tasks[k].ctl_out);
-            }
-        w->ctl_in = ctl[0];
-        child_task(w, bm, fds[1]);
-    }
-    close(fds[1]);
-    if (ctl[0] >= 0)
-        close(ctl[0]);
     memset(t, 0, sizeof(*t));
     t->pid = pid;
     t->fd = fds[0];
@@ -475,10 +521,50 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
     patronsync__broker_msg__free_unpacked(bm, NULL);
 }
 
+/* A process spawn_self started (PATRONSYNC_TASK=task,IN,OUT[,CTL] or
+ * checkpoint): read the task from IN, do it, write the result to OUT.
+ * Its exit status. */
+static int task_process(worker_ctx *w, const char *spec)
+{
+    if (strcmp(spec, "checkpoint") == 0)
+        return checkpoint_process(w);
+    int in = -1, out = -1, ctl = -1;
+    if (sscanf(spec, "task,%d,%d,%d", &in, &out, &ctl) < 2 || in < 0 || out < 0) {
+        log_error("PATRONSYNC_TASK='%s' is not a task", spec);
+        return 2;
+    }
+    strbuf msg;
+    sb_init(&msg);
+    char chunk[65536];
+    for (;;) {
+        ssize_t k = read(in, chunk, sizeof(chunk));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0 || sb_append(&msg, chunk, (size_t)k) < 0)
+            break;
+    }
+    close(in);
+    Patronsync__BrokerMsg *bm = patronsync__broker_msg__unpack(NULL, msg.len, (const uint8_t *)msg.buf);
+    sb_free(&msg);
+    if (bm == NULL || (bm->body_case != PATRONSYNC__BROKER_MSG__BODY_SHARD &&
+                       bm->body_case != PATRONSYNC__BROKER_MSG__BODY_APPLY)) {
+        log_error("the task given to this process does not decode");
+        return 3;
+    }
+    w->ctl_in = ctl;
+    child_task(w, bm, out); /* does not return */
+    return 3;
+}
+
 int main(int argc, char **argv)
 {
     ps_config cfg;
     char err[ERRLEN];
+    /* Kept as started, for spawn_self (config_from_args takes options out). */
+    self_argv = calloc((size_t)argc + 1, sizeof(*self_argv));
+    if (self_argv == NULL)
+        return 1;
+    memcpy(self_argv, argv, (size_t)argc * sizeof(*argv));
     int rc = proc_start("patron-worker", NULL, argc, argv, &cfg);
     if (rc >= 0)
         return rc;
@@ -488,6 +574,9 @@ int main(int argc, char **argv)
     w.cfg = &cfg;
     w.stopping = &proc_stopping;
     w.ctl_out = w.ctl_in = -1;
+    const char *spec = getenv("PATRONSYNC_TASK");
+    if (spec != NULL)
+        return task_process(&w, spec);
     if (mkdir_p(cfg.stage_dir, 0750, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
