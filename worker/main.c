@@ -194,14 +194,31 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
 /* The worker's command line as it was started, for spawn_self. */
 static char **self_argv;
 
-/* This program again, in a process of its own, for a task or a checkpoint
- * (mode): fork and exec at once, so the new process holds none of the
- * locks the worker's other threads (ZeroMQ's) may hold at the fork —
- * allocating between fork and exec can wait on one forever (seen with
- * AddressSanitizer's allocator). fds stay open across the exec and are
- * named in PATRONSYNC_TASK (task_process). The pid, or -1 with errno. */
-static pid_t spawn_self(const char *mode, const int *fds, int nfds)
+static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl);
+
+/* Sanitized builds start task processes by exec (below). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TASK_EXEC 1
+#else
+#define TASK_EXEC 0
+#endif
+
+/* This program's work in a process of its own, for a task or a checkpoint
+ * (mode; fds: the task's memory file, result pipe and, for a streaming
+ * apply, the pipe of the broker's word; parent_ends: the worker's ends, not
+ * the new process's). The new process is forked and does the work (the
+ * worker's one other thread kind, ZeroMQ's, never shares a lock with it:
+ * glibc's malloc is safe across fork). AddressSanitizer's allocator is
+ * not (a child could wait forever on its lock, held by a ZeroMQ thread at
+ * the fork), so a sanitized build execs the worker program at once,
+ * naming the fds in PATRONSYNC_TASK (task_process) — slower (a new process
+ * image per task), tested by the sanitized suite. The pid, or -1 with
+ * errno. */
+static pid_t spawn_self(worker_ctx *w, const char *mode, const int *fds, int nfds, const int *parent_ends,
+                        int nends)
 {
+#if TASK_EXEC
+    (void)w, (void)parent_ends, (void)nends;
     char var[128];
     int n = snprintf(var, sizeof(var), "PATRONSYNC_TASK=%s", mode);
     for (int i = 0; i < nfds && n > 0 && (size_t)n < sizeof(var); i++)
@@ -230,6 +247,18 @@ static pid_t spawn_self(const char *mode, const int *fds, int nfds)
     free(envp);
     errno = e;
     return pid;
+#else
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The worker's pipes are not this process's: a streaming apply
+         * sees its pipe close when the worker is gone. */
+        for (int i = 0; i < nends; i++)
+            if (parent_ends[i] >= 0)
+                close(parent_ends[i]);
+        _exit(run_spawned(w, mode, nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1, nfds > 2 ? fds[2] : -1));
+    }
+    return pid;
+#endif
 }
 
 /* A finished checkpoint process reaped (wait: block until it ends). */
@@ -258,7 +287,7 @@ static void start_checkpoint(worker_ctx *w)
     reap_checkpoint(w, 0);
     if (w->ckpt_pid > 0)
         return; /* one at a time: the running one takes this log too */
-    pid_t pid = spawn_self("checkpoint", NULL, 0);
+    pid_t pid = spawn_self(w, "checkpoint", NULL, 0, NULL, 0);
     if (pid < 0)
         log_warn("starting a checkpoint process: %s", strerror(errno));
     else
@@ -382,7 +411,13 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
         if (off == n && lseek(in, 0, SEEK_SET) == 0 && pipe2(fds, O_CLOEXEC) == 0 &&
             (!streaming || pipe2(ctl, O_CLOEXEC | O_NONBLOCK) == 0)) {
             int pass[3] = {in, fds[1], ctl[0]};
-            pid = spawn_self("task", pass, streaming ? 3 : 2);
+            int ends[6] = {fds[0], ctl[1], -1, -1, -1, -1};
+            for (int k = 0; k < 2; k++)
+                if (tasks[k].pid > 0) {
+                    ends[2 + 2 * k] = tasks[k].fd;
+                    ends[3 + 2 * k] = tasks[k].ctl_out;
+                }
+            pid = spawn_self(w, "task", pass, streaming ? 3 : 2, ends, 6);
         }
     }
     int e = errno;
@@ -521,18 +556,13 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
     patronsync__broker_msg__free_unpacked(bm, NULL);
 }
 
-/* A process spawn_self started (PATRONSYNC_TASK=task,IN,OUT[,CTL] or
- * checkpoint): read the task from IN, do it, write the result to OUT.
- * Its exit status. */
-static int task_process(worker_ctx *w, const char *spec)
+/* A process spawn_self started: a checkpoint, or a task read from the
+ * memory file in, its result written to out (ctl: the broker's word for a
+ * streaming apply, or -1). Its exit status. */
+static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl)
 {
-    if (strcmp(spec, "checkpoint") == 0)
+    if (strcmp(mode, "checkpoint") == 0)
         return checkpoint_process(w);
-    int in = -1, out = -1, ctl = -1;
-    if (sscanf(spec, "task,%d,%d,%d", &in, &out, &ctl) < 2 || in < 0 || out < 0) {
-        log_error("PATRONSYNC_TASK='%s' is not a task", spec);
-        return 2;
-    }
     strbuf msg;
     sb_init(&msg);
     char chunk[65536];
@@ -554,6 +584,20 @@ static int task_process(worker_ctx *w, const char *spec)
     w->ctl_in = ctl;
     child_task(w, bm, out); /* does not return */
     return 3;
+}
+
+/* A process started by exec (PATRONSYNC_TASK=task,IN,OUT[,CTL] or
+ * checkpoint). Its exit status. */
+static int task_process(worker_ctx *w, const char *spec)
+{
+    if (strcmp(spec, "checkpoint") == 0)
+        return run_spawned(w, spec, -1, -1, -1);
+    int in = -1, out = -1, ctl = -1;
+    if (sscanf(spec, "task,%d,%d,%d", &in, &out, &ctl) < 2 || in < 0 || out < 0) {
+        log_error("PATRONSYNC_TASK='%s' is not a task", spec);
+        return 2;
+    }
+    return run_spawned(w, "task", in, out, ctl);
 }
 
 int main(int argc, char **argv)
