@@ -19,7 +19,8 @@
 #include "status.h"
 #include "wire.h"
 
-static int free_port(void)
+/* Whether port (0: any) can be bound on loopback now; the port bound. */
+static int try_port(int want)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -28,13 +29,35 @@ static int free_port(void)
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
+    a.sin_port = htons((uint16_t)want);
     socklen_t len = sizeof(a);
     int port = -1;
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
         port = ntohs(a.sin_port);
     close(fd);
     return port;
+}
+
+/* A free loopback port, from below the kernel's ephemeral range: a port
+ * the kernel hands to outgoing connections (to Redis, say) can be taken
+ * between this choice and the bind; these are not. The caller still
+ * starts again on "Address already in use" (cluster_up). */
+static int free_port(void)
+{
+    int lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    int top = lo - 1, bottom = lo - 12000 > 10000 ? lo - 12000 : 10000;
+    for (int i = 0; top > bottom && i < 200; i++) {
+        int port = try_port(bottom + (int)(random() % (top - bottom)));
+        if (port > 0)
+            return port;
+    }
+    return try_port(0);
 }
 
 static void run_path(const ps_config *cfg, const char *name, const char *ext, char *out, size_t n)
@@ -211,7 +234,7 @@ static int scheduler_ping(const ps_config *cfg)
         }                                                                                       \
     } while (0)
 
-int cluster_up(ps_config *cfg, int workers, int redis_configured, char *err, size_t errlen)
+static int up_once(ps_config *cfg, int workers, int redis_configured, char *err, size_t errlen)
 {
     char dir[CONFIG_STR + 32];
     static const char *subdirs[] = {"", "/import", "/import/adhoc", "/logs", "/run", "/redis", "/stage", "/work", "/archive"};
@@ -297,6 +320,22 @@ int cluster_up(ps_config *cfg, int workers, int redis_configured, char *err, siz
     run_path(cfg, "workers", "count", path, sizeof(path));
     file_write_atomic(path, wn, strlen(wn), NULL, 0);
     return 0;
+}
+
+int cluster_up(ps_config *cfg, int workers, int redis_configured, char *err, size_t errlen)
+{
+    srandom((unsigned)(getpid() ^ mono_ms()));
+    for (int attempt = 1;; attempt++) {
+        if (up_once(cfg, workers, redis_configured, err, errlen) == 0)
+            return 0;
+        /* A port taken between its choice and its bind: start again on
+         * other ports (what did start is stopped first). */
+        if (attempt == 5 || strstr(err, "Address already in use") == NULL)
+            return -1;
+        char derr[ERRLEN];
+        cluster_down(cfg, derr, sizeof(derr));
+        fprintf(stderr, "patronctl up: a port was taken while starting; starting again on other ports\n");
+    }
 }
 
 static int stop_one(const ps_config *cfg, const char *name, int64_t grace_ms)
