@@ -43,6 +43,7 @@ typedef struct {
     Patronsync__ApplyStream *last; /* the latest word from the broker */
     int64_t heard_ms;
     int closed;                    /* the worker process is gone */
+    int handed_back;               /* stream_await gave up: the task goes back (ApplyResult.handed_back) */
     uint8_t buf[2 * 65536];
     size_t len;
 } stream;
@@ -103,11 +104,13 @@ static int stream_await(worker_ctx *w, stream *sm, uint32_t shard, const char *p
             return 1;
         if (sm->last != NULL && sm->last->give_up) {
             err_set(err, errlen, "handed back: no other worker is left to plan the shards");
+            sm->handed_back = 1;
             return -1;
         }
         if (sm->closed || mono_ms() - sm->heard_ms > silent_limit) {
             err_set(err, errlen, "handed back: no word from the broker for %lld ms",
                     (long long)(mono_ms() - sm->heard_ms));
+            sm->handed_back = 1;
             return -1;
         }
         struct pollfd pfd = {w->ctl_in, POLLIN, 0};
@@ -710,10 +713,8 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         if (sm != NULL) {
             int r = stream_await(w, sm, s, path, err, errlen);
             t_wait += mono_ms() - ts;
-            if (r < 0) {
-                res->handed_back = 1;
+            if (r < 0)
                 goto out;
-            }
             if (r == 0)
                 continue; /* failed: as below */
             applied[s] = 1;
@@ -740,10 +741,8 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     if (sm != NULL) {
         int r = stream_await(w, sm, UINT32_MAX, NULL, err, errlen);
         t_wait += mono_ms() - ts;
-        if (r < 0) {
-            res->handed_back = 1;
+        if (r < 0)
             goto out;
-        }
         ft.n_failed_shards = sm->last->n_failed_shards;
         ft.failed_shards = sm->last->failed_shards;
         for (size_t i = 0; i < ft.n_failed_shards; i++)
@@ -817,6 +816,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     goto out_committed;
 out:
     store_rollback(w->st);
+    res->handed_back = sm != NULL && sm->handed_back;
 out_committed:
     bulk_reset();
     store_close(&rd);

@@ -591,7 +591,7 @@ static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl
 static int task_process(worker_ctx *w, const char *spec)
 {
     if (strcmp(spec, "checkpoint") == 0)
-        return run_spawned(w, spec, -1, -1, -1);
+        return checkpoint_process(w);
     int in = -1, out = -1, ctl = -1;
     if (sscanf(spec, "task,%d,%d,%d", &in, &out, &ctl) < 2 || in < 0 || out < 0) {
         log_error("PATRONSYNC_TASK='%s' is not a task", spec);
