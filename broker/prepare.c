@@ -460,7 +460,7 @@ typedef struct {
     size_t len;       /* its bytes */
     size_t max_record;
     const profile *prof;
-    int skip_rules;  /* the profile has SkipWhen rules */
+    int skip_rules;  /* the profile's SkipWhen rules: SKIP_NONE, SKIP_COLUMNS, SKIP_FIELDS */
     csvrow *row;     /* the record being read ... */
     patron_rec rec;  /* ... and its keys (or all of it, mapped) */
     char *vbuf;      /* an earlier record re-read to confirm a hash match ... */
@@ -473,6 +473,9 @@ typedef struct {
     Patronsync__RecordNote **notes;
     size_t nnotes, capnotes;
 } prep;
+
+/* SkipWhen rules: none; reading columns only; reading mapped fields. */
+enum { SKIP_NONE, SKIP_COLUMNS, SKIP_FIELDS };
 
 static uint64_t slot_off(const dup_slot *s)
 {
@@ -561,10 +564,11 @@ static const char *record_key(prep *p, const dup_slot *s, int f)
  * key, keys[1] the barcode (only when both is 1); "" for no key. A record
  * that does not parse, one the workers will skip for its width, and one a
  * SkipWhen rule drops (the rules decide first, as Destiny does) have no
- * key: they never supersede another. With SkipWhen rules the whole record
- * is mapped once and the keys are taken from it; else (or when the whole
- * record cannot be mapped, which skips nothing) only the key fields are
- * mapped. The keys point into p->rec, valid until the next call. */
+ * key: they never supersede another. SkipWhen rules that read only
+ * columns are decided on the parsed row; rules that read fields need the
+ * whole record mapped, and the keys are then taken from it; else (or when
+ * the whole record cannot be mapped, which skips nothing) only the key
+ * fields are mapped. The keys point into p->rec, valid until the next call. */
 static void record_keys(prep *p, uint64_t off, size_t len, int both, const char *keys[2])
 {
     char e[ERRLEN];
@@ -579,11 +583,18 @@ static void record_keys(prep *p, uint64_t off, size_t len, int both, const char 
         return;
     int nkeys = both ? 2 : 1;
     int mapped[2] = {0, 0};
-    if (p->skip_rules && profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0) {
+    if (p->skip_rules == SKIP_COLUMNS) {
+        /* Rules that read columns only are decided first; the whole record
+         * is mapped only for one they match (to the same end as below). */
+        if (profile_rule_matches(p->prof, PR_SKIP, NULL, cols, lens, ncols) == 1 &&
+            profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0)
+            return;
+    } else if (p->skip_rules == SKIP_FIELDS && profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0) {
         if (profile_rule_matches(p->prof, PR_SKIP, &p->rec, cols, lens, ncols) == 1)
             return;
         mapped[0] = mapped[1] = 1;
-    } else {
+    }
+    if (!mapped[0]) {
         for (int i = 0; i < nkeys; i++)
             mapped[i] = profile_map_field(p->prof, p->key_field[i], cols, lens, ncols, &p->rec, e, sizeof(e)) == 0;
     }
@@ -821,6 +832,8 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     const char *enc = req->encoding[0] ? req->encoding : profile_encoding(prof);
     if (open_input(b, req->file, &in, err, errlen) < 0)
         goto out;
+    /* Where the time goes, for the log: archive copy, conversion, scan. */
+    int64_t t_start = mono_ms(), t_archived = t_start, t_converted;
     if (b->cfg->max_file_bytes > 0 && in.sb.st_size > b->cfg->max_file_bytes) {
         err_set(err, errlen, "file '%s' is %lld bytes, over the limit of %lld bytes (max_file_bytes); not read",
                 req->file, (long long)in.sb.st_size, (long long)b->cfg->max_file_bytes);
@@ -836,6 +849,7 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
             goto out;
         status_do(b->redis, "HSET ps:job:%s input_copy %s", j->id, copy);
         log_info("job %s: input kept as %s", j->id, copy);
+        t_archived = mono_ms();
     }
     j->fd = open(j->utf8_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (j->fd < 0) {
@@ -852,6 +866,7 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
                 req->file, (long long)in.sb.st_size, (unsigned long long)rep.in_bytes);
         goto out;
     }
+    t_converted = mono_ms();
     const char *enc_name = rep.detected[0] ? rep.detected : enc;
     if (rep.note[0])
         job_note(j, rep.note);
@@ -880,7 +895,9 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     p.len = maplen;
     p.max_record = (size_t)b->cfg->max_record_bytes;
     p.prof = prof;
-    p.skip_rules = profile_rule_count(prof, PR_SKIP) > 0;
+    p.skip_rules = profile_rule_count(prof, PR_SKIP) == 0            ? SKIP_NONE
+                   : profile_rule_columns_only(prof, PR_SKIP) ? SKIP_COLUMNS
+                                                                : SKIP_FIELDS;
     p.min_cols = profile_max_column(prof);
     p.max_cols = profile_column_total(prof);
     p.row = csvrow_new((size_t)b->cfg->max_fields);
@@ -1067,8 +1084,12 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     p.nnotes = 0;
     if (incremental_prepare(b, j, prof, map, maplen, err, errlen) < 0)
         goto out;
-    log_info("job %s: %llu records in %zu shards, %zu duplicate or unreadable lines, %s → UTF-8 %llu bytes",
-             j->id, (unsigned long long)j->records, j->nshards, j->nnotes, enc_name, (unsigned long long)rep.out_bytes);
+    int64_t t_end = mono_ms();
+    log_info("job %s: %llu records in %zu shards, %zu duplicate or unreadable lines, %s → UTF-8 %llu bytes; "
+             "prepared in %lld ms (archive copy %lld, conversion %lld, records and duplicates %lld)",
+             j->id, (unsigned long long)j->records, j->nshards, j->nnotes, enc_name, (unsigned long long)rep.out_bytes,
+             (long long)(t_end - t_start), (long long)(t_archived - t_start), (long long)(t_converted - t_archived),
+             (long long)(t_end - t_converted));
     rc = 0;
     goto out;
 oom:

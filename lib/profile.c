@@ -2380,6 +2380,16 @@ int profile_rule_count(const profile *p, enum profile_rule which)
     return p->rules[which].n;
 }
 
+int profile_rule_columns_only(const profile *p, enum profile_rule which)
+{
+    if ((int)which < 0 || (int)which > 2)
+        return 0;
+    for (int i = 0; i < p->rules[which].n; i++)
+        if (p->rules[which].r[i].field >= 0)
+            return 0;
+    return 1;
+}
+
 int profile_rule_mode_and(const profile *p, enum profile_rule which)
 {
     if ((int)which < 0 || (int)which > 2)

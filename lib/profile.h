@@ -59,6 +59,9 @@ int profile_rule_matches(const profile *p, enum profile_rule which, const patron
                          const char *const *cols, const size_t *lens, size_t ncols);
 /* Number of When_N rules of that kind (0: the rule never matches). */
 int profile_rule_count(const profile *p, enum profile_rule which);
+/* 1 when every rule of that kind reads a column ({n}), none a field: they
+ * can be decided before the record is mapped (rec NULL). */
+int profile_rule_columns_only(const profile *p, enum profile_rule which);
 /* 1 when that kind's rules combine with `and` (every rule must match),
  * 0 for `or` (any rule), the default. */
 int profile_rule_mode_and(const profile *p, enum profile_rule which);

@@ -677,9 +677,12 @@ def destiny_written_profiles_load_and_run():
             ["2001", "C2001", "Núñez", "José", "101", "-1", "6/30/27", "Elementary"],
             ["2002", "C2002", "O'Brien", "", "102", "12", "", ""],
             ["", "C2003", "Nobody", "", "101", "12", "", ""],
+            # skipped by its column rule before duplicates: its barcode never supersedes line 2's
+            ["", "C2001", "Later", "", "101", "12", "", ""],
         ])
         s = c.run(data, prof)
-        expect_counts(s, read=3, added=2, skipped_by_rule=1)
+        expect_counts(s, read=4, added=2, skipped_by_rule=2)
+        assert s["counts"].get("duplicates_superseded", 0) == 0, s["counts"]
         got = expect_store(c, {
             "2001": {"last_name": "Núñez", "first_name": "José", "site_short_name": "LHS", "patron_type": "Pre-K",
                      "card_expires": "2027-06-30", "resource_group": "Elementary", "middle_name": ""},

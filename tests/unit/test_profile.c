@@ -739,6 +739,10 @@ static void test_rules(void)
     CHECK(profile_rule_count(p, PR_SKIP) == 2);
     CHECK(profile_rule_count(p, PR_DELETE) == 1);
     CHECK(profile_rule_count(p, PR_ASSOCIATION) == 2);
+    /* columns only: every rule of the kind reads {n} (none: trivially) */
+    CHECK(profile_rule_columns_only(p, PR_SKIP) == 0);
+    CHECK(profile_rule_columns_only(p, PR_DELETE) == 0);
+    CHECK(profile_rule_columns_only(p, PR_ASSOCIATION) == 0);
     patron_rec rec;
     patron_rec_init(&rec);
     /* skip: blank district ID (mapped value) or column 1 "Unassigned" */
@@ -761,6 +765,8 @@ static void test_rules(void)
         CHECK(MATCH(q, &rec, PR_SKIP, "a") == 1);
         CHECK(MATCH(q, &rec, PR_DELETE, "a") == 0);
         CHECK(profile_rule_matches(q, PR_SKIP, NULL, NULL, NULL, 0) == 1);
+        CHECK(profile_rule_columns_only(q, PR_SKIP) == 1);
+        CHECK(profile_rule_columns_only(q, PR_DELETE) == 1);
         profile_destroy(&q);
     }
     /* and-mode with a column rule on a value holding a comma; Latin-1 case */
