@@ -324,6 +324,32 @@ static void pump(void *b)
     broker_pump(b);
 }
 
+/* A run-now's file is patronctl's own copy of the operator's file
+ * (import/adhoc/, written for this job alone): while it has no other name
+ * it becomes the archive's copy by a hard link to the very file opened,
+ * made read-only, instead of a second copy of its bytes. 0 when linked;
+ * -1 to copy instead (a scheduled file, which its exporter may rewrite in
+ * place; another name; an archive on another file system; no /proc). */
+static int archive_link(const Patronsync__JobRequest *req, const input *in, const char *tmp, const char *path)
+{
+    if ((req->schedule != NULL && req->schedule[0] != '\0') || strncmp(req->file, "adhoc/", 6) != 0)
+        return -1;
+    struct stat sb;
+    if (fstat(in->fd, &sb) < 0 || sb.st_nlink != 1 || sb.st_ino != in->sb.st_ino || sb.st_size != in->sb.st_size)
+        return -1;
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
+    unlink(tmp);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
+        return -1;
+    if (fchmod(in->fd, sb.st_mode & 0444) < 0 || rename(tmp, path) < 0) {
+        log_warn("archive: cannot keep %s as a link (%s); copying it", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 /* Keep a copy of the input in archive_dir/<schedule or adhoc>/ named
  * <fire time>_<job id>_<file name>, prune to archive_keep copies, and
  * return an fd on the copy (read from its start): the job reads the copy,
@@ -355,6 +381,18 @@ static int archive_input(broker *b, job *j, const input *in, char *path_out, siz
     if (mkdir_p(dir, 0750, e, sizeof(e)) < 0) {
         err_set(err, errlen, "cannot keep a copy of '%s' in the archive: %s", req->file, e);
         return -1;
+    }
+    if (archive_link(req, in, tmp, path) == 0) {
+        int fd = fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+            err_set(err, errlen, "archive copy %s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        archive_prune(dir, b->cfg->archive_keep);
+        str_copy(path_out, path_outlen, path);
+        return fd;
     }
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {

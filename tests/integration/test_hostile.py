@@ -621,6 +621,9 @@ def settle_wait_size_limit_and_archive_per_schedule():
         assert len(kept) == 2, kept
         assert ids[1] in kept[0] and ids[2] in kept[1] and kept[1].endswith("_nightly.csv"), kept
         assert open(os.path.join(arch, sched[0], kept[1]), "rb").read() == open(os.path.join(imp, "nightly.csv"), "rb").read()
+        # a scheduled file (its exporter may rewrite it in place) is copied, never linked
+        st = os.stat(os.path.join(arch, sched[0], kept[1]))
+        assert st.st_nlink == 1 and st.st_ino != os.stat(os.path.join(imp, "nightly.csv")).st_ino, st
         adhoc = sorted(os.listdir(os.path.join(arch, "adhoc")))
         assert len(adhoc) == 2 and adhoc[1].endswith("_future.csv"), adhoc
 
@@ -637,6 +640,13 @@ def archive_keeps_the_last_copies_of_run_now_jobs():
     assert len(kept) == 7, kept
     assert s["job_id"] in kept[-1] and kept[-1].endswith("line-ends-lf.csv"), kept
     assert open(os.path.join(d, kept[-1]), "rb").read() == open(corpus("line-ends-lf.csv"), "rb").read()
+    # a run-now's file is patronctl's own copy in import/adhoc/: the archive keeps it
+    # as a link to that very file (no second copy of its bytes), read-only
+    st = os.stat(os.path.join(d, kept[-1]))
+    adhoc = os.path.join(c.data, "import", "adhoc")
+    same = [n for n in os.listdir(adhoc) if os.stat(os.path.join(adhoc, n)).st_ino == st.st_ino]
+    assert st.st_nlink == 2 and len(same) == 1 and kept[-1].endswith(same[0]), (st, same)
+    assert st.st_mode & 0o222 == 0, oct(st.st_mode)
 
 
 if __name__ == "__main__":
