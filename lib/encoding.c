@@ -319,6 +319,82 @@ static ssize_t iconv_chunk(iconv_t cd, int unit, const char *p, size_t n, uint64
     return (ssize_t)(n - il);
 }
 
+/* ---- one-byte encodings, by table ---- */
+
+/* An encoding of one byte per character that keeps ASCII (windows-1252,
+ * ISO-8859-1, MacRoman, ...): what iconv makes of each of its 256 bytes
+ * alone, found once; the file is then converted by the table, runs of
+ * ASCII copied as they are. The same output as iconv_chunk's, byte for
+ * byte, invalid bytes included (each one U+FFFD, noted). */
+typedef struct {
+    uint8_t len[256]; /* UTF-8 bytes of each byte; 0: invalid in the encoding */
+    char utf8[256][4];
+} byte_table;
+
+/* 0 when `from` is such an encoding (t filled), -1 when it is not: a byte
+ * that begins a longer sequence or shifts a state, an ASCII byte that is
+ * not itself, a character longer than 4 bytes. */
+static int byte_table_make(const char *from, byte_table *t)
+{
+    iconv_t cd = iconv_open("UTF-8", from);
+    if (cd == (iconv_t)-1)
+        return -1;
+    int ok = 1;
+    for (int c = 0; c < 256 && ok; c++) {
+        char in[1] = {(char)c}, out[16];
+        char *ip = in, *op = out;
+        size_t il = 1, ol = sizeof out;
+        iconv(cd, NULL, NULL, NULL, NULL);
+        if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) {
+            ok = errno == EILSEQ && c >= 0x80; /* invalid alone and wherever it is */
+            t->len[c] = 0;
+            continue;
+        }
+        if (iconv(cd, NULL, NULL, &op, &ol) == (size_t)-1) { /* a state to close: not one byte a character */
+            ok = 0;
+            continue;
+        }
+        size_t n = (size_t)(op - out);
+        if (n == 0 || n > 4 || (c < 0x80 && (n != 1 || out[0] != (char)c)))
+            ok = 0;
+        else {
+            t->len[c] = (uint8_t)n;
+            memcpy(t->utf8[c], out, n);
+        }
+    }
+    iconv_close(cd);
+    return ok ? 0 : -1;
+}
+
+/* Convert p[0..n) (input offset in_base) by table: all of it, or -1. */
+static ssize_t table_chunk(const byte_table *t, const unsigned char *p, size_t n, uint64_t in_base, out_writer *o,
+                           bad_log *bl, char *err, size_t errlen)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t a = ascii_prefix(p + i, n - i);
+        if (a > 0) {
+            if (out_put(o, (const char *)p + i, a, err, errlen) < 0)
+                return -1;
+            i += a;
+            continue;
+        }
+        unsigned c = p[i];
+        if (t->len[c] == 0) {
+            if (bad_add(bl, in_base + i, o->flushed + o->len, 1) < 0) {
+                err_set(err, errlen, "out of memory noting invalid bytes in %s", o->name);
+                return -1;
+            }
+            if (out_put(o, REPLACEMENT, sizeof REPLACEMENT, err, errlen) < 0)
+                return -1;
+        } else if (out_put(o, t->utf8[c], t->len[c], err, errlen) < 0) {
+            return -1;
+        }
+        i++;
+    }
+    return (ssize_t)n;
+}
+
 /* ---- the whole file ---- */
 
 /* The encoding a BOM at the start of p names, and the BOM's length. */
@@ -357,6 +433,7 @@ int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char 
 
     int rc = -1;
     iconv_t cd = (iconv_t)-1;
+    byte_table *table = NULL;
     bad_log bl = {rep, 0, 0, 0, 0};
     out_writer o = {out_fd, NULL, 0, 0, name};
     char *in = malloc(IN_CARRY + IN_CHUNK);
@@ -394,7 +471,11 @@ int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char 
     }
 
     int is_utf8 = strcmp(from, "UTF-8") == 0;
-    if (!is_utf8) {
+    if (!is_utf8 && unit == 1 && (table = malloc(sizeof(*table))) != NULL && byte_table_make(from, table) < 0) {
+        free(table);
+        table = NULL;
+    }
+    if (!is_utf8 && table == NULL) {
         cd = iconv_open("UTF-8", from);
         if (cd == (iconv_t)-1) {
             err_set(err, errlen, "cannot convert %s from %s: %s", name, from, strerror(errno));
@@ -409,6 +490,9 @@ int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char 
         if (is_utf8)
             used = utf8_chunk((const unsigned char *)in + start, avail - start, in_base + start,
                               at_eof, &o, &bl, err, errlen);
+        else if (table != NULL)
+            used = table_chunk(table, (const unsigned char *)in + start, avail - start, in_base + start, &o, &bl,
+                               err, errlen);
         else
             used = iconv_chunk(cd, unit, in + start, avail - start, in_base + start, at_eof, &o,
                                &bl, err, errlen);
@@ -439,6 +523,7 @@ int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char 
     rep->out_bytes = o.flushed;
     rc = 0;
 done:
+    free(table);
     if (cd != (iconv_t)-1)
         iconv_close(cd);
     free(in);

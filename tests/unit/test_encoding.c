@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -160,6 +161,72 @@ static void test_macroman(void)
         encoding_report_free(&rep);
         sb_free(&out);
     }
+}
+
+/* Every byte of the one-byte encodings (converted by table) comes out as
+ * iconv itself converts it: the 256 bytes twice, in one file, against one
+ * iconv call per byte; an invalid byte is one U+FFFD, each run noted. Encodings that
+ * are not one byte per character over ASCII still convert (by iconv). */
+static void test_every_byte_as_iconv(void)
+{
+    const char *encs[] = {"windows-1252", "ISO-8859-1", "MacRoman", "ISO-8859-15", "KOI8-R"};
+    const char *iconv_names[] = {"WINDOWS-1252", "ISO-8859-1", "MACINTOSH", "ISO-8859-15", "KOI8-R"};
+    char in[512];
+    for (int i = 0; i < 512; i++)
+        in[i] = (char)(i & 0xff);
+    for (size_t e = 0; e < sizeof encs / sizeof encs[0]; e++) {
+        strbuf want;
+        sb_init(&want);
+        size_t invalid = 0;
+        int prev_bad = 0;
+        iconv_t cd = iconv_open("UTF-8", iconv_names[e]);
+        CHECK(cd != (iconv_t)-1);
+        if (cd == (iconv_t)-1)
+            continue;
+        for (int i = 0; i < 512; i++) {
+            char b = in[i], out[16], *ip = &b, *op = out;
+            size_t il = 1, ol = sizeof out;
+            if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) {
+                sb_append(&want, FFFD, 3);
+                invalid += !prev_bad; /* adjacent invalid bytes are one run */
+                prev_bad = 1;
+            } else {
+                sb_append(&want, out, (size_t)(op - out));
+                prev_bad = 0;
+            }
+        }
+        iconv_close(cd);
+        strbuf out;
+        encoding_report rep;
+        char err[ERRLEN];
+        CHECK(convert(encs[e], in, sizeof in, &out, &rep, err) == 0);
+        CHECK(out.len == want.len && memcmp(out.buf, want.buf, want.len) == 0);
+        CHECK(rep.bad_total == invalid);
+        if (out.len != want.len || rep.bad_total != invalid)
+            printf("  %s: %zu bytes out, %zu wanted; %llu invalid, %zu wanted\n", encs[e], out.len, want.len,
+                   (unsigned long long)rep.bad_total, invalid);
+        encoding_report_free(&rep);
+        sb_free(&out);
+        sb_free(&want);
+    }
+    /* windows-1252 leaves 5 bytes undefined (0x8F and 0x90 one run): each run noted where it is */
+    strbuf out;
+    encoding_report rep;
+    char err[ERRLEN];
+    CHECK(convert("windows-1252", in, 256, &out, &rep, err) == 0);
+    CHECK(rep.bad_total == 4 && rep.nbad == 4 && rep.bad[0].in_off == 0x81 && rep.bad[2].in_off == 0x8f &&
+          rep.bad[3].in_off == 0x9d);
+    encoding_report_free(&rep);
+    sb_free(&out);
+    /* two bytes a character (Shift_JIS) and not ASCII at all (EBCDIC) */
+    CHECK(convert("SHIFT_JIS", "a\x82\xa0" "b", 4, &out, &rep, err) == 0);
+    CHECK(OUT_IS(&out, "a\xe3\x81\x82" "b"));
+    encoding_report_free(&rep);
+    sb_free(&out);
+    CHECK(convert("IBM037", "\xc1\x81", 2, &out, &rep, err) == 0);
+    CHECK(OUT_IS(&out, "Aa"));
+    encoding_report_free(&rep);
+    sb_free(&out);
 }
 
 static void test_utf8_with_and_without_bom(void)
@@ -478,6 +545,7 @@ int main(void)
     T_RUN(test_windows_1252_undefined_bytes);
     T_RUN(test_latin1);
     T_RUN(test_macroman);
+    T_RUN(test_every_byte_as_iconv);
     T_RUN(test_utf8_with_and_without_bom);
     T_RUN(test_utf8_invalid_bytes);
     T_RUN(test_utf16_with_bom);
