@@ -200,6 +200,16 @@ static int add_memo_column(store *s, char *err, size_t errlen)
 
 store *store_open(const char *path, int cache_mb, int flags, char *err, size_t errlen)
 {
+    /* Every process of the cluster uses SQLite from one thread (ZeroMQ's
+     * threads never touch it): no mutexes and no memory statistics, which
+     * cost a lock per allocation and per page. Only possible before SQLite
+     * is first used in the process; later (SQLITE_MISUSE) it is left as is. */
+    static int configured;
+    if (!configured) {
+        configured = 1;
+        if (sqlite3_config(SQLITE_CONFIG_SINGLETHREAD) == SQLITE_OK)
+            sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    }
     store *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         err_set(err, errlen, "out of memory");
