@@ -138,6 +138,58 @@ uint64_t hash64(const void *data, size_t len, uint64_t seed)
     return h;
 }
 
+/* XXH64's rounds for inputs under 32 bytes, applied to the whole input one
+ * 8-byte word at a time (then 4 bytes, then single bytes), and its final
+ * avalanche. Words are read little-endian, so the value is the same on any
+ * machine. */
+#define XP1 0x9E3779B185EBCA87ULL
+#define XP2 0xC2B2AE3D27D4EB4FULL
+#define XP3 0x165667B19E3779F9ULL
+#define XP4 0x85EBCA77C2B2AE63ULL
+#define XP5 0x27D4EB2F165667C5ULL
+
+static uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+uint64_t hash64_fast(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = seed + XP5 + (uint64_t)len;
+    for (; len >= 8; p += 8, len -= 8) {
+        h ^= rotl64(load_le64(p) * XP2, 31) * XP1;
+        h = rotl64(h, 27) * XP1 + XP4;
+    }
+    if (len >= 4) {
+        uint64_t w = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+        h ^= w * XP1;
+        h = rotl64(h, 23) * XP2 + XP3;
+        p += 4;
+        len -= 4;
+    }
+    for (; len > 0; p++, len--) {
+        h ^= (uint64_t)*p * XP5;
+        h = rotl64(h, 11) * XP1;
+    }
+    h ^= h >> 33;
+    h *= XP2;
+    h ^= h >> 29;
+    h *= XP3;
+    h ^= h >> 32;
+    return h;
+}
+
 int slots_grow(uint64_t **v, size_t *cap, size_t first, size_t (*home)(uint64_t slot))
 {
     size_t ncap = *cap ? *cap * 2 : first;

@@ -36,6 +36,10 @@ const char *sb_str(const strbuf *sb);
 /* 64-bit FNV-1a, stable across processes and versions (stored on disk). */
 uint64_t hash64(const void *data, size_t len, uint64_t seed);
 #define HASH64_SEED 0xcbf29ce484222325ULL
+/* A 64-bit hash of a long byte string (a record's row), several times
+ * faster than hash64 there: 8 bytes a step (XXH64's rounds). Also stable
+ * across processes, versions and machines (stored on disk). */
+uint64_t hash64_fast(const void *data, size_t len, uint64_t seed);
 
 /* Wall clock, milliseconds since the epoch, and a monotonic clock in ms. */
 int64_t now_ms(void);

@@ -160,7 +160,7 @@ typedef struct {
  * profile maps to the same values). Never 0. */
 static uint64_t record_memo(const planner *pl)
 {
-    return hash64(pl->raw, pl->raw_len, pl->memo_seed) | 1;
+    return hash64_fast(pl->raw, pl->raw_len, pl->memo_seed) | 1;
 }
 
 /* A stored patron's memo against this record: 1 it matches (the record is
