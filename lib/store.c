@@ -224,7 +224,7 @@ store *store_open(const char *path, int cache_mb, int flags, char *err, size_t e
     sqlite3_busy_timeout(s->db, 120000);
     char pragmas[256];
     snprintf(pragmas, sizeof(pragmas),
-             "PRAGMA cache_size=-%d; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON;", cache_mb * 1024);
+             "PRAGMA cache_size=-%d; PRAGMA foreign_keys=ON;", cache_mb * 1024);
     if (store_exec(s, pragmas, err, errlen) < 0)
         goto err;
     /* A reader (a plan task: a new process each time) reads the store file
