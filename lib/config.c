@@ -51,7 +51,7 @@ static const setting settings[] = {
     I(job_deadline_seconds, 7200, 1, 604800, "watchdog: a job running longer fails"),
     I(archive_keep, 7, 0, 999, "input copies kept per schedule"),
     I(shutdown_grace_ms, 10000, 0, 600000, "time to finish work after SIGTERM"),
-    I(cache_mb, 96, 2, 65536, "SQLite page cache of each worker task (MB)"),
+    I(cache_mb, 80, 2, 65536, "SQLite page cache of each worker task (MB)"),
     I(unchanged_memo, 1, 0, 1, "1: a record unchanged since its patron was written is known by its memo"),
     I(stream_apply, 1, 0, 1, "1: with two workers or more, the apply starts while the shards are planned"),
     I(plan_beside_apply, 1, 0, 1, "1: a worker holding a streaming apply plans a shard beside it"),
