@@ -1,4 +1,4 @@
-/* encoding: streams an input file to UTF-8 (iconv, or a strict validator for UTF-8), honouring a BOM and recording invalid bytes. */
+/* encoding: streams an input file to UTF-8 (a byte table for one-byte encodings over ASCII, iconv for the others, a strict validator for UTF-8), honouring a BOM and recording invalid bytes. */
 #include "encoding.h"
 
 #include "util.h"
