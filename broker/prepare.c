@@ -462,10 +462,28 @@ typedef struct {
     size_t cap, n;
 } dup_table;
 
+/* A table's slots are mapped for it alone (zero pages from the kernel) and
+ * unmapped when it grows or the job is prepared: from the heap, the
+ * smaller tables a growing table leaves behind stayed in the broker's
+ * memory (~20 MB more at a million keys). */
+static dup_slot *dup_slots(size_t cap)
+{
+    void *v = mmap(NULL, cap * sizeof(dup_slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return v == MAP_FAILED ? NULL : v;
+}
+
+static void dup_free(dup_table *t)
+{
+    if (t->v != NULL)
+        munmap(t->v, t->cap * sizeof(dup_slot));
+    t->v = NULL;
+    t->cap = t->n = 0;
+}
+
 static int dup_grow(dup_table *t)
 {
     size_t cap = t->cap ? t->cap * 2 : 1 << 16;
-    dup_slot *v = calloc(cap, sizeof(*v));
+    dup_slot *v = dup_slots(cap);
     if (v == NULL)
         return -1;
     for (size_t i = 0; i < t->cap; i++) {
@@ -476,9 +494,11 @@ static int dup_grow(dup_table *t)
             k = (k + 1) & (cap - 1);
         v[k] = t->v[i];
     }
-    free(t->v);
+    size_t n = t->n;
+    dup_free(t);
     t->v = v;
     t->cap = cap;
+    t->n = n;
     return 0;
 }
 
@@ -1151,8 +1171,8 @@ out:
         free(p.notes[i]);
     }
     free(p.notes);
-    free(p.keys[0].v);
-    free(p.keys[1].v);
+    dup_free(&p.keys[0]);
+    dup_free(&p.keys[1]);
     csvrow_destroy(&p.row);
     csvrow_destroy(&p.vrow);
     free(p.vbuf);
