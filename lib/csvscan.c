@@ -358,6 +358,10 @@ static int split_simple(csvrow *r, const char *rec, size_t len)
         i++;
     if (i == len)
         return 1;
+    /* No quote anywhere (most records): every field is unquoted, and the
+     * check below could not fail. */
+    if (memchr(rec + i, '"', len - i) == NULL)
+        goto split;
     /* Check the whole record first, so that nothing is kept on a fallback. */
     for (size_t k = i;;) {
         while (k < len && is_blank((unsigned char)rec[k]))
@@ -391,6 +395,7 @@ static int split_simple(csvrow *r, const char *rec, size_t len)
             break;
         k = end + 1;
     }
+split:
     for (;;) {
         while (i < len && is_blank((unsigned char)rec[i]))
             i++;
