@@ -519,6 +519,7 @@ typedef struct {
     size_t max_record;
     const profile *prof;
     int skip_rules;  /* the profile's SkipWhen rules: SKIP_NONE, SKIP_COLUMNS, SKIP_FIELDS */
+    size_t keep;     /* the columns record_keys reads (0: all) */
     csvrow *row;     /* the record being read ... */
     patron_rec rec;  /* ... and its keys (or all of it, mapped) */
     char *vbuf;      /* an earlier record re-read to confirm a hash match ... */
@@ -631,12 +632,14 @@ static void record_keys(prep *p, uint64_t off, size_t len, int both, const char 
 {
     char e[ERRLEN];
     keys[0] = keys[1] = "";
-    if (csvrow_parse(p->row, p->base + off, len, e, sizeof(e)) < 0)
+    /* Only the columns the keys and the column rules read are kept (all of
+     * them, counted, decide the width). */
+    if (csvrow_parse_first(p->row, p->base + off, len, p->keep, e, sizeof(e)) < 0)
         return;
     const char *const *cols = csvrow_fields(p->row);
     const size_t *lens = csvrow_lens(p->row);
     size_t ncols = csvrow_count(p->row);
-    int n = (int)ncols;
+    int n = (int)csvrow_total(p->row);
     if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
         return;
     int nkeys = both ? 2 : 1;
@@ -644,9 +647,17 @@ static void record_keys(prep *p, uint64_t off, size_t len, int both, const char 
     if (p->skip_rules == SKIP_COLUMNS) {
         /* Rules that read columns only are decided first; the whole record
          * is mapped only for one they match (to the same end as below). */
-        if (profile_rule_matches(p->prof, PR_SKIP, NULL, cols, lens, ncols) == 1 &&
-            profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0)
-            return;
+        if (profile_rule_matches(p->prof, PR_SKIP, NULL, cols, lens, ncols) == 1) {
+            if (ncols < (size_t)n) { /* every column, to map them all */
+                if (csvrow_parse(p->row, p->base + off, len, e, sizeof(e)) < 0)
+                    return;
+                cols = csvrow_fields(p->row);
+                lens = csvrow_lens(p->row);
+                ncols = csvrow_count(p->row);
+            }
+            if (profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0)
+                return;
+        }
     } else if (p->skip_rules == SKIP_FIELDS && profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0) {
         if (profile_rule_matches(p->prof, PR_SKIP, &p->rec, cols, lens, ncols) == 1)
             return;
@@ -968,6 +979,14 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     p.key_field[0] = match_id ? PF_DISTRICT_ID : PF_BARCODE;
     p.key_field[1] = PF_BARCODE;
     int check_barcode = match_id && profile_maps_field(prof, PF_BARCODE);
+    if (p.skip_rules != SKIP_FIELDS) {
+        int k = profile_field_max_column(prof, p.key_field[0]);
+        if (check_barcode && profile_field_max_column(prof, PF_BARCODE) > k)
+            k = profile_field_max_column(prof, PF_BARCODE);
+        if (p.skip_rules == SKIP_COLUMNS && profile_rule_max_column(prof, PR_SKIP) > k)
+            k = profile_rule_max_column(prof, PR_SKIP);
+        p.keep = k > 0 ? (size_t)k : 1;
+    }
 
     winscan sc;
     winscan_init(&sc, map ? map : "", maplen, (size_t)b->cfg->max_record_bytes);

@@ -239,6 +239,7 @@ struct csvrow {
     const char **ptrs; /* rebuilt after each parse (data may move) */
     size_t fcap;
     size_t kept, seen, rows;
+    size_t keep; /* csvrow_parse_first: fields to keep (0: all) */
     int oom, extra_row;
 };
 
@@ -358,12 +359,17 @@ static int split_simple(csvrow *r, const char *rec, size_t len)
         i++;
     if (i == len)
         return 1;
+    size_t total = 1; /* the record's fields: its commas outside quotes, plus one */
     /* No quote anywhere (most records): every field is unquoted, and the
      * check below could not fail. */
-    if (memchr(rec + i, '"', len - i) == NULL)
+    if (memchr(rec + i, '"', len - i) == NULL) {
+        if (r->keep > 0)
+            for (size_t k = i; k < len; k++)
+                total += rec[k] == ',';
         goto split;
+    }
     /* Check the whole record first, so that nothing is kept on a fallback. */
-    for (size_t k = i;;) {
+    for (size_t k = i;; total++) {
         while (k < len && is_blank((unsigned char)rec[k]))
             k++;
         if (k < len && rec[k] == '"') {
@@ -397,6 +403,8 @@ static int split_simple(csvrow *r, const char *rec, size_t len)
     }
 split:
     for (;;) {
+        if (r->keep > 0 && r->seen == r->keep)
+            break; /* the fields asked for are kept; the rest were counted */
         while (i < len && is_blank((unsigned char)rec[i]))
             i++;
         if (i < len && rec[i] == '"') {
@@ -432,6 +440,8 @@ split:
             break;
         i = end + 1;
     }
+    if (r->keep > 0)
+        r->seen = total;
     r->rows = 1;
     return 1;
 }
@@ -479,6 +489,19 @@ int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, cha
         return -1;
     }
     return 0;
+}
+
+int csvrow_parse_first(csvrow *r, const char *rec, size_t len, size_t keep, char *err, size_t errlen)
+{
+    r->keep = keep;
+    int rc = csvrow_parse_as(r, rec, len, 0, err, errlen);
+    r->keep = 0;
+    return rc;
+}
+
+size_t csvrow_total(const csvrow *r)
+{
+    return r->seen;
 }
 
 size_t csvrow_count(const csvrow *r)

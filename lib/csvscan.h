@@ -77,6 +77,12 @@ int csvrow_parse(csvrow *r, const char *rec, size_t len, char *err, size_t errle
 /* The same, through libcsv always when libcsv_only (csvrow_parse splits a
  * record holding no quote and no line end itself, the same way, faster). */
 int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, char *err, size_t errlen);
+/* The same, keeping only the first `keep` fields (0: all) where the record
+ * splits without libcsv (else all are kept): for a reader of a few columns.
+ * csvrow_total is then the number of fields the record has, csvrow_count
+ * those kept. */
+int csvrow_parse_first(csvrow *r, const char *rec, size_t len, size_t keep, char *err, size_t errlen);
+size_t csvrow_total(const csvrow *r);
 size_t csvrow_count(const csvrow *r);
 /* Arrays of the fields (NUL-terminated) and their lengths, valid until the
  * next parse; owned by r. */

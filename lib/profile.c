@@ -406,6 +406,7 @@ struct profile {
     int update_before_delete;
     int column_total;
     int max_column;
+    int field_max_column[PF__COUNT]; /* the last column each field's mapping reads */
     ruleset rules[3];
     expr *fields[PF__COUNT];
     const date_pat *field_pat[PF__COUNT]; /* date fields from a typed column */
@@ -2263,6 +2264,7 @@ static int pass_check(pctx *c)
         int mc = expr_reach(c, x, &c->ents[p->field_entry[f]]);
         if (mc < 0)
             return -1;
+        p->field_max_column[f] = mc;
         if (mc > p->max_column)
             p->max_column = mc;
         if (patron_fields[f].kind != PK_DATE || x->first_col == 0 || x->first_col > p->ncoltypes)
@@ -2378,6 +2380,22 @@ int profile_rule_count(const profile *p, enum profile_rule which)
     if ((int)which < 0 || (int)which > 2)
         return 0;
     return p->rules[which].n;
+}
+
+int profile_field_max_column(const profile *p, int f)
+{
+    return f >= 0 && f < PF__COUNT && p->fields[f] != NULL ? p->field_max_column[f] : 0;
+}
+
+int profile_rule_max_column(const profile *p, enum profile_rule which)
+{
+    if ((int)which < 0 || (int)which > 2)
+        return 0;
+    int m = 0;
+    for (int i = 0; i < p->rules[which].n; i++)
+        if (p->rules[which].r[i].field < 0 && p->rules[which].r[i].col > m)
+            m = p->rules[which].r[i].col;
+    return m;
 }
 
 int profile_rule_columns_only(const profile *p, enum profile_rule which)

@@ -59,6 +59,12 @@ int profile_rule_matches(const profile *p, enum profile_rule which, const patron
                          const char *const *cols, const size_t *lens, size_t ncols);
 /* Number of When_N rules of that kind (0: the rule never matches). */
 int profile_rule_count(const profile *p, enum profile_rule which);
+/* The last column (1-based) field f's mapping reads, through its maps too
+ * (0: not mapped, or from no column); the last column ({n}) that kind's
+ * rules read (0: none). A reader of only these fields or rules needs no
+ * column past them. */
+int profile_field_max_column(const profile *p, int f);
+int profile_rule_max_column(const profile *p, enum profile_rule which);
 /* 1 when every rule of that kind reads a column ({n}), none a field: they
  * can be decided before the record is mapped (rec NULL). */
 int profile_rule_columns_only(const profile *p, enum profile_rule which);
