@@ -610,6 +610,11 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     size_t note = 0;
     int max_col = profile_max_column(prof);
     int total_cols = profile_column_total(prof);
+    size_t memo_keep = 0;
+    if (pl.fast) {
+        int k = profile_field_max_column(prof, PF_DISTRICT_ID);
+        memo_keep = k > 0 ? (size_t)k : 1;
+    }
     uint64_t nrec = 0;
     exc_list *exc = &pl.exc;
     while (csvscan_next(&sc, &rec)) {
@@ -654,12 +659,15 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
             continue;
         }
         char perr[ERRLEN];
-        if (csvrow_parse(row, (const char *)t->data.data + rec.off, rec.len, perr, sizeof(perr)) < 0) {
+        /* With the memo, the District ID's columns first: most records
+         * end there; the others are split whole below. */
+        const char *rtext = (const char *)t->data.data + rec.off;
+        if (csvrow_parse_first(row, rtext, rec.len, memo_keep, perr, sizeof(perr)) < 0) {
             counts->invalid_skipped++;
             exc_add(exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
             continue;
         }
-        size_t ncols = csvrow_count(row);
+        size_t ncols = csvrow_total(row);
         if ((int)ncols < max_col || (total_cols > 0 && (int)ncols > total_cols)) {
             counts->invalid_skipped++;
             exc_add(exc, line, "", "", "SKIP", "Line %llu: %zu fields; the profile expects %s%d.",
@@ -669,11 +677,15 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
         }
         pl.raw = (const char *)t->data.data + rec.off;
         pl.raw_len = rec.len;
-        int fast = memo_fast(&pl, csvrow_fields(row), csvrow_lens(row), ncols, err, errlen);
+        int fast = memo_fast(&pl, csvrow_fields(row), csvrow_lens(row), csvrow_count(row), err, errlen);
         if (fast < 0)
             goto out;
         if (fast)
             continue;
+        if (csvrow_count(row) < ncols && csvrow_parse(row, rtext, rec.len, perr, sizeof(perr)) < 0) {
+            err_set(err, errlen, "line %llu: split again: %s", (unsigned long long)line, perr);
+            goto out;
+        }
         if (profile_map(prof, csvrow_fields(row), csvrow_lens(row), ncols, &pl.mapped, perr, sizeof(perr)) < 0) {
             counts->invalid_skipped++;
             exc_add(exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
