@@ -89,6 +89,7 @@ typedef struct {
     worker_ref *workers;
     size_t nworkers;
     int64_t last_hb_ms;
+    int64_t last_expire_ms; /* when workers_expire last ran: the broker was listening until then */
     volatile int *stopping;
 } broker;
 

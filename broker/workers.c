@@ -89,6 +89,19 @@ void workers_expire(broker *b)
 {
     int64_t limit = b->cfg->heartbeat_ms * b->cfg->liveness;
     int64_t now = mono_ms();
+    /* Time the broker itself was not listening (stopped, or held up in one
+     * long step) is no worker's silence: their heartbeats of that time are
+     * still on their way in. It is forgiven, so a stalled broker does not
+     * take every worker for dead and fail their tasks when it resumes. */
+    int64_t away = b->last_expire_ms > 0 ? now - b->last_expire_ms : 0;
+    b->last_expire_ms = now;
+    if (away > b->cfg->heartbeat_ms) {
+        log_warn("the broker was not listening for %lld ms; the workers' silence is counted from now", (long long)away);
+        for (size_t i = 0; i < b->nworkers; i++)
+            if (b->workers[i].last_seen_ms < now)
+                b->workers[i].last_seen_ms = b->workers[i].last_seen_ms + away < now ? b->workers[i].last_seen_ms + away
+                                                                                     : now;
+    }
     for (size_t i = 0; i < b->nworkers;) {
         worker_ref *w = &b->workers[i];
         if (now - w->last_seen_ms > limit) {

@@ -261,6 +261,35 @@ def planner_lost_while_the_apply_streams():
 
 
 @test
+def broker_stopped_while_the_apply_streams():
+    """The broker stopped (SIGSTOP) while the apply streams, for longer than
+    2 x heartbeat x liveness: the apply, hearing nothing, hands its task back
+    instead of waiting for a broker that may never come back (a restarted one
+    knows nothing of it). Continued, the broker takes the hand-back (not an
+    attempt), runs the apply once every shard is planned, and the job ends
+    clean-equivalent."""
+    c = new_cluster("chaos-stream-broker-stopped", workers=2)
+    try:
+        p = start_run(c)
+        applier = streaming_worker(c)
+        pid = cluster_signal(c, "broker", signal.SIGSTOP)
+        try:
+            limit = 2 * int(SETTINGS["heartbeat_ms"]) * int(SETTINGS["liveness"]) / 1000.0
+            time.sleep(limit + 1.5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        s = finish(c, p)
+        assert_clean_equivalent(c, s, "broker stopped while the apply streamed")
+        wlog = open(os.path.join(c.data, "logs", f"{applier}.log"), errors="replace").read()
+        assert "handed back: no word from the broker" in wlog, wlog[-3000:]
+        blog = open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read()
+        assert "the streaming apply was handed back (handed back: no word from the broker" in blog, blog[-3000:]
+        assert not re.search(r"apply attempt \d+ failed", blog), blog[-3000:]  # a hand-back is not an attempt
+    finally:
+        c.__exit__(None, None, None)
+
+
+@test
 def garbage_frames_on_every_socket():
     c = new_cluster("chaos-garbage", extra={"max_message_bytes": "16777216"})
     try:
