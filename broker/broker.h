@@ -74,6 +74,9 @@ typedef struct {
     int beside_ok;   /* it said it plans a shard beside a streaming apply */
     int streaming;   /* holds a streaming apply (docs/PROTOCOL.md) ... */
     int beside;      /* ... and a shard beside it */
+    int shards;      /* shards it is planning (0-2: one beside a streaming apply) */
+    char host[384];  /* its machine (Ready.host; "" unknown) ... */
+    uint32_t plan_slots; /* ... and the shards that machine plans at once (0: no limit) */
     int64_t idle_since_ms;
     uint64_t max_task_rss_kb;
 } worker_ref;
@@ -121,7 +124,7 @@ void job_free(job *j);
 
 /* workers.c */
 worker_ref *workers_find(broker *b, const wire_peer *p);
-worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid, int beside_ok);
+worker_ref *workers_add(broker *b, const wire_peer *p, const Patronsync__Ready *rd);
 void workers_remove(broker *b, const wire_peer *p);
 worker_ref *workers_idle(broker *b);           /* least recently used idle worker */
 worker_ref *workers_for_shard(broker *b);      /* an idle one, else one with room beside its streaming apply */

@@ -390,6 +390,7 @@ static int dispatch_shard(broker *b, job *j, size_t i, worker_ref *w)
         w->beside = 1; /* beside its streaming apply (workers_for_shard) */
     else
         w->busy = 1;
+    w->shards++;
     shard_status(b, j, i);
     log_debug("job %s shard %zu attempt %u → %s", j->id, i, s->attempt, w->name);
     return 0;
@@ -865,6 +866,8 @@ static void release_worker(broker *b, const wire_peer *p, int apply)
     int was_streaming = w->streaming;
     if (apply)
         w->streaming = 0;
+    else if (w->shards > 0)
+        w->shards--;
     if (w->beside && (apply || was_streaming)) {
         w->beside = 0; /* a shard is still held (apply), or the apply is (shard) */
         return;

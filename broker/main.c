@@ -74,7 +74,7 @@ static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
     }
     worker_ref *w = workers_find(b, from);
     if (m->body_case == PATRONSYNC__WORKER_MSG__BODY_READY) {
-        w = workers_add(b, from, m->ready->worker_id, m->ready->pid, m->ready->plans_beside_apply);
+        w = workers_add(b, from, m->ready);
         if (w != NULL) {
             /* Answer at once so the worker knows it is registered. */
             Patronsync__Heartbeat hb = PATRONSYNC__HEARTBEAT__INIT;

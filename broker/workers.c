@@ -27,8 +27,10 @@ static void publish(broker *b, const worker_ref *w, const char *state)
               state, (long long)now_ms(), (unsigned long long)w->max_task_rss_kb);
 }
 
-worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_t pid, int beside_ok)
+worker_ref *workers_add(broker *b, const wire_peer *p, const Patronsync__Ready *rd)
 {
+    const char *name = rd->worker_id;
+    uint32_t pid = rd->pid;
     worker_ref *w = workers_find(b, p);
     if (w != NULL) {
         w->last_seen_ms = mono_ms();
@@ -43,10 +45,13 @@ worker_ref *workers_add(broker *b, const wire_peer *p, const char *name, uint32_
     w->peer = *p;
     str_copy(w->name, sizeof(w->name), name[0] ? name : "worker");
     w->pid = pid;
-    w->beside_ok = beside_ok;
+    w->beside_ok = rd->plans_beside_apply;
+    str_copy(w->host, sizeof(w->host), rd->host ? rd->host : "");
+    w->plan_slots = rd->plan_slots;
     w->last_seen_ms = mono_ms();
     w->idle_since_ms = mono_ms();
-    log_info("worker %s (pid %u) ready; %zu workers", w->name, pid, b->nworkers);
+    log_info("worker %s (pid %u) ready; %zu workers; its machine plans %u shards at once", w->name, pid, b->nworkers,
+             w->plan_slots);
     publish(b, w, "ready");
     return w;
 }
@@ -76,13 +81,33 @@ worker_ref *workers_idle(broker *b)
     return best;
 }
 
+/* Whether w's machine plans fewer shards than it may at once (its
+ * plan_slots, over every worker that said the same machine). */
+static int host_has_room(const broker *b, const worker_ref *w)
+{
+    if (w->plan_slots == 0 || w->host[0] == '\0')
+        return 1;
+    uint32_t planning = 0;
+    for (size_t i = 0; i < b->nworkers; i++)
+        if (strcmp(b->workers[i].host, w->host) == 0)
+            planning += (uint32_t)b->workers[i].shards;
+    return planning < w->plan_slots;
+}
+
 worker_ref *workers_for_shard(broker *b)
 {
-    worker_ref *w = workers_idle(b);
-    for (size_t i = 0; w == NULL && i < b->nworkers; i++)
-        if (b->workers[i].streaming && b->workers[i].beside_ok && !b->workers[i].beside)
-            w = &b->workers[i];
-    return w;
+    worker_ref *best = NULL;
+    for (size_t i = 0; i < b->nworkers; i++) {
+        worker_ref *w = &b->workers[i];
+        if (!w->busy && (best == NULL || w->idle_since_ms < best->idle_since_ms) && host_has_room(b, w))
+            best = w;
+    }
+    for (size_t i = 0; best == NULL && i < b->nworkers; i++) {
+        worker_ref *w = &b->workers[i];
+        if (w->streaming && w->beside_ok && !w->beside && host_has_room(b, w))
+            best = w;
+    }
+    return best;
 }
 
 void workers_expire(broker *b)

@@ -75,12 +75,37 @@ int worker_publish(worker_ctx *w, const char *job, const char *part, const Patro
     return 0;
 }
 
+/* The machine this worker runs on: its host name and boot id (workers in
+ * containers of one machine each have a name of their own, and are taken
+ * for separate machines). */
+static void host_id(char *out, size_t outlen)
+{
+    char name[256] = "", boot[64] = "";
+    if (gethostname(name, sizeof(name) - 1) < 0)
+        name[0] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f != NULL) {
+        if (fgets(boot, sizeof(boot), f) == NULL)
+            boot[0] = '\0';
+        fclose(f);
+    }
+    boot[strcspn(boot, "\n")] = '\0';
+    snprintf(out, outlen, "%s/%s", name, boot);
+}
+
 static void send_ready(worker_ctx *w)
 {
     Patronsync__Ready rd = PATRONSYNC__READY__INIT;
     rd.worker_id = w->cfg->worker_id;
     rd.pid = (uint32_t)getpid();
     rd.plans_beside_apply = w->cfg->plan_beside_apply != 0;
+    /* Planning is CPU work: the machine plans no more shards at once than
+     * it has cores, whatever number of workers it runs. */
+    char host[384];
+    host_id(host, sizeof(host));
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    rd.host = host;
+    rd.plan_slots = w->cfg->plan_slots > 0 ? (uint32_t)w->cfg->plan_slots : cores > 0 ? (uint32_t)cores : 0;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     m.body_case = PATRONSYNC__WORKER_MSG__BODY_READY;
     m.ready = &rd;

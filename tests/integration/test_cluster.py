@@ -180,6 +180,53 @@ def same_result_for_any_workers_and_shard_size():
         assert key == key0, f"summary differs between {w0} and {w}"
 
 
+def plan_spans(c, slots, day1, prof, sites):
+    """Run day1 on c; the (start, end, worker) of every shard's planning,
+    from the workers' logs ("shard N attempt A: done in M ms")."""
+    c.sites(sites)
+    s = c.run(day1, prof, "--shard-size", 1000)
+    assert s["state"] == "complete" and s["counts"]["read"] == 20000, s
+    blog = open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read()
+    assert blog.count(f"its machine plans {slots} shards at once") == 3, blog[-2000:]
+    spans = []
+    for n in (1, 2, 3):
+        for line in open(os.path.join(c.data, "logs", f"worker-{n}.log"), errors="replace"):
+            m = re.match(r"(\S+)Z worker-\d+\[\d+\] INFO job \S+ shard \d+ attempt \d+: done in (\d+) ms", line)
+            if m:
+                end = datetime.datetime.fromisoformat(m.group(1)).timestamp()
+                spans.append((end - int(m.group(2)) / 1000.0, end, n))
+    assert len(spans) == 20, spans
+    return sorted(spans), summary_key(s), c.dump()
+
+
+@test
+def a_machine_plans_no_more_shards_at_once_than_its_slots():
+    """Workers on one machine plan no more shards at once than it has plan
+    slots (its cores by default). With 3 workers and plan_slots=1 the shards
+    are planned one after another (a worker logs a shard's end before it
+    sends the result, so the next starts after: only the log's millisecond
+    rounding can make them touch); with plan_slots=3 some are planned at
+    once (so the check can see it). The job is the same either way."""
+    d = workdir("files-slots")
+    day1 = generate(os.path.join(d, "day1.csv"), 20000, 11,
+                    extra=["--sites-out", os.path.join(d, "sites.csv"),
+                           "--profile-out", os.path.join(d, "students.properties")])
+    prof = os.path.join(d, "students.properties")
+    text = open(prof, encoding="utf-8").read().replace("CsvTextEncoding=UTF-8", "CsvTextEncoding=windows-1252")
+    open(prof, "w", encoding="utf-8").write(text)
+    sites = os.path.join(d, "sites.csv")
+    rounding = 0.004
+    with Cluster("plan-slots-1", workers=3, settings={"plan_slots": "1"}) as c:
+        one, key1, dump1 = plan_spans(c, 1, day1, prof, sites)
+    for a, b in zip(one, one[1:]):
+        assert b[0] >= a[1] - rounding, f"two shards planned at once with plan_slots=1: {a} and {b}"
+    assert len({n for _, _, n in one}) >= 2, one  # still spread over the workers
+    with Cluster("plan-slots-3", workers=3, settings={"plan_slots": "3"}) as c:
+        three, key3, dump3 = plan_spans(c, 3, day1, prof, sites)
+    assert any(b[0] < a[1] - rounding for a, b in zip(three, three[1:])), three
+    assert key1 == key3 and dump1 == dump3
+
+
 @test
 def patron_show_and_jobs():
     with Cluster("show", workers=2) as c:
