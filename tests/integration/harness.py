@@ -65,6 +65,17 @@ def generate(path, rows, seed, encoding="cp1252", mutate_from=None, extra=()):
     return path
 
 
+def district(d, rows, seed, profile_name="students.properties"):
+    """A generated district in folder d: day1.csv (windows-1252), its
+    sites.csv and its profile. Returns (day1, profile, sites)."""
+    prof, sites = os.path.join(d, profile_name), os.path.join(d, "sites.csv")
+    day1 = generate(os.path.join(d, "day1.csv"), rows, seed, extra=["--sites-out", sites, "--profile-out", prof])
+    # The generator writes the profile for its --encoding; ours is cp1252.
+    text = open(prof, encoding="utf-8").read().replace("CsvTextEncoding=UTF-8", "CsvTextEncoding=windows-1252")
+    open(prof, "w", encoding="utf-8").write(text)
+    return day1, prof, sites
+
+
 class Cluster:
     """A private cluster under its own data folder."""
 

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import (BIN, Cluster, cluster_pid, cluster_restart, cluster_signal, count_rejected, generate, main,
+from harness import (BIN, Cluster, cluster_pid, cluster_restart, cluster_signal, count_rejected, district, main,
                      summary_key, test, wait_gone, workdir)
 
 CHAOS = os.environ.get("CHAOS") == "1"
@@ -21,14 +21,8 @@ _files = {}
 
 def files():
     if not _files:
-        d = workdir("chaos-files")
-        day1 = generate(os.path.join(d, "day1.csv"), 20000, 21,
-                        extra=["--sites-out", os.path.join(d, "sites.csv"),
-                               "--profile-out", os.path.join(d, "p.properties")])
-        prof = os.path.join(d, "p.properties")
-        text = open(prof, encoding="utf-8").read().replace("CsvTextEncoding=UTF-8", "CsvTextEncoding=windows-1252")
-        open(prof, "w", encoding="utf-8").write(text)
-        _files.update(day1=day1, prof=prof, sites=os.path.join(d, "sites.csv"))
+        day1, prof, sites = district(workdir("chaos-files"), 20000, 21, "p.properties")
+        _files.update(day1=day1, prof=prof, sites=sites)
     return _files
 
 

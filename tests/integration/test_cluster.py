@@ -7,7 +7,7 @@ import datetime
 import os
 import re
 
-from harness import Cluster, SAMPLE, generate, main, summary_key, test, workdir
+from harness import Cluster, SAMPLE, district, generate, main, summary_key, test, workdir
 
 LIMITS = {"district_id": 40, "barcode": 14, "last_name": 42, "first_name": 42, "middle_name": 42,
           "nickname": 30, "patron_type": 30, "access_level": 30, "homeroom": 90, "grade_level": 30,
@@ -81,13 +81,7 @@ def check_rows(cluster, expect):
 @test
 def first_load_then_unchanged_then_next_day():
     d = workdir("files-20k")
-    day1 = generate(os.path.join(d, "day1.csv"), 20000, 11,
-                    extra=["--sites-out", os.path.join(d, "sites.csv"),
-                           "--profile-out", os.path.join(d, "students.properties")])
-    prof = os.path.join(d, "students.properties")
-    # The generator writes the profile for its --encoding; ours is cp1252.
-    text = open(prof, encoding="utf-8").read().replace("CsvTextEncoding=UTF-8", "CsvTextEncoding=windows-1252")
-    open(prof, "w", encoding="utf-8").write(text)
+    day1, prof, _ = district(d, 20000, 11)
     day2 = generate(os.path.join(d, "day2.csv"), 0, 12, mutate_from=day1)
     with Cluster("first-load", workers=3, settings={"shard_size": "3000"}) as c:
         c.sites(os.path.join(d, "sites.csv"))
@@ -207,14 +201,7 @@ def a_machine_plans_no_more_shards_at_once_than_its_slots():
     sends the result, so the next starts after: only the log's millisecond
     rounding can make them touch); with plan_slots=3 some are planned at
     once (so the check can see it). The job is the same either way."""
-    d = workdir("files-slots")
-    day1 = generate(os.path.join(d, "day1.csv"), 20000, 11,
-                    extra=["--sites-out", os.path.join(d, "sites.csv"),
-                           "--profile-out", os.path.join(d, "students.properties")])
-    prof = os.path.join(d, "students.properties")
-    text = open(prof, encoding="utf-8").read().replace("CsvTextEncoding=UTF-8", "CsvTextEncoding=windows-1252")
-    open(prof, "w", encoding="utf-8").write(text)
-    sites = os.path.join(d, "sites.csv")
+    day1, prof, sites = district(workdir("files-slots"), 20000, 11)
     rounding = 0.004
     with Cluster("plan-slots-1", workers=3, settings={"plan_slots": "1"}) as c:
         one, key1, dump1 = plan_spans(c, 1, day1, prof, sites)
