@@ -70,16 +70,22 @@ typedef struct {
     char name[128];
     uint32_t pid;
     int64_t last_seen_ms;
-    int busy;        /* holds a shard or the apply step */
     int beside_ok;   /* it said it plans a shard beside a streaming apply */
-    int streaming;   /* holds a streaming apply (docs/PROTOCOL.md) ... */
-    int beside;      /* ... and a shard beside it */
-    int shards;      /* shards it is planning (0-2: one beside a streaming apply) */
+    int applying;    /* holds the apply step ... */
+    int streaming;   /* ... a streaming one (docs/PROTOCOL.md) */
+    int shards;      /* shards it is planning (a second one only beside a streaming apply) */
     char host[384];  /* its machine (Ready.host; "" unknown) ... */
     uint32_t plan_slots; /* ... and the shards that machine plans at once (0: no limit) */
     int64_t idle_since_ms;
     uint64_t max_task_rss_kb;
 } worker_ref;
+
+/* A worker holding any task (busy) is not idle; one holding a streaming
+ * apply and no shard has room for one beside it. */
+static inline int worker_busy(const worker_ref *w)
+{
+    return w->applying || w->shards > 0;
+}
 
 typedef struct {
     ps_config *cfg;

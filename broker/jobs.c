@@ -386,11 +386,7 @@ static int dispatch_shard(broker *b, job *j, size_t i, worker_ref *w)
     s->state = SH_RUNNING;
     s->worker = w->peer;
     s->since_ms = now_ms();
-    if (w->busy)
-        w->beside = 1; /* beside its streaming apply (workers_for_shard) */
-    else
-        w->busy = 1;
-    w->shards++;
+    w->shards++; /* the second beside its streaming apply (workers_for_shard) */
     shard_status(b, j, i);
     log_debug("job %s shard %zu attempt %u → %s", j->id, i, s->attempt, w->name);
     return 0;
@@ -461,7 +457,7 @@ static int dispatch_apply(broker *b, job *j, worker_ref *w, int streaming)
     j->stream_sent_ms = 0;
     j->stream_sent_failed = 0;
     j->stream_sent_final = 0;
-    w->busy = 1;
+    w->applying = 1;
     w->streaming = streaming;
     if (streaming)
         log_info("job %s: apply attempt %u streams on %s while the shards are planned", j->id, j->apply_attempt,
@@ -863,17 +859,12 @@ static void release_worker(broker *b, const wire_peer *p, int apply)
     worker_ref *w = workers_find(b, p);
     if (w == NULL)
         return;
-    int was_streaming = w->streaming;
     if (apply)
-        w->streaming = 0;
+        w->applying = w->streaming = 0;
     else if (w->shards > 0)
         w->shards--;
-    if (w->beside && (apply || was_streaming)) {
-        w->beside = 0; /* a shard is still held (apply), or the apply is (shard) */
-        return;
-    }
-    w->busy = 0;
-    w->idle_since_ms = mono_ms();
+    if (!worker_busy(w))
+        w->idle_since_ms = mono_ms();
 }
 
 void jobs_step(broker *b)

@@ -184,7 +184,7 @@ int main(int argc, char **argv)
         if (stop_at) {
             int busy = 0;
             for (size_t i = 0; i < b.nworkers; i++)
-                busy |= b.workers[i].busy;
+                busy |= worker_busy(&b.workers[i]);
             if (!busy || mono_ms() > stop_at)
                 break;
         }

@@ -75,7 +75,7 @@ worker_ref *workers_idle(broker *b)
     worker_ref *best = NULL;
     for (size_t i = 0; i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (!w->busy && (best == NULL || w->idle_since_ms < best->idle_since_ms))
+        if (!worker_busy(w) && (best == NULL || w->idle_since_ms < best->idle_since_ms))
             best = w;
     }
     return best;
@@ -99,12 +99,12 @@ worker_ref *workers_for_shard(broker *b)
     worker_ref *best = NULL;
     for (size_t i = 0; i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (!w->busy && (best == NULL || w->idle_since_ms < best->idle_since_ms) && host_has_room(b, w))
+        if (!worker_busy(w) && (best == NULL || w->idle_since_ms < best->idle_since_ms) && host_has_room(b, w))
             best = w;
     }
     for (size_t i = 0; best == NULL && i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (w->streaming && w->beside_ok && !w->beside && host_has_room(b, w))
+        if (w->streaming && w->beside_ok && w->shards == 0 && host_has_room(b, w))
             best = w;
     }
     return best;
@@ -122,10 +122,10 @@ void workers_expire(broker *b)
     b->last_expire_ms = now;
     if (away > b->cfg->heartbeat_ms) {
         log_warn("the broker was not listening for %lld ms; the workers' silence is counted from now", (long long)away);
-        for (size_t i = 0; i < b->nworkers; i++)
-            if (b->workers[i].last_seen_ms < now)
-                b->workers[i].last_seen_ms = b->workers[i].last_seen_ms + away < now ? b->workers[i].last_seen_ms + away
-                                                                                     : now;
+        for (size_t i = 0; i < b->nworkers; i++) {
+            worker_ref *w = &b->workers[i];
+            w->last_seen_ms = w->last_seen_ms + away < now ? w->last_seen_ms + away : now;
+        }
     }
     for (size_t i = 0; i < b->nworkers;) {
         worker_ref *w = &b->workers[i];
@@ -162,6 +162,6 @@ void workers_heartbeat(broker *b)
     m.heartbeat = &hb;
     for (size_t i = 0; i < b->nworkers; i++) {
         workers_send(b, &b->workers[i], &m);
-        publish(b, &b->workers[i], b->workers[i].busy ? "busy" : "idle");
+        publish(b, &b->workers[i], worker_busy(&b->workers[i]) ? "busy" : "idle");
     }
 }
