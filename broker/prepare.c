@@ -382,24 +382,22 @@ static int archive_input(broker *b, job *j, const input *in, char *path_out, siz
         err_set(err, errlen, "cannot keep a copy of '%s' in the archive: %s", req->file, e);
         return -1;
     }
+    int fd;
+    uint64_t copied = 0;
     if (archive_link(req, in, tmp, path) == 0) {
-        int fd = fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+        /* The archive's copy is the very file opened. */
+        fd = fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
             err_set(err, errlen, "archive copy %s: %s", path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
             return -1;
         }
-        archive_prune(dir, b->cfg->archive_keep);
-        str_copy(path_out, path_outlen, path);
-        return fd;
+        goto kept;
     }
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
         err_set(err, errlen, "cannot keep a copy of '%s' in the archive: %s: %s", req->file, tmp, strerror(errno));
         return -1;
     }
-    uint64_t copied = 0;
     /* One byte more than it had tells a file that grew since. */
     if (fd_copy(in->fd, fd, (uint64_t)in->sb.st_size + 1, &copied, pump, b, e, sizeof(e)) < 0) {
         err_set(err, errlen, "cannot keep a copy of '%s' in the archive (%s): %s", req->file, tmp, e);
@@ -416,6 +414,7 @@ static int archive_input(broker *b, job *j, const input *in, char *path_out, siz
         err_set(err, errlen, "cannot keep a copy of '%s' in the archive: %s: %s", req->file, path, strerror(errno));
         goto err;
     }
+kept:
     if (lseek(fd, 0, SEEK_SET) < 0) {
         err_set(err, errlen, "archive copy %s: %s", path, strerror(errno));
         close(fd);
@@ -648,13 +647,11 @@ static void record_keys(prep *p, uint64_t off, size_t len, int both, const char 
         /* Rules that read columns only are decided first; the whole record
          * is mapped only for one they match (to the same end as below). */
         if (profile_rule_matches(p->prof, PR_SKIP, NULL, cols, lens, ncols) == 1) {
-            if (ncols < (size_t)n) { /* every column, to map them all */
-                if (csvrow_parse(p->row, p->base + off, len, e, sizeof(e)) < 0)
-                    return;
-                cols = csvrow_fields(p->row);
-                lens = csvrow_lens(p->row);
-                ncols = csvrow_count(p->row);
-            }
+            if (csvrow_parse_rest(p->row, p->base + off, len, e, sizeof(e)) < 0)
+                return;
+            cols = csvrow_fields(p->row);
+            lens = csvrow_lens(p->row);
+            ncols = csvrow_count(p->row);
             if (profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0)
                 return;
         }
@@ -1162,9 +1159,10 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     if (incremental_prepare(b, j, prof, map, maplen, err, errlen) < 0)
         goto out;
     int64_t t_end = mono_ms();
-    log_info("job %s: %llu records in %zu shards, %zu duplicate or unreadable lines, %s → UTF-8 %llu bytes; "
+    log_info("job %s: %llu records in %zu shards, %zu duplicate or unreadable lines, %s → UTF-8 %llu bytes (by %s); "
              "prepared in %lld ms (archive copy %lld, conversion %lld, records and duplicates %lld)",
              j->id, (unsigned long long)j->records, j->nshards, j->nnotes, enc_name, (unsigned long long)rep.out_bytes,
+             rep.how ? rep.how : "?",
              (long long)(t_end - t_start), (long long)(t_archived - t_start), (long long)(t_converted - t_archived),
              (long long)(t_end - t_converted));
     rc = 0;

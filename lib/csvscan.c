@@ -239,7 +239,6 @@ struct csvrow {
     const char **ptrs; /* rebuilt after each parse (data may move) */
     size_t fcap;
     size_t kept, seen, rows;
-    size_t keep; /* csvrow_parse_first: fields to keep (0: all) */
     int oom, extra_row;
 };
 
@@ -352,7 +351,7 @@ void csvrow_destroy(csvrow **rp)
  * never closed — returns 0 before any field is kept, for libcsv to parse.
  * (The caller has left out records holding a line end.)
  * tests/unit/test_csvscan.c holds it to libcsv on random records. */
-static int split_simple(csvrow *r, const char *rec, size_t len)
+static int split_simple(csvrow *r, const char *rec, size_t len, size_t keep)
 {
     size_t i = 0;
     while (i < len && is_blank((unsigned char)rec[i]))
@@ -363,7 +362,7 @@ static int split_simple(csvrow *r, const char *rec, size_t len)
     /* No quote anywhere (most records): every field is unquoted, and the
      * check below could not fail. */
     if (memchr(rec + i, '"', len - i) == NULL) {
-        if (r->keep > 0)
+        if (keep > 0)
             for (size_t k = i; k < len; k++)
                 total += rec[k] == ',';
         goto split;
@@ -403,7 +402,7 @@ static int split_simple(csvrow *r, const char *rec, size_t len)
     }
 split:
     for (;;) {
-        if (r->keep > 0 && r->seen == r->keep)
+        if (keep > 0 && r->seen == keep)
             break; /* the fields asked for are kept; the rest were counted */
         while (i < len && is_blank((unsigned char)rec[i]))
             i++;
@@ -440,7 +439,7 @@ split:
             break;
         i = end + 1;
     }
-    if (r->keep > 0)
+    if (keep > 0)
         r->seen = total;
     r->rows = 1;
     return 1;
@@ -451,7 +450,9 @@ int csvrow_parse(csvrow *r, const char *rec, size_t len, char *err, size_t errle
     return csvrow_parse_as(r, rec, len, 0, err, errlen);
 }
 
-int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, char *err, size_t errlen)
+/* csvrow_parse_as, keeping the first `keep` fields (0: all) where the
+ * record splits without libcsv. */
+static int parse_row(csvrow *r, const char *rec, size_t len, int libcsv_only, size_t keep, char *err, size_t errlen)
 {
     r->kept = r->seen = r->rows = 0;
     r->dlen = 0;
@@ -459,7 +460,7 @@ int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, cha
 
     int failed = 0, unterminated = 0;
     if (!libcsv_only && len > 0 && memchr(rec, '\n', len) == NULL && memchr(rec, '\r', len) == NULL &&
-        split_simple(r, rec, len)) {
+        split_simple(r, rec, len, keep)) {
         /* split without libcsv */
     } else {
         if (len > 0 && csv_parse(&r->p, rec, len, on_field, on_row, r) != len)
@@ -491,12 +492,19 @@ int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, cha
     return 0;
 }
 
+int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, char *err, size_t errlen)
+{
+    return parse_row(r, rec, len, libcsv_only, 0, err, errlen);
+}
+
 int csvrow_parse_first(csvrow *r, const char *rec, size_t len, size_t keep, char *err, size_t errlen)
 {
-    r->keep = keep;
-    int rc = csvrow_parse_as(r, rec, len, 0, err, errlen);
-    r->keep = 0;
-    return rc;
+    return parse_row(r, rec, len, 0, keep, err, errlen);
+}
+
+int csvrow_parse_rest(csvrow *r, const char *rec, size_t len, char *err, size_t errlen)
+{
+    return r->kept < r->seen ? csvrow_parse(r, rec, len, err, errlen) : 0;
 }
 
 size_t csvrow_total(const csvrow *r)

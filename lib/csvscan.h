@@ -82,6 +82,9 @@ int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, cha
  * csvrow_total is then the number of fields the record has, csvrow_count
  * those kept. */
 int csvrow_parse_first(csvrow *r, const char *rec, size_t len, size_t keep, char *err, size_t errlen);
+/* After csvrow_parse_first of rec: every field of it (nothing to do when
+ * all were kept). 0 / -1 as csvrow_parse. */
+int csvrow_parse_rest(csvrow *r, const char *rec, size_t len, char *err, size_t errlen);
 size_t csvrow_total(const csvrow *r);
 size_t csvrow_count(const csvrow *r);
 /* Arrays of the fields (NUL-terminated) and their lengths, valid until the

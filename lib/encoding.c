@@ -475,6 +475,7 @@ int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char 
         free(table);
         table = NULL;
     }
+    rep->how = is_utf8 ? "validated" : table != NULL ? "table" : "iconv";
     if (!is_utf8 && table == NULL) {
         cd = iconv_open("UTF-8", from);
         if (cd == (iconv_t)-1) {

@@ -22,6 +22,7 @@ typedef struct {
     size_t nbad;          /* entries in bad (at most ENCODING_MAX_BAD) */
     uint64_t bad_total;   /* all invalid runs, including those past the cap */
     uint64_t in_bytes, out_bytes;
+    const char *how;      /* "table" (a one-byte encoding), "iconv" or "validated" (UTF-8) */
 } encoding_report;
 
 /* Convert input fd (read to its end) from `encoding` to UTF-8 into output

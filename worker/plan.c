@@ -682,7 +682,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
             goto out;
         if (fast)
             continue;
-        if (csvrow_count(row) < ncols && csvrow_parse(row, rtext, rec.len, perr, sizeof(perr)) < 0) {
+        if (csvrow_parse_rest(row, rtext, rec.len, perr, sizeof(perr)) < 0) {
             err_set(err, errlen, "line %llu: split again: %s", (unsigned long long)line, perr);
             goto out;
         }

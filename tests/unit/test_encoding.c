@@ -200,6 +200,7 @@ static void test_every_byte_as_iconv(void)
         encoding_report rep;
         char err[ERRLEN];
         CHECK(convert(encs[e], in, sizeof in, &out, &rep, err) == 0);
+        CHECK(rep.how != NULL && strcmp(rep.how, "table") == 0);
         CHECK(out.len == want.len && memcmp(out.buf, want.buf, want.len) == 0);
         CHECK(rep.bad_total == invalid);
         if (out.len != want.len || rep.bad_total != invalid)
@@ -221,10 +222,12 @@ static void test_every_byte_as_iconv(void)
     /* two bytes a character (Shift_JIS) and not ASCII at all (EBCDIC) */
     CHECK(convert("SHIFT_JIS", "a\x82\xa0" "b", 4, &out, &rep, err) == 0);
     CHECK(OUT_IS(&out, "a\xe3\x81\x82" "b"));
+    CHECK(rep.how != NULL && strcmp(rep.how, "iconv") == 0);
     encoding_report_free(&rep);
     sb_free(&out);
     CHECK(convert("IBM037", "\xc1\x81", 2, &out, &rep, err) == 0);
     CHECK(OUT_IS(&out, "Aa"));
+    CHECK(rep.how != NULL && strcmp(rep.how, "iconv") == 0);
     encoding_report_free(&rep);
     sb_free(&out);
 }
