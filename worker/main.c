@@ -77,9 +77,12 @@ int worker_publish(worker_ctx *w, const char *job, const char *part, const Patro
 
 /* The machine this worker runs on: its host name and boot id (workers in
  * containers of one machine each have a name of their own, and are taken
- * for separate machines). */
-static void host_id(char *out, size_t outlen)
+ * for separate machines). Found once: Ready goes out until answered. */
+static const char *host_id(void)
 {
+    static char id[384];
+    if (id[0] != '\0')
+        return id;
     char name[256] = "", boot[64] = "";
     if (gethostname(name, sizeof(name) - 1) < 0)
         name[0] = '\0';
@@ -90,7 +93,8 @@ static void host_id(char *out, size_t outlen)
         fclose(f);
     }
     boot[strcspn(boot, "\n")] = '\0';
-    snprintf(out, outlen, "%s/%s", name, boot);
+    snprintf(id, sizeof(id), "%s/%s", name, boot);
+    return id;
 }
 
 static void send_ready(worker_ctx *w)
@@ -101,10 +105,8 @@ static void send_ready(worker_ctx *w)
     rd.plans_beside_apply = w->cfg->plan_beside_apply != 0;
     /* Planning is CPU work: the machine plans no more shards at once than
      * it has cores, whatever number of workers it runs. */
-    char host[384];
-    host_id(host, sizeof(host));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    rd.host = host;
+    rd.host = (char *)host_id();
     rd.plan_slots = w->cfg->plan_slots > 0 ? (uint32_t)w->cfg->plan_slots : cores > 0 ? (uint32_t)cores : 0;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     m.body_case = PATRONSYNC__WORKER_MSG__BODY_READY;
