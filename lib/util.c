@@ -248,12 +248,6 @@ static size_t strset_find(const strset *s, const char *k, size_t len, uint32_t h
     return i;
 }
 
-void strset_prefetch(const strset *s, const char *k, size_t len)
-{
-    if (s->cap > 0)
-        __builtin_prefetch(&s->slot[strset_hash(k, len) & (s->cap - 1)]);
-}
-
 int strset_has(const strset *s, const char *k, size_t len)
 {
     return s->cap > 0 && s->slot[strset_find(s, k, len, strset_hash(k, len))] != 0;

@@ -89,9 +89,6 @@ void strset_free(strset *s); /* and empty it (init again) */
 int strset_has(const strset *s, const char *k, size_t len);
 /* Add: 1 added, 0 already a member, -1 out of memory (the set unchanged). */
 int strset_add(strset *s, const char *k, size_t len);
-/* Ask the CPU to fetch the slot where k would be looked up: a lookup soon
- * after (a large set's slots are mostly not in cache) then waits less. */
-void strset_prefetch(const strset *s, const char *k, size_t len);
 
 /* Copy at most dstlen-1 bytes and always terminate (NULL-safe src). */
 void str_copy(char *dst, size_t dstlen, const char *src);

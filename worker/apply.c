@@ -383,29 +383,9 @@ static int create_refdata(applier *a, const Patronsync__Change *c, char *err, si
     return 0;
 }
 
-/* The slots of the large sets apply_add looks this record up in (a bulk
- * load's keys, the homerooms), fetched while the checks before them run:
- * mostly not in cache, they are a tenth of a first load's apply else. */
-static void prefetch_sets(const applier *a)
-{
-    const char *hr = patron_rec_get(&a->rec, PF_HOMEROOM);
-    if (*hr) {
-        char buf[1024];
-        const char *key = homeroom_key(patron_rec_get(&a->rec, PF_SITE_SHORT_NAME), hr, buf, sizeof(buf));
-        if (key != NULL)
-            strset_prefetch(&known_homerooms, key, strlen(key));
-    }
-    if (bulk.on) {
-        const char *bc = patron_rec_get(&a->rec, PF_BARCODE);
-        strset_prefetch(&bulk.barcodes, bc, strlen(bc));
-        strset_prefetch(&bulk.ids, a->id, strlen(a->id));
-    }
-}
-
 static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
 {
     store *st = a->w->st;
-    prefetch_sets(a);
     if (in_file_checks(a, c, NULL, err, errlen) < 0)
         return -1;
     if (bulk.on) {
