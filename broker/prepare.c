@@ -479,9 +479,9 @@ static void dup_free(dup_table *t)
     t->cap = t->n = 0;
 }
 
-static int dup_grow(dup_table *t)
+/* Grow to cap slots (a power of two, more than now). */
+static int dup_grow_to(dup_table *t, size_t cap)
 {
-    size_t cap = t->cap ? t->cap * 2 : 1 << 16;
     dup_slot *v = dup_slots(cap);
     if (v == NULL)
         return -1;
@@ -501,6 +501,22 @@ static int dup_grow(dup_table *t)
     return 0;
 }
 
+static int dup_grow(dup_table *t)
+{
+    return dup_grow_to(t, t->cap ? t->cap * 2 : 1 << 16);
+}
+
+/* Size a table at once for about `keys` keys (each doubling on the way
+ * would move every key again). Short of the estimate rather than over it:
+ * a table one doubling too large costs as much memory again. */
+static int dup_reserve(dup_table *t, uint64_t keys)
+{
+    size_t cap = t->cap ? t->cap : 1 << 16;
+    while ((uint64_t)cap < keys * 2 && cap < ((size_t)1 << 31))
+        cap *= 2;
+    return cap > t->cap ? dup_grow_to(t, cap) : 0;
+}
+
 /* The 32-bit hash of a key, never 0. hash64's low bits mix poorly (FNV-1a),
  * so its high half is folded in; the table's index is the low bits. */
 static uint32_t dup_hash(const char *key, size_t len)
@@ -509,6 +525,18 @@ static uint32_t dup_hash(const char *key, size_t len)
     uint32_t x = (uint32_t)(h ^ (h >> 32));
     return x ? x : 1;
 }
+
+/* A record whose keys wait to be looked up (dup_ahead_push). A key of
+ * DUP_KEY_CMP bytes or more is kept cut (never compared, never noted). */
+#define DUP_AHEAD 8
+/* The tables are sized once this many records are read (dup_reserve). */
+#define DUP_SAMPLE 4096
+typedef struct {
+    uint32_t h[2]; /* 0: no key */
+    uint64_t off, line;
+    size_t len;
+    char key[2][DUP_KEY_CMP];
+} dup_pending;
 
 typedef struct {
     broker *b;
@@ -528,6 +556,8 @@ typedef struct {
     dup_table keys[2]; /* 0: the match key, 1: barcode (when matching on District ID) */
     int key_field[2];
     int min_cols, max_cols; /* the widths the profile accepts (max_cols 0: any) */
+    dup_pending ahead[DUP_AHEAD]; /* keys waiting to be looked up, oldest at ahead_first */
+    size_t ahead_first, ahead_n;
     Patronsync__RecordNote **notes;
     size_t nnotes, capnotes;
 } prep;
@@ -698,15 +728,14 @@ static Patronsync__RecordNote *add_note(prep *p, uint64_t line, uint32_t kind, c
     return n;
 }
 
-/* Record one occurrence of a key (not held in vrec); an earlier occurrence
- * becomes superseded. */
-static int dup_see(prep *p, int which, const char *key, uint64_t off, size_t len, uint64_t line)
+/* Record one occurrence of a key (not held in vrec), hashed h: an earlier
+ * occurrence becomes superseded. */
+static int dup_see(prep *p, int which, const char *key, uint32_t h, uint64_t off, size_t len, uint64_t line)
 {
     dup_table *t = &p->keys[which];
     if ((t->n + 1) * 2 > t->cap && dup_grow(t) < 0)
         return -1;
     size_t klen = strlen(key);
-    uint32_t h = dup_hash(key, klen);
     size_t k = h & (t->cap - 1);
     while (t->v[k].h != 0) {
         dup_slot *s = &t->v[k];
@@ -722,6 +751,43 @@ static int dup_see(prep *p, int which, const char *key, uint64_t off, size_t len
     }
     slot_set(&t->v[k], h, off, len, line);
     t->n++;
+    return 0;
+}
+
+/* The keys of the latest records wait here a few records before they are
+ * looked up, their slots asked of memory meanwhile: a table of a million
+ * keys is far larger than the CPU's caches, and each lookup would
+ * otherwise wait for its slot. Lookups still happen in line order. */
+static void dup_ahead_push(prep *p, const char *const k[2], uint64_t off, size_t len, uint64_t line)
+{
+    dup_pending *e = &p->ahead[(p->ahead_first + p->ahead_n++) % DUP_AHEAD];
+    e->off = off;
+    e->len = len;
+    e->line = line;
+    for (int i = 0; i < 2; i++) {
+        size_t klen = strlen(k[i]);
+        e->h[i] = 0;
+        e->key[i][0] = '\0';
+        if (klen == 0)
+            continue;
+        e->h[i] = dup_hash(k[i], klen);
+        /* A key too long ever to be compared is kept by its hash alone. */
+        memcpy(e->key[i], k[i], klen < DUP_KEY_CMP ? klen + 1 : DUP_KEY_CMP);
+        const dup_table *t = &p->keys[i];
+        if (t->cap > 0)
+            __builtin_prefetch(&t->v[e->h[i] & (t->cap - 1)], 1);
+    }
+}
+
+/* Look up the oldest waiting record's keys. 0 / -1 (out of memory). */
+static int dup_ahead_pop(prep *p)
+{
+    dup_pending *e = &p->ahead[p->ahead_first];
+    p->ahead_first = (p->ahead_first + 1) % DUP_AHEAD;
+    p->ahead_n--;
+    for (int i = 0; i < 2; i++)
+        if (e->h[i] != 0 && dup_see(p, i, e->key[i], e->h[i], e->off, e->len, e->line) < 0)
+            return -1;
     return 0;
 }
 
@@ -1043,6 +1109,12 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
             continue;
         }
         j->records++;
+        if (j->records == DUP_SAMPLE && r.off > 0) {
+            /* The file's records so far tell about how many it holds. */
+            uint64_t est = (uint64_t)((double)maplen / (double)(r.off + r.len) * DUP_SAMPLE * 0.9);
+            if (dup_reserve(&p.keys[0], est) < 0 || (check_barcode && dup_reserve(&p.keys[1], est) < 0))
+                goto oom;
+        }
         if ((j->records & 0xffff) == 0) {
             broker_pump(b);
             if (*b->stopping) {
@@ -1071,10 +1143,10 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
         } else if (r.flags == 0) {
             const char *k[2];
             record_keys(&p, r.off, r.len, check_barcode, k);
-            if (*k[0] && dup_see(&p, 0, k[0], r.off, r.len, r.line) < 0)
+            if (p.ahead_n == DUP_AHEAD && dup_ahead_pop(&p) < 0)
                 goto oom;
-            if (*k[1] && dup_see(&p, 1, k[1], r.off, r.len, r.line) < 0)
-                goto oom;
+            if (*k[0] || *k[1])
+                dup_ahead_push(&p, k, r.off, r.len, r.line);
         }
         if (in_shard == shard_size) {
             if (add_shard(j, shard_off, r.off + r.len, shard_first, shard_last, (uint32_t)in_shard) < 0)
@@ -1082,6 +1154,9 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
             in_shard = 0;
         }
     }
+    while (p.ahead_n > 0)
+        if (dup_ahead_pop(&p) < 0)
+            goto oom;
     /* A file that is not text, or that ends inside a quoted field, fails
      * the job before any record is planned: it must never pass for a short
      * file (whose missing patrons would be inactivated). */

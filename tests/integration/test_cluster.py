@@ -134,6 +134,63 @@ def first_load_then_unchanged_then_next_day():
             assert after[did]["updated_job"] == before[did]["updated_job"], "an unchanged record was rewritten"
 
 
+@test
+def duplicates_in_a_large_file_near_and_far():
+    """Repeated District IDs in a file larger than the broker's first
+    estimate of it: next to each other, a few lines apart, thousands apart,
+    three times; the last line wins, every earlier one is superseded and
+    names the line that finally won."""
+    d = workdir("dups-large-files")
+    day1, prof, sites = district(d, 12000, 21)
+    with open(day1, encoding="cp1252", newline="") as f:
+        rows = list(csv.reader(f))
+    header, rows = rows[0], rows[1:]
+
+    def again(i, name):
+        r = list(rows[i])
+        r[2] = name
+        return r
+
+    # (index of the row repeated, how far after it each copy goes)
+    plan = [(100, [1]), (200, [3]), (300, [7]), (400, [9]), (500, [2500]), (9000, [2000]),
+            (700, [1, 4000]), (5000, [6, 6500]), (11995, [4])]
+    out = list(rows)
+    inserts = []
+    for i, gaps in plan:
+        for n, gap in enumerate(gaps):
+            inserts.append((i + gap, again(i, f"Copy{n}")))
+    for pos, row in sorted(inserts, key=lambda x: -x[0]):
+        out.insert(pos + 1, row)
+    path = os.path.join(d, "dups.csv")
+    with open(path, "w", encoding="cp1252", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerows([header] + out)
+    # The model, from the file as written: each record's first line (a
+    # quoted field may hold a line end); the last one wins.
+    starts = []
+    with open(path, encoding="cp1252", newline="") as f:
+        rd = csv.reader(f)
+        prev = 0
+        for r in rd:
+            starts.append((prev + 1, r[0]))
+            prev = rd.line_num
+    starts = starts[1:]
+    last = {}
+    for line, did in starts:
+        last[did] = line
+    superseded = {line: last[did] for line, did in starts if last[did] != line}
+    assert len(superseded) == 11, len(superseded)
+    with Cluster("dups-large", workers=2, settings={"shard_size": "2000"}) as c:
+        c.sites(sites)
+        s = c.run(path, prof)
+        assert s["state"] == "complete", s["state"]
+        assert s["counts"]["duplicates_superseded"] == len(superseded), s["counts"]
+        got = {e["line"]: e["message"] for e in s["exceptions"] if "superseded" in e["message"]}
+        assert set(got) == set(superseded), (sorted(got), sorted(superseded))
+        for line, by in superseded.items():
+            assert f"appears again on line {by};" in got[line], (line, by, got[line])
+        check_rows(c, expected_rows(path, prof))
+
+
 def determinism_file(d):
     """The sample day1 plus duplicates, an unknown site and blank ids."""
     src = open(os.path.join(SAMPLE, "day1.csv"), encoding="cp1252", newline="").read().split("\r\n")
