@@ -49,6 +49,8 @@ typedef struct {
     int64_t apply_not_before_ms;
     int apply_streaming;          /* the running apply was sent while shards were planned */
     int no_stream;                /* a streaming apply was handed back: the next waits for the plans */
+    int apply_paced;              /* the streaming apply reports its progress (ApplyProgress) ... */
+    uint32_t apply_past;          /* ... and has gone past this many shards */
     int64_t stream_sent_ms;       /* the last ApplyStream sent, and what it said */
     size_t stream_sent_failed;
     int stream_sent_final;
@@ -120,6 +122,7 @@ int jobs_accept(broker *b, const Patronsync__JobRequest *req, char *err, size_t 
 void jobs_step(broker *b);                     /* start, dispatch, finish: called every loop */
 void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__ShardResult *r);
 void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__ApplyResult *r);
+void jobs_on_apply_progress(broker *b, const wire_peer *from, const Patronsync__ApplyProgress *p);
 void jobs_on_worker_lost(broker *b, const wire_peer *peer);
 void jobs_recover(broker *b);                  /* rebuild in-flight jobs after a restart */
 /* An operator's decision on a held job: "approve" queues its apply step

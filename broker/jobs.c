@@ -457,6 +457,8 @@ static int dispatch_apply(broker *b, job *j, worker_ref *w, int streaming)
     j->stream_sent_ms = 0;
     j->stream_sent_failed = 0;
     j->stream_sent_final = 0;
+    j->apply_paced = 0;
+    j->apply_past = 0;
     w->applying = 1;
     w->streaming = streaming;
     if (streaming)
@@ -867,6 +869,19 @@ static void release_worker(broker *b, const wire_peer *p, int apply)
         w->idle_since_ms = mono_ms();
 }
 
+/* The shards that may be planned now: all of them, but while a streaming
+ * apply says how far it has got, no more than plan_ahead beyond that. On a
+ * first load the apply is the slower side, and planners running flat out
+ * beside it only take the machine from it; on a next-day run it waits for
+ * the plans, and the window never holds them back. */
+static size_t plan_window(const broker *b, const job *j)
+{
+    if (b->cfg->plan_ahead <= 0 || !j->apply_paced || j->apply_state != SH_RUNNING || !j->apply_streaming)
+        return j->nshards;
+    uint64_t upto = (uint64_t)j->apply_past + (uint64_t)b->cfg->plan_ahead;
+    return upto < j->nshards ? (size_t)upto : j->nshards;
+}
+
 void jobs_step(broker *b)
 {
     if (b->njobs == 0)
@@ -892,7 +907,8 @@ void jobs_step(broker *b)
             if (w != NULL)
                 dispatch_apply(b, j, w, 1);
         }
-        for (size_t i = 0; i < j->nshards; i++) {
+        size_t upto = plan_window(b, j);
+        for (size_t i = 0; i < upto; i++) {
             shard *s = &j->shards[i];
             if (s->state != SH_PENDING || s->not_before_ms > now)
                 continue;
@@ -1011,6 +1027,18 @@ void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__Ap
         j->apply_not_before_ms = now_ms() + 500;
         log_warn("job %s apply attempt %u failed (%s); retrying", j->id, j->apply_attempt, r->error);
     }
+}
+
+void jobs_on_apply_progress(broker *b, const wire_peer *from, const Patronsync__ApplyProgress *p)
+{
+    job *j = job_find(b, p->job_id);
+    if (j == NULL || j->apply_state != SH_RUNNING || !j->apply_streaming || p->attempt != j->apply_attempt ||
+        j->apply_worker.len != from->len || memcmp(j->apply_worker.id, from->id, from->len) != 0)
+        return;
+    if (!j->apply_paced || p->shards_past > j->apply_past)
+        log_debug("job %s: the apply is past %u of %zu shards", j->id, p->shards_past, j->nshards);
+    j->apply_paced = 1;
+    j->apply_past = p->shards_past;
 }
 
 void jobs_on_worker_lost(broker *b, const wire_peer *peer)

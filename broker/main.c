@@ -100,6 +100,9 @@ static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
         case PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT:
             jobs_on_apply_result(b, from, m->apply_result);
             break;
+        case PATRONSYNC__WORKER_MSG__BODY_APPLY_PROGRESS:
+            jobs_on_apply_progress(b, from, m->apply_progress);
+            break;
         case PATRONSYNC__WORKER_MSG__BODY_BYE:
             log_info("worker %s said goodbye", w->name);
             workers_remove(b, from);

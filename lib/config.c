@@ -56,6 +56,7 @@ static const setting settings[] = {
     I(stream_apply, 1, 0, 1, "1: with two workers or more, the apply starts while the shards are planned"),
     I(plan_beside_apply, 1, 0, 1, "1: a worker holding a streaming apply plans a shard beside it"),
     I(plan_slots, 0, 0, 4096, "shards the worker's machine plans at once, over all its workers (0: its online cores)"),
+    I(plan_ahead, 4, 0, 100000, "shards planned ahead of a streaming apply at most (0: no limit)"),
     I(plan_nice, 19, 0, 19, "niceness of a plan task's process (the apply, the critical path, keeps 0)"),
     I(ack_resend_ms, 1000, 10, 600000, "resend an unacknowledged job request after"),
     I(max_message_bytes, 268435456, 1024, INT64_MAX, "largest ZeroMQ message accepted"),

@@ -41,6 +41,7 @@ typedef struct {
     int64_t stream_apply;             /* 1: the apply starts while shards are planned (docs/PROTOCOL.md) */
     int64_t plan_beside_apply;        /* 1: a worker plans one shard beside its streaming apply */
     int64_t plan_slots;               /* shards the worker's machine plans at once (0: its online cores) */
+    int64_t plan_ahead;               /* broker: shards planned ahead of a streaming apply at most (0: any) */
     int64_t plan_nice;                /* niceness of plan task processes */
     int64_t ack_resend_ms;
     int64_t max_message_bytes;

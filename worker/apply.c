@@ -1,6 +1,7 @@
 /* apply: the single-writer phase of a job — every shard's staged changes
  * written in one transaction with before-images and the job's done-marker,
  * so a repeated apply changes nothing and returns the stored result. */
+#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,6 +84,15 @@ static void stream_read(worker_ctx *w, stream *sm)
         memmove(sm->buf, sm->buf + off, sm->len - off);
         sm->len -= off;
     }
+}
+
+/* Tell the worker process how many shards the apply has gone past: the
+ * broker plans no more than plan_ahead beyond. Advisory: a full pipe
+ * drops it (a later one says more). */
+static void stream_progress(worker_ctx *w, uint32_t past)
+{
+    if (w->prog_out >= 0 && write(w->prog_out, &past, sizeof(past)) < 0 && errno != EAGAIN)
+        log_debug("passing the apply's progress up: %s", strerror(errno));
 }
 
 static int stream_said_failed(const stream *sm, uint32_t shard)
@@ -711,6 +721,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         plan_path(w->cfg, t->job_id, s, path, sizeof(path));
         int64_t ts = mono_ms();
         if (sm != NULL) {
+            stream_progress(w, s);
             int r = stream_await(w, sm, s, path, err, errlen);
             t_wait += mono_ms() - ts;
             if (r < 0)
@@ -739,6 +750,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     }
     int64_t ts = mono_ms();
     if (sm != NULL) {
+        stream_progress(w, t->nshards);
         int r = stream_await(w, sm, UINT32_MAX, NULL, err, errlen);
         t_wait += mono_ms() - ts;
         if (r < 0)

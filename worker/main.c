@@ -221,7 +221,7 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
 /* The worker's command line as it was started, for spawn_self. */
 static char **self_argv;
 
-static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl);
+static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl, int prog);
 
 /* Sanitized builds start task processes by exec (below). */
 #if defined(__SANITIZE_ADDRESS__)
@@ -232,7 +232,7 @@ static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl
 
 /* This program's work in a process of its own, for a task or a checkpoint
  * (mode; fds: the task's memory file, result pipe and, for a streaming
- * apply, the pipe of the broker's word; parent_ends: the worker's ends, not
+ * apply, the pipe of the broker's word and the pipe of its progress; parent_ends: the worker's ends, not
  * the new process's). The new process is forked and does the work (the
  * worker's one other thread kind, ZeroMQ's, never shares a lock with it:
  * glibc's malloc is safe across fork). AddressSanitizer's allocator is
@@ -282,7 +282,8 @@ static pid_t spawn_self(worker_ctx *w, const char *mode, const int *fds, int nfd
         for (int i = 0; i < nends; i++)
             if (parent_ends[i] >= 0)
                 close(parent_ends[i]);
-        _exit(run_spawned(w, mode, nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1, nfds > 2 ? fds[2] : -1));
+        _exit(run_spawned(w, mode, nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1, nfds > 2 ? fds[2] : -1,
+                          nfds > 3 ? fds[3] : -1));
     }
     return pid;
 #endif
@@ -341,6 +342,7 @@ typedef struct {
     pid_t pid;                 /* 0: free */
     int fd;                    /* the result comes on it */
     int ctl_out;               /* a streaming apply: the pipe for the broker's word, or -1 */
+    int prog_in;               /* a streaming apply: the pipe its progress comes up, or -1 */
     Patronsync__BrokerMsg *bm; /* the task (owned) */
     int is_shard;
     strbuf out;
@@ -418,7 +420,7 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
     }
     int is_shard = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD;
     int streaming = !is_shard && bm->apply->streaming;
-    int in = -1, fds[2] = {-1, -1}, ctl[2] = {-1, -1};
+    int in = -1, fds[2] = {-1, -1}, ctl[2] = {-1, -1}, prog[2] = {-1, -1};
     size_t n = patronsync__broker_msg__get_packed_size(bm);
     uint8_t *packed = malloc(n ? n : 1);
     pid_t pid = -1;
@@ -436,21 +438,22 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
             off += (size_t)k;
         }
         if (off == n && lseek(in, 0, SEEK_SET) == 0 && pipe2(fds, O_CLOEXEC) == 0 &&
-            (!streaming || pipe2(ctl, O_CLOEXEC | O_NONBLOCK) == 0)) {
-            int pass[3] = {in, fds[1], ctl[0]};
-            int ends[6] = {fds[0], ctl[1], -1, -1, -1, -1};
+            (!streaming || (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) == 0 && pipe2(prog, O_CLOEXEC | O_NONBLOCK) == 0))) {
+            int pass[4] = {in, fds[1], ctl[0], prog[1]};
+            int ends[9] = {fds[0], ctl[1], prog[0], -1, -1, -1, -1, -1, -1};
             for (int k = 0; k < 2; k++)
                 if (tasks[k].pid > 0) {
-                    ends[2 + 2 * k] = tasks[k].fd;
-                    ends[3 + 2 * k] = tasks[k].ctl_out;
+                    ends[3 + 3 * k] = tasks[k].fd;
+                    ends[4 + 3 * k] = tasks[k].ctl_out;
+                    ends[5 + 3 * k] = tasks[k].prog_in;
                 }
-            pid = spawn_self(w, "task", pass, streaming ? 3 : 2, ends, 6);
+            pid = spawn_self(w, "task", pass, streaming ? 4 : 2, ends, 9);
         }
     }
     int e = errno;
     free(packed);
-    int child_ends[3] = {in, fds[1], ctl[0]};
-    for (int k = 0; k < 3; k++)
+    int child_ends[4] = {in, fds[1], ctl[0], prog[1]};
+    for (int k = 0; k < 4; k++)
         if (child_ends[k] >= 0)
             close(child_ends[k]);
     if (pid <= 0) {
@@ -459,6 +462,8 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
             close(fds[0]);
         if (ctl[1] >= 0)
             close(ctl[1]);
+        if (prog[0] >= 0)
+            close(prog[0]);
         send_failed(w, bm, "the worker could not start a process for it");
         patronsync__broker_msg__free_unpacked(bm, NULL);
         return;
@@ -467,6 +472,7 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
     t->pid = pid;
     t->fd = fds[0];
     t->ctl_out = ctl[1];
+    t->prog_in = prog[0];
     t->bm = bm;
     t->is_shard = is_shard;
     t->t0 = mono_ms();
@@ -499,6 +505,8 @@ static void task_end(worker_ctx *w, task *t)
         close(t->ctl_out);
         w->ctl_out = -1;
     }
+    if (t->prog_in >= 0)
+        close(t->prog_in);
     int st = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof(ru));
@@ -541,6 +549,36 @@ static void task_end(worker_ctx *w, task *t)
     sb_free(&t->out);
     patronsync__broker_msg__free_unpacked(t->bm, NULL);
     memset(t, 0, sizeof(*t));
+}
+
+/* A streaming apply's progress (u32 shards past, each in one write): the
+ * latest goes to the broker, which paces the planning by it. */
+static void task_progress(worker_ctx *w, task *t)
+{
+    uint32_t v[64];
+    ssize_t k;
+    uint32_t last = 0;
+    int any = 0;
+    while ((k = read(t->prog_in, v, sizeof(v))) > 0) {
+        if (k >= 4) {
+            last = v[k / 4 - 1];
+            any = 1;
+        }
+    }
+    if (k == 0) { /* the process is gone: its result pipe reports it */
+        close(t->prog_in);
+        t->prog_in = -1;
+    }
+    if (!any)
+        return;
+    Patronsync__ApplyProgress ap = PATRONSYNC__APPLY_PROGRESS__INIT;
+    ap.job_id = t->bm->apply->job_id;
+    ap.attempt = t->bm->apply->attempt;
+    ap.shards_past = last;
+    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+    m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_PROGRESS;
+    m.apply_progress = &ap;
+    send_msg(w, &m);
 }
 
 /* Read what the task's process wrote; at its end, report. */
@@ -586,7 +624,7 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
 /* A process spawn_self started: a checkpoint, or a task read from the
  * memory file in, its result written to out (ctl: the broker's word for a
  * streaming apply, or -1). Its exit status. */
-static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl)
+static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl, int prog)
 {
     if (strcmp(mode, "checkpoint") == 0)
         return checkpoint_process(w);
@@ -609,22 +647,23 @@ static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl
         return 3;
     }
     w->ctl_in = ctl;
+    w->prog_out = prog;
     child_task(w, bm, out); /* does not return */
     return 3;
 }
 
-/* A process started by exec (PATRONSYNC_TASK=task,IN,OUT[,CTL] or
+/* A process started by exec (PATRONSYNC_TASK=task,IN,OUT[,CTL,PROG] or
  * checkpoint). Its exit status. */
 static int task_process(worker_ctx *w, const char *spec)
 {
     if (strcmp(spec, "checkpoint") == 0)
         return checkpoint_process(w);
-    int in = -1, out = -1, ctl = -1;
-    if (sscanf(spec, "task,%d,%d,%d", &in, &out, &ctl) < 2 || in < 0 || out < 0) {
+    int in = -1, out = -1, ctl = -1, prog = -1;
+    if (sscanf(spec, "task,%d,%d,%d,%d", &in, &out, &ctl, &prog) < 2 || in < 0 || out < 0) {
         log_error("PATRONSYNC_TASK='%s' is not a task", spec);
         return 2;
     }
-    return run_spawned(w, "task", in, out, ctl);
+    return run_spawned(w, "task", in, out, ctl, prog);
 }
 
 int main(int argc, char **argv)
@@ -644,7 +683,7 @@ int main(int argc, char **argv)
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
     w.stopping = &proc_stopping;
-    w.ctl_out = w.ctl_in = -1;
+    w.ctl_out = w.ctl_in = w.prog_out = -1;
     const char *spec = getenv("PATRONSYNC_TASK");
     if (spec != NULL)
         return task_process(&w, spec);
@@ -674,13 +713,19 @@ int main(int argc, char **argv)
     }
     int ready_acked = 0;
     while (!proc_stopping || tasks_running() > 0) {
-        zmq_pollitem_t items[3] = {{w.sock, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[5] = {{w.sock, 0, ZMQ_POLLIN, 0}};
         int nitems = 1;
-        task *polled[3] = {NULL};
+        task *polled[5] = {NULL};
+        int progress[5] = {0};
         for (int k = 0; k < 2; k++)
             if (tasks[k].pid > 0) {
                 polled[nitems] = &tasks[k];
                 items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].fd, ZMQ_POLLIN, 0};
+                if (tasks[k].prog_in >= 0) {
+                    polled[nitems] = &tasks[k];
+                    progress[nitems] = 1;
+                    items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].prog_in, ZMQ_POLLIN, 0};
+                }
             }
         zmq_poll(items, nitems, (long)cfg.heartbeat_ms);
         int64_t now = mono_ms();
@@ -692,8 +737,12 @@ int main(int argc, char **argv)
             on_broker(&w, &body);
             zmq_msg_close(&body);
         }
+        /* Progress first: a task's end clears its slot. */
         for (int k = 1; k < nitems; k++)
-            if (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+            if (progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->prog_in >= 0)
+                task_progress(&w, polled[k]);
+        for (int k = 1; k < nitems; k++)
+            if (!progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->pid > 0)
                 task_read(&w, polled[k]);
         for (int k = 0; k < 2; k++) {
             task *t = &tasks[k];

@@ -21,6 +21,7 @@ typedef struct {
     int ckpt_pid;        /* the process checkpointing the store after an apply, or 0 */
     int ctl_out;         /* worker process: the pipe to a streaming apply's process, or -1 */
     int ctl_in;          /* a streaming apply's process: the broker's ApplyStream messages, or -1 */
+    int prog_out;        /* a streaming apply's process: where its progress goes up (shards past), or -1 */
 } worker_ctx;
 
 

@@ -271,6 +271,47 @@ def a_machine_plans_no_more_shards_at_once_than_its_slots():
     assert key1 == key3 and dump1 == dump3
 
 
+def paced_run(c, day1, prof, sites):
+    """Run day1 on c with 40 shards; from the broker's log, in order, each
+    shard dispatch (shard, how far the apply had said it was, or None before
+    it said), and the outcome."""
+    c.sites(sites)
+    s = c.run(day1, prof, "--shard-size", 500)
+    assert s["state"] == "complete" and s["counts"]["read"] == 20000, s
+    past, seen = None, []
+    for line in open(os.path.join(c.data, "logs", "broker.log"), errors="replace"):
+        m = re.search(r"job \S+: the apply is past (\d+) of 40 shards", line)
+        if m:
+            past = int(m.group(1))
+        m = re.search(r"job \S+ shard (\d+) attempt \d+ → worker", line)
+        if m:
+            seen.append((int(m.group(1)), past))
+    assert len(seen) == 40, seen
+    return seen, summary_key(s), c.dump()
+
+
+@test
+def planning_keeps_only_plan_ahead_shards_before_the_streaming_apply():
+    """A streaming apply reports the shards it has gone past; the broker
+    plans no more than plan_ahead beyond them. On a first load the apply is
+    the slower side: without the limit the planners run ahead of it (seen
+    here, so the check can fail), with plan_ahead=2 no shard is given out
+    past the apply's shard + 2. The job is the same either way."""
+    day1, prof, sites = district(workdir("files-ahead"), 20000, 13)
+    settings = {"log_level": "debug", "plan_ahead": "0"}
+    with Cluster("ahead-0", workers=3, settings=settings) as c:
+        free, key0, dump0 = paced_run(c, day1, prof, sites)
+    assert sum(1 for _, p in free if p is not None) >= 10, free
+    assert any(p is not None and i >= p + 2 for i, p in free), free
+    settings["plan_ahead"] = "2"
+    with Cluster("ahead-2", workers=3, settings=settings) as c:
+        paced, key2, dump2 = paced_run(c, day1, prof, sites)
+    assert sum(1 for _, p in paced if p is not None) >= 10, paced
+    late = [(i, p) for i, p in paced if p is not None and i >= p + 2]
+    assert not late, f"shards given out more than 2 past the apply: {late}"
+    assert key0 == key2 and dump0 == dump2
+
+
 @test
 def patron_show_and_jobs():
     with Cluster("show", workers=2) as c:
