@@ -598,6 +598,7 @@ enum {
     RQ_ASSOC_DEL,
     RQ_ASSOC_LIST,
     RQ_MEMO_FIND,
+    RQ_MEMO_AT,
     RQ_REF_GEN,
     RQ_MEMO_SET,
     RQ__COUNT
@@ -618,6 +619,7 @@ static const char *const rq_sql[RQ__COUNT] = {
     [RQ_SITE_LEVEL] = "UPDATE sites SET default_access_level=? WHERE short_name=?",
     [RQ_HOMEROOM_FIND] = "SELECT 1 FROM homerooms WHERE site_short_name=? AND name=? COLLATE NOCASE LIMIT 1",
     [RQ_MEMO_FIND] = "SELECT id,row_hash,src_hash,site_short_name FROM patrons WHERE district_id=? AND district_id<>''",
+    [RQ_MEMO_AT] = "SELECT id,row_hash,src_hash,site_short_name,district_id FROM patrons WHERE id=?",
     [RQ_REF_GEN] = "SELECT v FROM store_meta WHERE k='ref_gen'",
     [RQ_MEMO_SET] = "UPDATE patrons SET src_hash=?1 WHERE id=?2 AND row_hash=?3",
     [RQ_HOMEROOM_ADD] = "INSERT INTO homerooms(site_short_name,name,created_job) VALUES(?,?,?)",
@@ -875,20 +877,43 @@ int store_homerooms_each(store *s, int (*fn)(void *arg, const char *site, const 
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_memo_find(store *s, const char *district_id, store_memo *m, char *err, size_t errlen)
+/* The memo columns of the row st stands on (columns 0-3). */
+static void memo_row(sqlite3_stmt *st, store_memo *m)
 {
+    m->id = sqlite3_column_int64(st, 0);
+    m->row_hash = (uint64_t)sqlite3_column_int64(st, 1);
+    m->memo = (uint64_t)sqlite3_column_int64(st, 2);
+    const unsigned char *site = sqlite3_column_text(st, 3);
+    str_copy(m->site, sizeof(m->site), site ? (const char *)site : "");
+}
+
+int store_memo_find(store *s, const char *district_id, int64_t near, store_memo *m, char *err, size_t errlen)
+{
+    if (near > 0 && *district_id != '\0') {
+        /* The row near is found by its id, without the District ID index;
+         * it is the patron when it holds the District ID (unique). */
+        sqlite3_stmt *st = rq_get(s, RQ_MEMO_AT, err, errlen);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_int64(st, 1, near);
+        int r = step_row(s, st, "looking up a patron", err, errlen);
+        if (r == 1) {
+            const unsigned char *id = sqlite3_column_text(st, 4);
+            r = id != NULL && strcmp((const char *)id, district_id) == 0;
+            if (r)
+                memo_row(st, m);
+        }
+        sqlite3_reset(st);
+        if (r != 0)
+            return r;
+    }
     sqlite3_stmt *st = rq_get(s, RQ_MEMO_FIND, err, errlen);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, district_id, -1, SQLITE_STATIC);
     int r = step_row(s, st, "looking up a patron", err, errlen);
-    if (r == 1) {
-        m->id = sqlite3_column_int64(st, 0);
-        m->row_hash = (uint64_t)sqlite3_column_int64(st, 1);
-        m->memo = (uint64_t)sqlite3_column_int64(st, 2);
-        const unsigned char *site = sqlite3_column_text(st, 3);
-        str_copy(m->site, sizeof(m->site), site ? (const char *)site : "");
-    }
+    if (r == 1)
+        memo_row(st, m);
     sqlite3_reset(st);
     return r;
 }

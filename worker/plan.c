@@ -152,6 +152,7 @@ typedef struct {
     int empty;           /* no patrons in the store: every lookup would find nothing */
     size_t rec_mark;     /* exc.n when this record began: a line since means no memo */
     uint64_t memo_hits;  /* records found unchanged by their memo */
+    int64_t near;        /* the patron id after the last one looked up (store_memo_find), 0: none */
 } planner;
 
 /* The record's memo (docs/RULES.md, "Records that did not change"): the
@@ -169,9 +170,11 @@ static uint64_t record_memo(const planner *pl)
 static int memo_check(planner *pl, const char *key, uint64_t memo, store_memo *m, int *r, char *err,
                       size_t errlen)
 {
-    *r = pl->empty ? 0 : store_memo_find(pl->w->st, key, m, err, errlen);
+    *r = pl->empty ? 0 : store_memo_find(pl->w->st, key, pl->near, m, err, errlen);
     if (*r < 0)
         return -1;
+    if (*r == 1)
+        pl->near = m->id + 1;
     if (*r == 0 || m->memo == 0 || m->memo != store_memo_of(memo, m->row_hash))
         return 0;
     if (finish_seen_id(&pl->seen, m->id) < 0 || finish_seen_site(&pl->seen, m->site) < 0) {
@@ -504,6 +507,8 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
     int found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
     if (found < 0)
         return -1;
+    if (found)
+        pl->near = meta.id + 1;
     if (found && !pl->rctx.match_district_id) {
         /* Barcode + site: a patron holding the barcode at another site is
          * not this record's patron. */

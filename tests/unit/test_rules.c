@@ -944,9 +944,57 @@ static void store_user_names_and_associations(void)
     drop_store(&s, path);
 }
 
+/* store_memo_find with a patron id to try first: the same answer as
+ * without, whether the id holds the patron, another patron, a patron
+ * without a District ID, or nothing. */
+static void memo_find_near_gives_the_same_answer(void)
+{
+    char path[256], err[ERRLEN];
+    store *s = temp_store(path, sizeof(path));
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    patron_rec r;
+    patron_rec_init(&r);
+    base_existing(&r);
+    int64_t ids[4] = {0};
+    const char *dids[4] = {"1001", "1002", "", "1004"};
+    for (int i = 0; i < 4; i++) {
+        char bc[16];
+        snprintf(bc, sizeof(bc), "P%d", i);
+        put(&r, PF_DISTRICT_ID, dids[i]);
+        put(&r, PF_BARCODE, bc);
+        put(&r, PF_USERNAME, "");
+        CHECK(store_insert(s, &r, "job1", 0, &ids[i], err, sizeof(err)) == 0);
+    }
+    CHECK(store_exec(s, "UPDATE patrons SET src_hash=id*7", err, sizeof(err)) == 0);
+    const char *keys[5] = {"1001", "1002", "1004", "9999", ""};
+    for (int k = 0; k < 5; k++) {
+        store_memo want;
+        memset(&want, 0, sizeof(want));
+        int rw = store_memo_find(s, keys[k], 0, &want, err, sizeof(err));
+        CHECK(rw == (k < 3 ? 1 : 0));
+        int64_t nears[7] = {ids[0], ids[1], ids[2], ids[3], ids[3] + 100, -5, 0};
+        for (int n = 0; n < 7; n++) {
+            store_memo got;
+            memset(&got, 0, sizeof(got));
+            int rg = store_memo_find(s, keys[k], nears[n], &got, err, sizeof(err));
+            CHECK(rg == rw);
+            if (rg == 1 && rw == 1) {
+                CHECK(got.id == want.id && got.row_hash == want.row_hash && got.memo == want.memo);
+                CHECK(got.memo == (uint64_t)want.id * 7);
+                CHECK_STR(got.site, want.site);
+            }
+        }
+    }
+    patron_rec_free(&r);
+    drop_store(&s, path);
+}
+
 int main(void)
 {
     T_RUN(add_clean_record_fills_defaults_silently);
+    T_RUN(memo_find_near_gives_the_same_answer);
     T_RUN(update_unmapped_fields_keep_stored);
     T_RUN(every_text_field_is_cut_with_its_label);
     T_RUN(truncation_counts_characters_not_bytes);
