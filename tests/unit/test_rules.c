@@ -991,10 +991,60 @@ static void memo_find_near_gives_the_same_answer(void)
     drop_store(&s, path);
 }
 
+/* An update that leaves the indexed columns: every other field is
+ * written, the keys stay and still find the patron; store_keys_same tells
+ * a change in any indexed field, a user name's case included. */
+static void update_keeping_the_keys(void)
+{
+    char path[256], err[ERRLEN];
+    store *s = temp_store(path, sizeof(path));
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    patron_rec r, got, other;
+    patron_rec_init(&r);
+    patron_rec_init(&got);
+    patron_rec_init(&other);
+    base_existing(&r);
+    int64_t id = 0;
+    CHECK(store_insert(s, &r, "job1", 0, &id, err, sizeof(err)) == 0);
+    base_existing(&other);
+    CHECK(store_keys_same(&r, &other) == 1);
+    const int keys[4] = {PF_DISTRICT_ID, PF_BARCODE, PF_SITE_SHORT_NAME, PF_USERNAME};
+    for (int k = 0; k < 4; k++) {
+        base_existing(&other);
+        put(&other, keys[k], k == 3 ? "EAdams" : "X1");
+        CHECK(store_keys_same(&r, &other) == 0);
+    }
+    base_existing(&other);
+    put(&other, PF_LAST_NAME, "Adams-Smith");
+    put(&other, PF_HOMEROOM, "12");
+    put(&other, PF_STATUS, "I");
+    CHECK(store_keys_same(&r, &other) == 1);
+    CHECK(store_update(s, id, &other, 1, "job2", 0, err, sizeof(err)) == 0);
+    store_patron_meta meta;
+    CHECK(store_find(s, PF_DISTRICT_ID, "1001", &got, &meta, err, sizeof(err)) == 1);
+    CHECK(meta.id == id && meta.hash == patron_hash(&other));
+    for (int f = 0; f < PF__COUNT; f++)
+        CHECK_STR(patron_rec_get(&got, f), patron_rec_get(&other, f));
+    CHECK(store_find(s, PF_BARCODE, "P1001", &got, &meta, err, sizeof(err)) == 1 && meta.id == id);
+    CHECK(store_username_taken(s, "eadams", 0) == 1);
+    /* and the whole update still moves a key */
+    put(&other, PF_BARCODE, "P2002");
+    CHECK(store_update(s, id, &other, 0, "job3", 0, err, sizeof(err)) == 0);
+    CHECK(store_find(s, PF_BARCODE, "P2002", &got, &meta, err, sizeof(err)) == 1 && meta.id == id);
+    CHECK(store_find(s, PF_BARCODE, "P1001", &got, &meta, err, sizeof(err)) == 0);
+    patron_rec_free(&r);
+    patron_rec_free(&got);
+    patron_rec_free(&other);
+    drop_store(&s, path);
+}
+
 int main(void)
 {
     T_RUN(add_clean_record_fills_defaults_silently);
     T_RUN(memo_find_near_gives_the_same_answer);
+    T_RUN(update_keeping_the_keys);
     T_RUN(update_unmapped_fields_keep_stored);
     T_RUN(every_text_field_is_cut_with_its_label);
     T_RUN(truncation_counts_characters_not_bytes);
