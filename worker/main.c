@@ -223,6 +223,10 @@ static char **self_argv;
 
 static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl, int prog);
 
+/* The task being started: a forked process finds it here, in the memory
+ * it shares with the worker as it was (no copy through a file). */
+static const Patronsync__BrokerMsg *forked_task;
+
 /* Sanitized builds start task processes by exec (below). */
 #if defined(__SANITIZE_ADDRESS__)
 #define TASK_EXEC 1
@@ -231,8 +235,9 @@ static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl
 #endif
 
 /* This program's work in a process of its own, for a task or a checkpoint
- * (mode; fds: the task's memory file, result pipe and, for a streaming
- * apply, the pipe of the broker's word and the pipe of its progress; parent_ends: the worker's ends, not
+ * (mode; fds: the task's memory file (-1 when forked: forked_task), result
+ * pipe and, for a streaming apply, the pipe of the broker's word and the
+ * pipe of its progress; parent_ends: the worker's ends, not
  * the new process's). The new process is forked and does the work (the
  * worker's one other thread kind, ZeroMQ's, never shares a lock with it:
  * glibc's malloc is safe across fork). AddressSanitizer's allocator is
@@ -407,6 +412,33 @@ static task *task_slot(worker_ctx *w, const Patronsync__BrokerMsg *bm)
     return NULL;
 }
 
+/* The task in a memory file the process reads from its start: the worker
+ * writes it whole at once and never waits on the reader. The fd, or -1. */
+static int task_memfd(const Patronsync__BrokerMsg *bm)
+{
+    size_t n = patronsync__broker_msg__get_packed_size(bm);
+    uint8_t *packed = malloc(n ? n : 1);
+    int in = packed != NULL ? memfd_create("patronsync-task", MFD_CLOEXEC) : -1;
+    size_t off = 0;
+    if (in >= 0) {
+        patronsync__broker_msg__pack(bm, packed);
+        while (off < n) {
+            ssize_t k = write(in, packed + off, n - off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            off += (size_t)k;
+        }
+    }
+    free(packed);
+    if (in >= 0 && (off != n || lseek(in, 0, SEEK_SET) != 0)) {
+        close(in);
+        in = -1;
+    }
+    return in;
+}
+
 /* Start bm (owned from here on) in a process of its own. */
 static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
 {
@@ -421,37 +453,24 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
     int is_shard = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD;
     int streaming = !is_shard && bm->apply->streaming;
     int in = -1, fds[2] = {-1, -1}, ctl[2] = {-1, -1}, prog[2] = {-1, -1};
-    size_t n = patronsync__broker_msg__get_packed_size(bm);
-    uint8_t *packed = malloc(n ? n : 1);
     pid_t pid = -1;
-    /* The task goes in a memory file the process reads from its start: the
-     * worker writes it whole at once and never waits on the reader. */
-    if (packed != NULL && (in = memfd_create("patronsync-task", MFD_CLOEXEC)) >= 0) {
-        patronsync__broker_msg__pack(bm, packed);
-        size_t off = 0;
-        while (off < n) {
-            ssize_t k = write(in, packed + off, n - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0)
-                break;
-            off += (size_t)k;
-        }
-        if (off == n && lseek(in, 0, SEEK_SET) == 0 && pipe2(fds, O_CLOEXEC) == 0 &&
-            (!streaming || (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) == 0 && pipe2(prog, O_CLOEXEC | O_NONBLOCK) == 0))) {
-            int pass[4] = {in, fds[1], ctl[0], prog[1]};
-            int ends[9] = {fds[0], ctl[1], prog[0], -1, -1, -1, -1, -1, -1};
-            for (int k = 0; k < 2; k++)
-                if (tasks[k].pid > 0) {
-                    ends[3 + 3 * k] = tasks[k].fd;
-                    ends[4 + 3 * k] = tasks[k].ctl_out;
-                    ends[5 + 3 * k] = tasks[k].prog_in;
-                }
-            pid = spawn_self(w, "task", pass, streaming ? 4 : 2, ends, 9);
-        }
+    /* A forked process has the task in memory already; one started by
+     * exec reads it from a memory file. */
+    if ((!TASK_EXEC || (in = task_memfd(bm)) >= 0) && pipe2(fds, O_CLOEXEC) == 0 &&
+        (!streaming || (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) == 0 && pipe2(prog, O_CLOEXEC | O_NONBLOCK) == 0))) {
+        int pass[4] = {in, fds[1], ctl[0], prog[1]};
+        int ends[9] = {fds[0], ctl[1], prog[0], -1, -1, -1, -1, -1, -1};
+        for (int k = 0; k < 2; k++)
+            if (tasks[k].pid > 0) {
+                ends[3 + 3 * k] = tasks[k].fd;
+                ends[4 + 3 * k] = tasks[k].ctl_out;
+                ends[5 + 3 * k] = tasks[k].prog_in;
+            }
+        forked_task = bm;
+        pid = spawn_self(w, "task", pass, streaming ? 4 : 2, ends, 9);
+        forked_task = NULL;
     }
     int e = errno;
-    free(packed);
     int child_ends[4] = {in, fds[1], ctl[0], prog[1]};
     for (int k = 0; k < 4; k++)
         if (child_ends[k] >= 0)
@@ -621,26 +640,30 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
     patronsync__broker_msg__free_unpacked(bm, NULL);
 }
 
-/* A process spawn_self started: a checkpoint, or a task read from the
- * memory file in, its result written to out (ctl: the broker's word for a
- * streaming apply, or -1). Its exit status. */
+/* A process spawn_self started: a checkpoint, or a task (forked: the
+ * worker's own, forked_task; else read from the memory file in), its
+ * result written to out (ctl: the broker's word for a streaming apply, or
+ * -1; prog: where its progress goes up, or -1). Its exit status. */
 static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl, int prog)
 {
     if (strcmp(mode, "checkpoint") == 0)
         return checkpoint_process(w);
-    strbuf msg;
-    sb_init(&msg);
-    char chunk[65536];
-    for (;;) {
-        ssize_t k = read(in, chunk, sizeof(chunk));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0 || sb_append(&msg, chunk, (size_t)k) < 0)
-            break;
+    const Patronsync__BrokerMsg *bm = forked_task;
+    if (in >= 0) {
+        strbuf msg;
+        sb_init(&msg);
+        char chunk[65536];
+        for (;;) {
+            ssize_t k = read(in, chunk, sizeof(chunk));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0 || sb_append(&msg, chunk, (size_t)k) < 0)
+                break;
+        }
+        close(in);
+        bm = patronsync__broker_msg__unpack(NULL, msg.len, (const uint8_t *)msg.buf);
+        sb_free(&msg);
     }
-    close(in);
-    Patronsync__BrokerMsg *bm = patronsync__broker_msg__unpack(NULL, msg.len, (const uint8_t *)msg.buf);
-    sb_free(&msg);
     if (bm == NULL || (bm->body_case != PATRONSYNC__BROKER_MSG__BODY_SHARD &&
                        bm->body_case != PATRONSYNC__BROKER_MSG__BODY_APPLY)) {
         log_error("the task given to this process does not decode");

@@ -551,6 +551,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
         return -1;
     }
     patronsync__counts__init(counts);
+    int64_t t0 = mono_ms();
     int r = replay(w, t, path, counts, err, errlen);
     if (r != 0)
         return r < 0 ? -1 : 0;
@@ -622,6 +623,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     }
     uint64_t nrec = 0;
     exc_list *exc = &pl.exc;
+    int64_t t_loop = mono_ms();
     while (csvscan_next(&sc, &rec)) {
         nrec++;
         counts->read++;
@@ -704,8 +706,10 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     if (nrec != t->nrecords)
         log_warn("job %s shard %u: broker counted %u records, worker found %llu", t->job_id, t->shard,
                  t->nrecords, (unsigned long long)nrec);
-    log_debug("job %s shard %u: %llu records, %llu unchanged by their memo", t->job_id, t->shard,
-              (unsigned long long)nrec, (unsigned long long)pl.memo_hits);
+    int64_t t_end = mono_ms();
+    log_debug("job %s shard %u: %llu records, %llu unchanged by their memo; %lld ms to begin, %lld ms the records",
+              t->job_id, t->shard, (unsigned long long)nrec, (unsigned long long)pl.memo_hits,
+              (long long)(t_loop - t0), (long long)(t_end - t_loop));
 
     Patronsync__ShardPlan plan = PATRONSYNC__SHARD_PLAN__INIT;
     plan.job_id = t->job_id;
