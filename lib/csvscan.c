@@ -350,8 +350,11 @@ void csvrow_destroy(csvrow **rp)
  * an unquoted field, anything after a closing quote but a comma, a quote
  * never closed — returns 0 before any field is kept, for libcsv to parse.
  * (The caller has left out records holding a line end.)
- * tests/unit/test_csvscan.c holds it to libcsv on random records. */
-static int split_simple(csvrow *r, const char *rec, size_t len, size_t keep)
+ * tests/unit/test_csvscan.c holds it to libcsv on random records.
+ * Unchecked (checked 0, keep > 0): only the first `keep` fields are read,
+ * the rest of the record neither checked nor counted; 0 (some fields may
+ * be kept) when those fields do not split simply or hold a line end. */
+static int split_simple(csvrow *r, const char *rec, size_t len, size_t keep, int checked)
 {
     size_t i = 0;
     while (i < len && is_blank((unsigned char)rec[i]))
@@ -359,6 +362,9 @@ static int split_simple(csvrow *r, const char *rec, size_t len, size_t keep)
     if (i == len)
         return 1;
     size_t total = 1; /* the record's fields: its commas outside quotes, plus one */
+    size_t upto = 0; /* unchecked: the bytes read so far */
+    if (!checked)
+        goto split;
     /* No quote anywhere (most records): every field is unquoted, and the
      * check below could not fail. */
     if (memchr(rec + i, '"', len - i) == NULL) {
@@ -411,7 +417,9 @@ split:
             on_field((void *)(rec + start), 0, r); /* the slot; filled below */
             int stored = r->kept > kept;
             for (;;) {
-                const char *e = memchr(rec + i, '"', len - i);
+                const char *e = i < len ? memchr(rec + i, '"', len - i) : NULL;
+                if (e == NULL)
+                    return 0; /* unchecked only: never closed */
                 size_t q = (size_t)(e - rec);
                 size_t n = q - i + (q + 1 < len && rec[q + 1] == '"');
                 if (stored && keep_more(r, rec + i, n) < 0)
@@ -423,14 +431,20 @@ split:
                 i = q + 1;
                 break;
             }
+            upto = i;
             if (i == len)
                 break;
+            if (rec[i] != ',')
+                return 0; /* unchecked only */
             i++; /* the comma */
             continue;
         }
         size_t start = i;
         const char *comma = i < len ? memchr(rec + i, ',', len - i) : NULL;
         size_t end = comma ? (size_t)(comma - rec) : len;
+        if (!checked && memchr(rec + start, '"', end - start) != NULL)
+            return 0;
+        upto = end;
         size_t stop = end;
         while (stop > start && is_blank((unsigned char)rec[stop - 1]))
             stop--;
@@ -439,6 +453,8 @@ split:
             break;
         i = end + 1;
     }
+    if (!checked)
+        return memchr(rec, '\n', upto) == NULL && memchr(rec, '\r', upto) == NULL;
     if (keep > 0)
         r->seen = total;
     r->rows = 1;
@@ -460,7 +476,7 @@ static int parse_row(csvrow *r, const char *rec, size_t len, int libcsv_only, si
 
     int failed = 0, unterminated = 0;
     if (!libcsv_only && len > 0 && memchr(rec, '\n', len) == NULL && memchr(rec, '\r', len) == NULL &&
-        split_simple(r, rec, len, keep)) {
+        split_simple(r, rec, len, keep, 1)) {
         /* split without libcsv */
     } else {
         if (len > 0 && csv_parse(&r->p, rec, len, on_field, on_row, r) != len)
@@ -500,6 +516,18 @@ int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, cha
 int csvrow_parse_first(csvrow *r, const char *rec, size_t len, size_t keep, char *err, size_t errlen)
 {
     return parse_row(r, rec, len, 0, keep, err, errlen);
+}
+
+int csvrow_parse_lead(csvrow *r, const char *rec, size_t len, size_t keep)
+{
+    r->kept = r->seen = r->rows = 0;
+    r->dlen = 0;
+    r->oom = r->extra_row = 0;
+    if (keep == 0 || len == 0 || !split_simple(r, rec, len, keep, 0) || r->oom)
+        return 0;
+    for (size_t i = 0; i < r->kept; i++)
+        r->ptrs[i] = r->data + r->offs[i];
+    return 1;
 }
 
 int csvrow_parse_rest(csvrow *r, const char *rec, size_t len, char *err, size_t errlen)

@@ -440,6 +440,30 @@ def undo_restores_the_store_exactly_and_refuses_over_later_jobs():
 
 
 @test
+def a_lower_field_limit_is_never_passed_by_a_memo():
+    """A record the memo knows as unchanged is split only as far as its
+    District ID; the rest of it is not even checked. That is sound because
+    the memo holds the very bytes the whole parse took before, under the
+    same profile and limits: lower max_fields below the records' width and
+    every record is refused again, none passes as unchanged."""
+    day1, prof = os.path.join(SAMPLE, "day1.csv"), os.path.join(SAMPLE, "students.properties")
+    with Cluster("memo-limit", workers=2) as c:
+        c.sites()
+        first = c.run(day1, prof)
+        assert first["state"] == "complete" and first["counts"]["added"] == 3000, first["counts"]
+        again = c.run(day1, prof)
+        assert again["counts"]["unchanged"] == 3000, again["counts"]
+        c.ctl("down")
+        with open(os.path.join(c.data, "patronsync.conf"), "a") as f:
+            f.write("max_fields=10\n")
+        c.ctl("up", "--workers", 2)
+        narrow = c.run(day1, prof)
+        assert narrow["counts"]["unchanged"] == 0, narrow["counts"]
+        assert narrow["counts"]["invalid_skipped"] == 3000, narrow["counts"]
+        assert any("more than the limit of 10" in e["message"] for e in narrow["exceptions"]), narrow["exceptions"][:3]
+
+
+@test
 def memo_never_changes_an_outcome():
     """The unchanged-record memo (docs/RULES.md) is a shortcut only: the same
     jobs on a cluster with it, on one without, and on one whose apply waits
