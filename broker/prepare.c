@@ -535,6 +535,7 @@ typedef struct {
     uint32_t h[2]; /* 0: no key */
     uint64_t off, line;
     size_t len;
+    int checked;   /* the record was split whole (else only as far as its keys: record_keys) */
     char key[2][DUP_KEY_CMP];
 } dup_pending;
 
@@ -553,6 +554,7 @@ typedef struct {
     size_t vcap;
     csvrow *vrow;    /* ... its fields ... */
     patron_rec vrec; /* ... and its key */
+    csvrow *crow;    /* a record read by its lead, split whole once it would supersede another */
     dup_table keys[2]; /* 0: the match key, 1: barcode (when matching on District ID) */
     int key_field[2];
     int min_cols, max_cols; /* the widths the profile accepts (max_cols 0: any) */
@@ -648,46 +650,55 @@ static const char *record_key(prep *p, const dup_slot *s, int f)
     return patron_rec_get(&p->vrec, f);
 }
 
-/* The keys of the record at off/len, from its one parse: keys[0] the match
- * key, keys[1] the barcode (only when both is 1); "" for no key. A record
- * that does not parse, one the workers will skip for its width, and one a
- * SkipWhen rule drops (the rules decide first, as Destiny does) have no
- * key: they never supersede another. SkipWhen rules that read only
- * columns are decided on the parsed row; rules that read fields need the
- * whole record mapped, and the keys are then taken from it; else (or when
- * the whole record cannot be mapped, which skips nothing) only the key
- * fields are mapped. The keys point into p->rec, valid until the next call. */
-static void record_keys(prep *p, uint64_t off, size_t len, int both, const char *keys[2])
+/* The keys of the record at off/len: keys[0] the match key, keys[1] the
+ * barcode (only when both is 1); "" for no key. A record that does not
+ * parse, one the workers will skip for its width, and one a SkipWhen rule
+ * drops (the rules decide first, as Destiny does) have no key: they never
+ * supersede another. Only the columns the keys and the column rules read
+ * are split, the rest of the record not even checked: whether it splits
+ * whole, and its width, matter only for a record that would supersede
+ * another, and dup_see checks it then (the workers check every record).
+ * A record whose lead does not split simply, and one a column rule
+ * matches, is split whole here. SkipWhen rules that read columns only are
+ * decided on those columns; rules that read fields need the whole record
+ * mapped, and the keys are then taken from it; else (or when the whole
+ * record cannot be mapped, which skips nothing) only the key fields are
+ * mapped. The keys point into p->rec, valid until the next call. Returns
+ * whether the record was split whole (and found whole). */
+static int record_keys(prep *p, uint64_t off, size_t len, int both, const char *keys[2])
 {
     char e[ERRLEN];
+    const char *rec = p->base + off;
     keys[0] = keys[1] = "";
-    /* Only the columns the keys and the column rules read are kept (all of
-     * them, counted, decide the width). */
-    if (csvrow_parse_first(p->row, p->base + off, len, p->keep, e, sizeof(e)) < 0)
-        return;
+    int whole = p->skip_rules == SKIP_FIELDS || !csvrow_parse_lead(p->row, rec, len, p->keep);
+    for (;;) {
+        if (whole) {
+            if (csvrow_parse(p->row, rec, len, e, sizeof(e)) < 0)
+                return 1;
+            int n = (int)csvrow_count(p->row);
+            if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
+                return 1;
+        }
+        /* Rules that read columns only are decided first; the whole record
+         * is mapped only for one they match (to the same end as below). */
+        if (p->skip_rules != SKIP_COLUMNS || whole ||
+            profile_rule_matches(p->prof, PR_SKIP, NULL, csvrow_fields(p->row), csvrow_lens(p->row),
+                                 csvrow_count(p->row)) != 1)
+            break;
+        whole = 1;
+    }
     const char *const *cols = csvrow_fields(p->row);
     const size_t *lens = csvrow_lens(p->row);
     size_t ncols = csvrow_count(p->row);
-    int n = (int)csvrow_total(p->row);
-    if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
-        return;
     int nkeys = both ? 2 : 1;
     int mapped[2] = {0, 0};
-    if (p->skip_rules == SKIP_COLUMNS) {
-        /* Rules that read columns only are decided first; the whole record
-         * is mapped only for one they match (to the same end as below). */
-        if (profile_rule_matches(p->prof, PR_SKIP, NULL, cols, lens, ncols) == 1) {
-            if (csvrow_parse_rest(p->row, p->base + off, len, e, sizeof(e)) < 0)
-                return;
-            cols = csvrow_fields(p->row);
-            lens = csvrow_lens(p->row);
-            ncols = csvrow_count(p->row);
-            if (profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0)
-                return;
-        }
-    } else if (p->skip_rules == SKIP_FIELDS && profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0) {
+    if (p->skip_rules == SKIP_COLUMNS && whole &&
+        profile_rule_matches(p->prof, PR_SKIP, NULL, cols, lens, ncols) == 1 &&
+        profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0)
+        return 1;
+    if (p->skip_rules == SKIP_FIELDS && profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0) {
         if (profile_rule_matches(p->prof, PR_SKIP, &p->rec, cols, lens, ncols) == 1)
-            return;
+            return 1;
         mapped[0] = mapped[1] = 1;
     }
     if (!mapped[0]) {
@@ -698,6 +709,7 @@ static void record_keys(prep *p, uint64_t off, size_t len, int both, const char 
     for (int i = 0; i < nkeys; i++)
         if (mapped[i] && p->rec.state[p->key_field[i]] == PV_VALUE)
             keys[i] = patron_rec_get(&p->rec, p->key_field[i]);
+    return whole;
 }
 
 static Patronsync__RecordNote *add_note(prep *p, uint64_t line, uint32_t kind, const char *key, const char *msg)
@@ -728,9 +740,25 @@ static Patronsync__RecordNote *add_note(prep *p, uint64_t line, uint32_t kind, c
     return n;
 }
 
+/* Whether the record at off/len takes the whole parse with a width the
+ * profile accepts: a record whose keys were read from its lead alone
+ * (record_keys) is checked so only when it would supersede another —
+ * a record that does not has no key, as record_keys would have found. */
+static int record_whole(prep *p, uint64_t off, size_t len)
+{
+    char e[ERRLEN];
+    if (csvrow_parse(p->crow, p->base + off, len, e, sizeof(e)) < 0)
+        return 0;
+    int n = (int)csvrow_count(p->crow);
+    return n >= p->min_cols && (p->max_cols == 0 || n <= p->max_cols);
+}
+
 /* Record one occurrence of a key (not held in vrec), hashed h: an earlier
- * occurrence becomes superseded. */
-static int dup_see(prep *p, int which, const char *key, uint32_t h, uint64_t off, size_t len, uint64_t line)
+ * occurrence becomes superseded. checked: the record is known to split
+ * whole (else it is checked here before it supersedes anything; slots
+ * hold unchecked records too, and record_key never matches a bad one). */
+static int dup_see(prep *p, int which, const char *key, uint32_t h, uint64_t off, size_t len, uint64_t line,
+                   int checked)
 {
     dup_table *t = &p->keys[which];
     if ((t->n + 1) * 2 > t->cap && dup_grow(t) < 0)
@@ -740,6 +768,8 @@ static int dup_see(prep *p, int which, const char *key, uint32_t h, uint64_t off
     while (t->v[k].h != 0) {
         dup_slot *s = &t->v[k];
         if (s->h == h && klen < DUP_KEY_CMP && strcmp(record_key(p, s, p->key_field[which]), key) == 0) {
+            if (!checked && !record_whole(p, off, len))
+                return 0; /* it has no key after all */
             Patronsync__RecordNote *n = add_note(p, s->line, (uint32_t)which, key, NULL);
             if (n == NULL)
                 return -1;
@@ -758,9 +788,10 @@ static int dup_see(prep *p, int which, const char *key, uint32_t h, uint64_t off
  * looked up, their slots asked of memory meanwhile: a table of a million
  * keys is far larger than the CPU's caches, and each lookup would
  * otherwise wait for its slot. Lookups still happen in line order. */
-static void dup_ahead_push(prep *p, const char *const k[2], uint64_t off, size_t len, uint64_t line)
+static void dup_ahead_push(prep *p, const char *const k[2], int checked, uint64_t off, size_t len, uint64_t line)
 {
     dup_pending *e = &p->ahead[(p->ahead_first + p->ahead_n++) % DUP_AHEAD];
+    e->checked = checked;
     e->off = off;
     e->len = len;
     e->line = line;
@@ -786,7 +817,7 @@ static int dup_ahead_pop(prep *p)
     p->ahead_first = (p->ahead_first + 1) % DUP_AHEAD;
     p->ahead_n--;
     for (int i = 0; i < 2; i++)
-        if (e->h[i] != 0 && dup_see(p, i, e->key[i], e->h[i], e->off, e->len, e->line) < 0)
+        if (e->h[i] != 0 && dup_see(p, i, e->key[i], e->h[i], e->off, e->len, e->line, e->checked) < 0)
             return -1;
     return 0;
 }
@@ -1034,7 +1065,8 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     p.max_cols = profile_column_total(prof);
     p.row = csvrow_new((size_t)b->cfg->max_fields);
     p.vrow = csvrow_new((size_t)b->cfg->max_fields);
-    if (p.row == NULL || p.vrow == NULL) {
+    p.crow = csvrow_new((size_t)b->cfg->max_fields);
+    if (p.row == NULL || p.vrow == NULL || p.crow == NULL) {
         err_set(err, errlen, "out of memory");
         goto out;
     }
@@ -1142,11 +1174,11 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
                 goto oom;
         } else if (r.flags == 0) {
             const char *k[2];
-            record_keys(&p, r.off, r.len, check_barcode, k);
+            int whole = record_keys(&p, r.off, r.len, check_barcode, k);
             if (p.ahead_n == DUP_AHEAD && dup_ahead_pop(&p) < 0)
                 goto oom;
             if (*k[0] || *k[1])
-                dup_ahead_push(&p, k, r.off, r.len, r.line);
+                dup_ahead_push(&p, k, whole, r.off, r.len, r.line);
         }
         if (in_shard == shard_size) {
             if (add_shard(j, shard_off, r.off + r.len, shard_first, shard_last, (uint32_t)in_shard) < 0)
@@ -1267,6 +1299,7 @@ out:
     dup_free(&p.keys[1]);
     csvrow_destroy(&p.row);
     csvrow_destroy(&p.vrow);
+    csvrow_destroy(&p.crow);
     free(p.vbuf);
     patron_rec_free(&p.rec);
     patron_rec_free(&p.vrec);

@@ -139,7 +139,9 @@ def duplicates_in_a_large_file_near_and_far():
     """Repeated District IDs in a file larger than the broker's first
     estimate of it: next to each other, a few lines apart, thousands apart,
     three times; the last line wins, every earlier one is superseded and
-    names the line that finally won."""
+    names the line that finally won. A record of the wrong width that
+    repeats a District ID, before or after its valid record, supersedes
+    nothing and is superseded by nothing: it is refused for its width."""
     d = workdir("dups-large-files")
     day1, prof, sites = district(d, 12000, 21)
     with open(day1, encoding="cp1252", newline="") as f:
@@ -159,11 +161,16 @@ def duplicates_in_a_large_file_near_and_far():
     for i, gaps in plan:
         for n, gap in enumerate(gaps):
             inserts.append((i + gap, again(i, f"Copy{n}")))
+    # broken copies: cut short before and after row 1000, too wide after 1500
+    inserts += [(994, rows[1000][:6]), (1003, rows[1000][:6]), (1502, rows[1500] + ["x", "y", "z"])]
     for pos, row in sorted(inserts, key=lambda x: -x[0]):
         out.insert(pos + 1, row)
     path = os.path.join(d, "dups.csv")
     with open(path, "w", encoding="cp1252", newline="") as f:
         csv.writer(f, lineterminator="\r\n").writerows([header] + out)
+    clean = os.path.join(d, "dups-clean.csv")  # the model's input: the broken rows left out
+    with open(clean, "w", encoding="cp1252", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerows([header] + [r for r in out if len(r) == 22])
     # The model, from the file as written: each record's first line (a
     # quoted field may hold a line end); the last one wins.
     starts = []
@@ -171,14 +178,16 @@ def duplicates_in_a_large_file_near_and_far():
         rd = csv.reader(f)
         prev = 0
         for r in rd:
-            starts.append((prev + 1, r[0]))
+            starts.append((prev + 1, r[0], len(r) == 22))
             prev = rd.line_num
     starts = starts[1:]
+    broken = [line for line, _, ok in starts if not ok]
+    starts = [(line, did) for line, did, ok in starts if ok]
     last = {}
     for line, did in starts:
         last[did] = line
     superseded = {line: last[did] for line, did in starts if last[did] != line}
-    assert len(superseded) == 11, len(superseded)
+    assert len(superseded) == 11 and len(broken) == 3, (len(superseded), broken)
     with Cluster("dups-large", workers=2, settings={"shard_size": "2000"}) as c:
         c.sites(sites)
         s = c.run(path, prof)
@@ -188,7 +197,9 @@ def duplicates_in_a_large_file_near_and_far():
         assert set(got) == set(superseded), (sorted(got), sorted(superseded))
         for line, by in superseded.items():
             assert f"appears again on line {by};" in got[line], (line, by, got[line])
-        check_rows(c, expected_rows(path, prof))
+        refused = sorted(e["line"] for e in s["exceptions"] if "the profile expects" in e["message"])
+        assert refused == broken, (refused, broken)
+        check_rows(c, expected_rows(clean, prof))
 
 
 def determinism_file(d):
