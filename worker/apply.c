@@ -107,7 +107,14 @@ static int stream_said_failed(const stream *sm, uint32_t shard)
 static int stream_await(worker_ctx *w, stream *sm, uint32_t shard, const char *path, char *err, size_t errlen)
 {
     int64_t silent_limit = 2 * w->cfg->heartbeat_ms * w->cfg->liveness;
+    int64_t told = mono_ms();
     for (;;) {
+        /* Said again while it waits: a progress dropped on a full pipe
+         * must not leave the broker holding back the shard waited for. */
+        if (shard != UINT32_MAX && mono_ms() - told >= w->cfg->heartbeat_ms) {
+            stream_progress(w, shard);
+            told = mono_ms();
+        }
         stream_read(w, sm);
         if (shard != UINT32_MAX && stream_said_failed(sm, shard))
             return 0;
