@@ -836,6 +836,19 @@ static void drop_store(store **s, const char *path)
     unlink(p);
 }
 
+/* A temporary store and r as base_existing (r initialised here). NULL,
+ * r freed, the case failed, when the store cannot be made. */
+static store *store_and_base(char *path, size_t len, patron_rec *r)
+{
+    patron_rec_init(r);
+    base_existing(r);
+    store *s = temp_store(path, len);
+    CHECK(s != NULL);
+    if (s == NULL)
+        patron_rec_free(r);
+    return s;
+}
+
 static void store_reference_data(void)
 {
     char path[256], err[ERRLEN];
@@ -899,13 +912,10 @@ static void store_reference_data(void)
 static void store_user_names_and_associations(void)
 {
     char path[256], err[ERRLEN];
-    store *s = temp_store(path, sizeof(path));
-    CHECK(s != NULL);
+    patron_rec r;
+    store *s = store_and_base(path, sizeof(path), &r);
     if (s == NULL)
         return;
-    patron_rec r;
-    patron_rec_init(&r);
-    base_existing(&r);
     int64_t id1 = 0, id2 = 0;
     CHECK(store_insert(s, &r, "job1", 0, &id1, err, sizeof(err)) == 0);
     put(&r, PF_DISTRICT_ID, "1002");
@@ -950,13 +960,10 @@ static void store_user_names_and_associations(void)
 static void memo_find_near_gives_the_same_answer(void)
 {
     char path[256], err[ERRLEN];
-    store *s = temp_store(path, sizeof(path));
-    CHECK(s != NULL);
+    patron_rec r;
+    store *s = store_and_base(path, sizeof(path), &r);
     if (s == NULL)
         return;
-    patron_rec r;
-    patron_rec_init(&r);
-    base_existing(&r);
     int64_t ids[4] = {0};
     const char *dids[4] = {"1001", "1002", "", "1004"};
     for (int i = 0; i < 4; i++) {
@@ -997,15 +1004,12 @@ static void memo_find_near_gives_the_same_answer(void)
 static void update_keeping_the_keys(void)
 {
     char path[256], err[ERRLEN];
-    store *s = temp_store(path, sizeof(path));
-    CHECK(s != NULL);
+    patron_rec r, got, other;
+    store *s = store_and_base(path, sizeof(path), &r);
     if (s == NULL)
         return;
-    patron_rec r, got, other;
-    patron_rec_init(&r);
     patron_rec_init(&got);
     patron_rec_init(&other);
-    base_existing(&r);
     int64_t id = 0;
     CHECK(store_insert(s, &r, "job1", 0, &id, err, sizeof(err)) == 0);
     base_existing(&other);
