@@ -351,30 +351,23 @@ void csvrow_destroy(csvrow **rp)
  * never closed — returns 0 before any field is kept, for libcsv to parse.
  * (The caller has left out records holding a line end.)
  * tests/unit/test_csvscan.c holds it to libcsv on random records.
- * Unchecked (checked 0, keep > 0): only the first `keep` fields are read,
- * the rest of the record neither checked nor counted; 0 (some fields may
- * be kept) when those fields do not split simply or hold a line end. */
-static int split_simple(csvrow *r, const char *rec, size_t len, size_t keep, int checked)
+ * keep > 0 (csvrow_parse_lead): only the first `keep` fields are read, the
+ * rest of the record neither checked nor counted; 0 (some fields may be
+ * kept) when those fields do not split simply or hold a line end. */
+static int split_simple(csvrow *r, const char *rec, size_t len, size_t keep)
 {
     size_t i = 0;
     while (i < len && is_blank((unsigned char)rec[i]))
         i++;
     if (i == len)
         return 1;
-    size_t total = 1; /* the record's fields: its commas outside quotes, plus one */
-    size_t upto = 0; /* unchecked: the bytes read so far */
-    if (!checked)
-        goto split;
+    size_t upto = 0; /* keep > 0: the bytes read so far */
     /* No quote anywhere (most records): every field is unquoted, and the
      * check below could not fail. */
-    if (memchr(rec + i, '"', len - i) == NULL) {
-        if (keep > 0)
-            for (size_t k = i; k < len; k++)
-                total += rec[k] == ',';
+    if (keep > 0 || memchr(rec + i, '"', len - i) == NULL)
         goto split;
-    }
     /* Check the whole record first, so that nothing is kept on a fallback. */
-    for (size_t k = i;; total++) {
+    for (size_t k = i;;) {
         while (k < len && is_blank((unsigned char)rec[k]))
             k++;
         if (k < len && rec[k] == '"') {
@@ -409,7 +402,7 @@ static int split_simple(csvrow *r, const char *rec, size_t len, size_t keep, int
 split:
     for (;;) {
         if (keep > 0 && r->seen == keep)
-            break; /* the fields asked for are kept; the rest were counted */
+            break; /* the fields asked for are read */
         while (i < len && is_blank((unsigned char)rec[i]))
             i++;
         if (i < len && rec[i] == '"') {
@@ -419,7 +412,7 @@ split:
             for (;;) {
                 const char *e = i < len ? memchr(rec + i, '"', len - i) : NULL;
                 if (e == NULL)
-                    return 0; /* unchecked only: never closed */
+                    return 0; /* keep > 0 only: never closed */
                 size_t q = (size_t)(e - rec);
                 size_t n = q - i + (q + 1 < len && rec[q + 1] == '"');
                 if (stored && keep_more(r, rec + i, n) < 0)
@@ -435,14 +428,14 @@ split:
             if (i == len)
                 break;
             if (rec[i] != ',')
-                return 0; /* unchecked only */
+                return 0; /* keep > 0 only */
             i++; /* the comma */
             continue;
         }
         size_t start = i;
         const char *comma = i < len ? memchr(rec + i, ',', len - i) : NULL;
         size_t end = comma ? (size_t)(comma - rec) : len;
-        if (!checked && memchr(rec + start, '"', end - start) != NULL)
+        if (keep > 0 && memchr(rec + start, '"', end - start) != NULL)
             return 0;
         upto = end;
         size_t stop = end;
@@ -453,10 +446,8 @@ split:
             break;
         i = end + 1;
     }
-    if (!checked)
-        return memchr(rec, '\n', upto) == NULL && memchr(rec, '\r', upto) == NULL;
     if (keep > 0)
-        r->seen = total;
+        return memchr(rec, '\n', upto) == NULL && memchr(rec, '\r', upto) == NULL;
     r->rows = 1;
     return 1;
 }
@@ -466,9 +457,7 @@ int csvrow_parse(csvrow *r, const char *rec, size_t len, char *err, size_t errle
     return csvrow_parse_as(r, rec, len, 0, err, errlen);
 }
 
-/* csvrow_parse_as, keeping the first `keep` fields (0: all) where the
- * record splits without libcsv. */
-static int parse_row(csvrow *r, const char *rec, size_t len, int libcsv_only, size_t keep, char *err, size_t errlen)
+int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, char *err, size_t errlen)
 {
     r->kept = r->seen = r->rows = 0;
     r->dlen = 0;
@@ -476,7 +465,7 @@ static int parse_row(csvrow *r, const char *rec, size_t len, int libcsv_only, si
 
     int failed = 0, unterminated = 0;
     if (!libcsv_only && len > 0 && memchr(rec, '\n', len) == NULL && memchr(rec, '\r', len) == NULL &&
-        split_simple(r, rec, len, keep, 1)) {
+        split_simple(r, rec, len, 0)) {
         /* split without libcsv */
     } else {
         if (len > 0 && csv_parse(&r->p, rec, len, on_field, on_row, r) != len)
@@ -508,36 +497,16 @@ static int parse_row(csvrow *r, const char *rec, size_t len, int libcsv_only, si
     return 0;
 }
 
-int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, char *err, size_t errlen)
-{
-    return parse_row(r, rec, len, libcsv_only, 0, err, errlen);
-}
-
-int csvrow_parse_first(csvrow *r, const char *rec, size_t len, size_t keep, char *err, size_t errlen)
-{
-    return parse_row(r, rec, len, 0, keep, err, errlen);
-}
-
 int csvrow_parse_lead(csvrow *r, const char *rec, size_t len, size_t keep)
 {
     r->kept = r->seen = r->rows = 0;
     r->dlen = 0;
     r->oom = r->extra_row = 0;
-    if (keep == 0 || len == 0 || !split_simple(r, rec, len, keep, 0) || r->oom)
+    if (keep == 0 || len == 0 || !split_simple(r, rec, len, keep) || r->oom)
         return 0;
     for (size_t i = 0; i < r->kept; i++)
         r->ptrs[i] = r->data + r->offs[i];
     return 1;
-}
-
-int csvrow_parse_rest(csvrow *r, const char *rec, size_t len, char *err, size_t errlen)
-{
-    return r->kept < r->seen ? csvrow_parse(r, rec, len, err, errlen) : 0;
-}
-
-size_t csvrow_total(const csvrow *r)
-{
-    return r->seen;
 }
 
 size_t csvrow_count(const csvrow *r)

@@ -77,23 +77,14 @@ int csvrow_parse(csvrow *r, const char *rec, size_t len, char *err, size_t errle
 /* The same, through libcsv always when libcsv_only (csvrow_parse splits a
  * record holding no quote and no line end itself, the same way, faster). */
 int csvrow_parse_as(csvrow *r, const char *rec, size_t len, int libcsv_only, char *err, size_t errlen);
-/* The same, keeping only the first `keep` fields (0: all) where the record
- * splits without libcsv (else all are kept): for a reader of a few columns.
- * csvrow_total is then the number of fields the record has, csvrow_count
- * those kept. */
-int csvrow_parse_first(csvrow *r, const char *rec, size_t len, size_t keep, char *err, size_t errlen);
 /* The first `keep` fields (> 0) of rec, as the full parse gives them when
  * the record is well formed — the rest of it neither checked nor counted
- * (csvrow_total is not its width): for a reader that learns from those
+ * (csvrow_count is not its width): for a reader that learns from those
  * fields alone that the record is one taken whole before (the plan's memo:
  * the same bytes). 1, or 0 when they do not split that simply (a quote
  * inside an unquoted field, a quoted one not closed or not followed by a
  * comma, a line end): parse it whole. */
 int csvrow_parse_lead(csvrow *r, const char *rec, size_t len, size_t keep);
-/* After csvrow_parse_first of rec: every field of it (nothing to do when
- * all were kept). 0 / -1 as csvrow_parse. */
-int csvrow_parse_rest(csvrow *r, const char *rec, size_t len, char *err, size_t errlen);
-size_t csvrow_total(const csvrow *r);
 size_t csvrow_count(const csvrow *r);
 /* Arrays of the fields (NUL-terminated) and their lengths, valid until the
  * next parse; owned by r. */

@@ -132,7 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     csvrow *row = csvrow_new(0);
     csvrow *small = csvrow_new(3);
-    if (row == NULL || small == NULL)
+    csvrow *lead = csvrow_new(0);
+    if (row == NULL || small == NULL || lead == NULL)
         FAIL("out of memory");
     strbuf got;
     sb_init(&got);
@@ -210,6 +211,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < keep; i++)
             if (csvrow_lens(small)[i] != fl[i] || memcmp(csvrow_fields(small)[i], f[i], fl[i]) != 0)
                 FAIL("record %zu: limit 3 field %zu differs", k, i);
+
+        /* 6. the lead of a whole record (csvrow_parse_lead): its first fields */
+        for (size_t want = 1; want <= 2; want++) {
+            if (!csvrow_parse_lead(lead, buf + r->off, r->len, want) || unterminated)
+                continue;
+            size_t nl = nf < want ? nf : want;
+            if (csvrow_count(lead) != nl)
+                FAIL("record %zu: lead of %zu kept %zu of %zu", k, want, csvrow_count(lead), nf);
+            for (size_t i = 0; i < nl; i++)
+                if (csvrow_lens(lead)[i] != fl[i] || memcmp(csvrow_fields(lead)[i], f[i], fl[i]) != 0)
+                    FAIL("record %zu: lead field %zu differs", k, i);
+        }
     }
     for (size_t i = prev_end; i < size; i++)
         if (data[i] != ' ' && data[i] != '\t' && !is_eol(data[i]))
@@ -256,6 +269,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     csvrow_destroy(&row);
     csvrow_destroy(&small);
+    csvrow_destroy(&lead);
     sb_free(&got);
     free(recs);
     sb_free(&ref.bytes);
