@@ -136,7 +136,9 @@ worker_ref *workers_find(broker *b, const wire_peer *p);
 worker_ref *workers_add(broker *b, const wire_peer *p, const Patronsync__Ready *rd);
 void workers_remove(broker *b, const wire_peer *p);
 worker_ref *workers_idle(broker *b);           /* least recently used idle worker */
-worker_ref *workers_for_shard(broker *b);      /* an idle one, else one with room beside its streaming apply */
+/* An idle one, else one with room beside its streaming apply; not_host
+ * (NULL: any): only one known to be on another machine than that. */
+worker_ref *workers_for_shard(broker *b, const char *not_host);
 void workers_expire(broker *b);                /* drop the silent ones */
 void workers_heartbeat(broker *b);             /* heartbeat every worker when due */
 int workers_send(broker *b, worker_ref *w, Patronsync__BrokerMsg *m);

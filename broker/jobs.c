@@ -869,15 +869,21 @@ static void release_worker(broker *b, const wire_peer *p, int apply)
         w->idle_since_ms = mono_ms();
 }
 
-/* The shards that may be planned now: all of them, but while a streaming
- * apply says how far it has got, no more than plan_ahead beyond that. On a
- * first load the apply is the slower side, and planners running flat out
- * beside it only take the machine from it; on a next-day run it waits for
- * the plans, and the window never holds them back. */
-static size_t plan_window(const broker *b, const job *j)
+/* The shards that may be planned now on the streaming apply's machine:
+ * all of them, but while the apply says how far it has got, no more than
+ * plan_ahead beyond that (apply_host: that machine, "" when unknown;
+ * other known machines plan beyond). On a first load the apply is the slower side, and planners
+ * running flat out beside it only take the machine from it; on a next-day
+ * run it waits for the plans, and the window never holds them back. */
+static size_t plan_window(broker *b, const job *j, char apply_host[CONFIG_STR])
 {
+    apply_host[0] = '\0';
     if (b->cfg->plan_ahead <= 0 || !j->apply_paced || j->apply_state != SH_RUNNING || !j->apply_streaming)
         return j->nshards;
+    worker_ref *w = workers_find(b, &j->apply_worker);
+    if (w == NULL)
+        return j->nshards; /* lost: jobs_on_worker_lost takes the apply */
+    str_copy(apply_host, CONFIG_STR, w->host);
     uint64_t upto = (uint64_t)j->apply_past + (uint64_t)b->cfg->plan_ahead;
     return upto < j->nshards ? (size_t)upto : j->nshards;
 }
@@ -907,12 +913,13 @@ void jobs_step(broker *b)
             if (w != NULL)
                 dispatch_apply(b, j, w, 1);
         }
-        size_t upto = plan_window(b, j);
-        for (size_t i = 0; i < upto; i++) {
+        char apply_host[CONFIG_STR];
+        size_t upto = plan_window(b, j, apply_host);
+        for (size_t i = 0; i < j->nshards; i++) {
             shard *s = &j->shards[i];
             if (s->state != SH_PENDING || s->not_before_ms > now)
                 continue;
-            worker_ref *w = workers_for_shard(b);
+            worker_ref *w = workers_for_shard(b, i < upto ? NULL : apply_host);
             if (w == NULL)
                 break;
             if (dispatch_shard(b, j, i, w) < 0)

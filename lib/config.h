@@ -22,6 +22,7 @@ typedef struct {
     char workers_endpoint[CONFIG_STR];/* broker's worker socket */
     char timezone[CONFIG_STR];        /* the district's IANA zone */
     char worker_id[128];
+    char machine[128];                /* worker: its machine's name for plan slots and pacing ("" host name + boot id) */
     char log_level[16];
     int64_t shard_size;
     int64_t heartbeat_ms;

@@ -75,12 +75,15 @@ int worker_publish(worker_ctx *w, const char *job, const char *part, const Patro
     return 0;
 }
 
-/* The machine this worker runs on: its host name and boot id (workers in
- * containers of one machine each have a name of their own, and are taken
- * for separate machines). Found once: Ready goes out until answered. */
-static const char *host_id(void)
+/* The machine this worker runs on: the `machine` setting, else its host
+ * name and boot id (workers in containers of one machine each have a name
+ * of their own, and are taken for separate machines unless given one
+ * `machine`). Found once: Ready goes out until answered. */
+static const char *host_id(const ps_config *c)
 {
     static char id[384];
+    if (c->machine[0] != '\0')
+        return c->machine;
     if (id[0] != '\0')
         return id;
     char name[256] = "", boot[64] = "";
@@ -106,7 +109,7 @@ static void send_ready(worker_ctx *w)
     /* Planning is CPU work: the machine plans no more shards at once than
      * it has cores, whatever number of workers it runs. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    rd.host = (char *)host_id();
+    rd.host = (char *)host_id(w->cfg);
     rd.plan_slots = w->cfg->plan_slots > 0 ? (uint32_t)w->cfg->plan_slots : cores > 0 ? (uint32_t)cores : 0;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     m.body_case = PATRONSYNC__WORKER_MSG__BODY_READY;

@@ -6,8 +6,9 @@ import csv
 import datetime
 import os
 import re
+import time
 
-from harness import Cluster, SAMPLE, district, generate, main, summary_key, test, workdir
+from harness import BIN, Cluster, SAMPLE, cluster_start, district, generate, main, summary_key, test, workdir
 
 LIMITS = {"district_id": 40, "barcode": 14, "last_name": 42, "first_name": 42, "middle_name": 42,
           "nickname": 30, "patron_type": 30, "access_level": 30, "homeroom": 90, "grade_level": 30,
@@ -282,22 +283,28 @@ def a_machine_plans_no_more_shards_at_once_than_its_slots():
     assert key1 == key3 and dump1 == dump3
 
 
-def paced_run(c, day1, prof, sites):
+def paced_run(c, day1, prof, sites, with_workers=False):
     """Run day1 on c with 40 shards; from the broker's log, in order, each
     shard dispatch (shard, how far the apply had said it was, or None before
-    it said), and the outcome."""
+    it said; and, with_workers, the worker it went to), the worker holding
+    the apply, and the outcome."""
     c.sites(sites)
     s = c.run(day1, prof, "--shard-size", 500)
     assert s["state"] == "complete" and s["counts"]["read"] == 20000, s
-    past, seen = None, []
+    past, seen, applier = None, [], None
     for line in open(os.path.join(c.data, "logs", "broker.log"), errors="replace"):
         m = re.search(r"job \S+: the apply is past (\d+) of 40 shards", line)
         if m:
             past = int(m.group(1))
-        m = re.search(r"job \S+ shard (\d+) attempt \d+ → worker", line)
+        m = re.search(r"job \S+ shard (\d+) attempt \d+ → (worker-\d+)", line)
         if m:
-            seen.append((int(m.group(1)), past))
+            seen.append((int(m.group(1)), past, m.group(2)) if with_workers else (int(m.group(1)), past))
+        m = re.search(r"apply attempt 1 streams on (worker-\d+)", line)
+        if m:
+            applier = m.group(1)
     assert len(seen) == 40, seen
+    if with_workers:
+        return seen, applier, summary_key(s), c.dump()
     return seen, summary_key(s), c.dump()
 
 
@@ -321,6 +328,31 @@ def planning_keeps_only_plan_ahead_shards_before_the_streaming_apply():
     late = [(i, p) for i, p in paced if p is not None and i >= p + 2]
     assert not late, f"shards given out more than 2 past the apply: {late}"
     assert key0 == key2 and dump0 == dump2
+
+
+@test
+def other_machines_plan_beyond_the_window():
+    """Pacing holds back only the streaming apply's own machine: a worker
+    naming another machine (the `machine` setting) plans past the window,
+    the apply's machine never does."""
+    day1, prof, sites = district(workdir("files-ahead-remote"), 20000, 13)
+    with Cluster("ahead-remote", workers=2, settings={"log_level": "debug", "plan_ahead": "1"}) as c:
+        extra = cluster_start(c, "worker-3", [os.path.join(BIN, "patron-worker"), "--data", c.data, "--set",
+                                              "worker_id=worker-3", "--set", "machine=elsewhere"])
+        try:
+            deadline = time.time() + 20
+            while "worker worker-3 (pid" not in open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read():
+                assert time.time() < deadline, "worker-3 never registered"
+                time.sleep(0.1)
+            seen, applier, _, _ = paced_run(c, day1, prof, sites, with_workers=True)
+        finally:
+            extra.terminate()
+            extra.wait(timeout=30)
+    machine = {"worker-1": "here", "worker-2": "here", "worker-3": "elsewhere"}
+    assert applier in machine, applier
+    beyond = [(i, p, w) for i, p, w in seen if p is not None and i >= p + 1]
+    assert beyond, seen
+    assert all(machine[w] != machine[applier] for _, _, w in beyond), (applier, beyond)
 
 
 @test
