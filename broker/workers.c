@@ -94,19 +94,26 @@ static int host_has_room(const broker *b, const worker_ref *w)
     return planning < w->plan_slots;
 }
 
+/* Whether w may take a shard kept off machine not_host (NULL: any may):
+ * it names a machine, and another one. */
+static int elsewhere(const worker_ref *w, const char *not_host)
+{
+    return not_host == NULL || (w->host[0] != '\0' && strcmp(w->host, not_host) != 0);
+}
+
 worker_ref *workers_for_shard(broker *b, const char *not_host)
 {
     worker_ref *best = NULL;
     for (size_t i = 0; i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (not_host != NULL && (w->host[0] == '\0' || strcmp(w->host, not_host) == 0))
+        if (!elsewhere(w, not_host))
             continue;
         if (!worker_busy(w) && (best == NULL || w->idle_since_ms < best->idle_since_ms) && host_has_room(b, w))
             best = w;
     }
     for (size_t i = 0; best == NULL && i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (not_host != NULL && (w->host[0] == '\0' || strcmp(w->host, not_host) == 0))
+        if (!elsewhere(w, not_host))
             continue;
         if (w->streaming && w->beside_ok && w->shards == 0 && host_has_room(b, w))
             best = w;
