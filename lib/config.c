@@ -37,7 +37,7 @@ static const setting settings[] = {
     S(workers_endpoint, "tcp://127.0.0.1:5572", "broker worker socket"),
     S(timezone, "UTC", "district time zone (IANA name)"),
     S(worker_id, "", "worker name (default worker-PID)"),
-    S(machine, "", "worker: the name of its machine, for plan slots and pacing (default host name + boot id)"),
+    S(machine, "", "worker: the name of its machine, for plan slots and pacing (default its boot id)"),
     S(log_level, "info", "error|warn|info|debug"),
     I(shard_size, 20000, 1, 10000000, "records per shard"),
     I(heartbeat_ms, 1000, 50, 60000, "heartbeat interval"),

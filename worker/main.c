@@ -75,10 +75,9 @@ int worker_publish(worker_ctx *w, const char *job, const char *part, const Patro
     return 0;
 }
 
-/* The machine this worker runs on: the `machine` setting, else its host
- * name and boot id (workers in containers of one machine each have a name
- * of their own, and are taken for separate machines unless given one
- * `machine`). Found once: Ready goes out until answered. */
+/* The machine this worker runs on: the `machine` setting, else the
+ * kernel's boot id (one per machine and boot, the same in every container
+ * on it), else its host name. Found once: Ready goes out until answered. */
 static const char *host_id(const ps_config *c)
 {
     static char id[384];
@@ -96,7 +95,7 @@ static const char *host_id(const ps_config *c)
         fclose(f);
     }
     boot[strcspn(boot, "\n")] = '\0';
-    snprintf(id, sizeof(id), "%s/%s", name, boot);
+    snprintf(id, sizeof(id), "%s", boot[0] ? boot : name);
     return id;
 }
 
