@@ -65,6 +65,7 @@ static const setting settings[] = {
     S(test_clock_file, "", "test only: the scheduler clock reads UTC seconds from this file"),
     I(test_fault_claim, 0, 0, 2, "test only: the scheduler kills itself at a slot claim (1 before commit, 2 after)"),
     I(test_fault_line, 0, 0, INT64_MAX, "test only: a worker aborts when it plans this line"),
+    I(test_apply_delay_ms, 0, 0, 60000, "test only: the apply waits this long after each shard it writes"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

@@ -50,6 +50,7 @@ typedef struct {
     char test_clock_file[CONFIG_STR]; /* test only: the scheduler's clock reads UTC seconds from this file */
     int64_t test_fault_claim;         /* test only: scheduler killed at a slot claim (1 before commit, 2 after) */
     int64_t test_fault_line;          /* test only: a worker aborts on this CSV line */
+    int64_t test_apply_delay_ms;      /* test only: the apply waits this long after each shard */
 } ps_config;
 
 /* Defaults for everything. */

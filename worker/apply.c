@@ -832,6 +832,8 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
             summary_counts_add(counts, p->counts);
         ts = mono_ms();
         int r = apply_plan(w, t->job_id, t->options, p, ref_gen, counts, &exc, &seq, err, errlen);
+        if (w->cfg->test_apply_delay_ms > 0) /* a slow writer, for the pacing tests */
+            usleep((useconds_t)w->cfg->test_apply_delay_ms * 1000);
         t_write += mono_ms() - ts;
         if (spent != NULL) { /* no thread took it */
             ts = mono_ms();

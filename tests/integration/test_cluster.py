@@ -316,7 +316,9 @@ def planning_keeps_only_plan_ahead_shards_before_the_streaming_apply():
     here, so the check can fail), with plan_ahead=2 no shard is given out
     past the apply's shard + 2. The job is the same either way."""
     day1, prof, sites = district(workdir("files-ahead"), 20000, 13)
-    settings = {"log_level": "debug", "plan_ahead": "0"}
+    # the apply made the slower side whatever the build (a sanitized plan
+    # task execs a new process): 40 ms more a shard
+    settings = {"log_level": "debug", "plan_ahead": "0", "test_apply_delay_ms": "40"}
     with Cluster("ahead-0", workers=3, settings=settings) as c:
         free, key0, dump0 = paced_run(c, day1, prof, sites)
     assert sum(1 for _, p in free if p is not None) >= 10, free
@@ -336,7 +338,8 @@ def other_machines_plan_beyond_the_window():
     naming another machine (the `machine` setting) plans past the window,
     the apply's machine never does."""
     day1, prof, sites = district(workdir("files-ahead-remote"), 20000, 13)
-    with Cluster("ahead-remote", workers=2, settings={"log_level": "debug", "plan_ahead": "1"}) as c:
+    settings = {"log_level": "debug", "plan_ahead": "1", "test_apply_delay_ms": "40"}
+    with Cluster("ahead-remote", workers=2, settings=settings) as c:
         extra = cluster_start(c, "worker-3", [os.path.join(BIN, "patron-worker"), "--data", c.data, "--set",
                                               "worker_id=worker-3", "--set", "machine=elsewhere"])
         try:
