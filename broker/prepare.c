@@ -632,15 +632,23 @@ static void slot_set(dup_slot *s, uint32_t h, uint64_t off, size_t len, uint64_t
 /* The key (field f) of a slot's record, re-read into vrec; "" when none.
  * A record the workers will skip for its width has no key: it never
  * supersedes a readable record. */
+/* Split rec whole into row: 1 when it parses and has a width the profile
+ * accepts (the workers skip any other record, so it has no key). */
+static int split_whole(const prep *p, csvrow *row, const char *rec, size_t len)
+{
+    char e[ERRLEN];
+    if (csvrow_parse(row, rec, len, e, sizeof(e)) < 0)
+        return 0;
+    int n = (int)csvrow_count(row);
+    return n >= p->min_cols && (p->max_cols == 0 || n <= p->max_cols);
+}
+
 static const char *record_key(prep *p, const dup_slot *s, int f)
 {
     char e[ERRLEN];
     size_t len;
     const char *rec = slot_record(p, s, &len);
-    if (rec == NULL || csvrow_parse(p->vrow, rec, len, e, sizeof(e)) < 0)
-        return "";
-    int n = (int)csvrow_count(p->vrow);
-    if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
+    if (rec == NULL || !split_whole(p, p->vrow, rec, len))
         return "";
     if (profile_map_field(p->prof, f, csvrow_fields(p->vrow), csvrow_lens(p->vrow), csvrow_count(p->vrow), &p->vrec,
                           e, sizeof(e)) < 0)
@@ -671,27 +679,20 @@ static int record_keys(prep *p, uint64_t off, size_t len, int both, const char *
     const char *rec = p->base + off;
     keys[0] = keys[1] = "";
     int whole = p->skip_rules == SKIP_FIELDS || !csvrow_parse_lead(p->row, rec, len, p->keep);
-    for (;;) {
-        if (whole) {
-            if (csvrow_parse(p->row, rec, len, e, sizeof(e)) < 0)
-                return 1;
-            int n = (int)csvrow_count(p->row);
-            if (n < p->min_cols || (p->max_cols > 0 && n > p->max_cols))
-                return 1;
-        }
-        /* Rules that read columns only are decided first; the whole record
-         * is mapped only for one they match (to the same end as below). */
-        if (p->skip_rules != SKIP_COLUMNS || whole ||
-            profile_rule_matches(p->prof, PR_SKIP, NULL, csvrow_fields(p->row), csvrow_lens(p->row),
-                                 csvrow_count(p->row)) != 1)
-            break;
+    /* A record a column rule drops is mapped whole below: split it whole. */
+    if (!whole && p->skip_rules == SKIP_COLUMNS &&
+        profile_rule_matches(p->prof, PR_SKIP, NULL, csvrow_fields(p->row), csvrow_lens(p->row),
+                             csvrow_count(p->row)) == 1)
         whole = 1;
-    }
+    if (whole && !split_whole(p, p->row, rec, len))
+        return 1;
     const char *const *cols = csvrow_fields(p->row);
     const size_t *lens = csvrow_lens(p->row);
     size_t ncols = csvrow_count(p->row);
     int nkeys = both ? 2 : 1;
     int mapped[2] = {0, 0};
+    /* Rules that read columns only are decided first; the whole record
+     * is mapped only for one they match (to the same end as below). */
     if (p->skip_rules == SKIP_COLUMNS && whole &&
         profile_rule_matches(p->prof, PR_SKIP, NULL, cols, lens, ncols) == 1 &&
         profile_map(p->prof, cols, lens, ncols, &p->rec, e, sizeof(e)) == 0)
@@ -740,19 +741,6 @@ static Patronsync__RecordNote *add_note(prep *p, uint64_t line, uint32_t kind, c
     return n;
 }
 
-/* Whether the record at off/len takes the whole parse with a width the
- * profile accepts: a record whose keys were read from its lead alone
- * (record_keys) is checked so only when it would supersede another —
- * a record that does not has no key, as record_keys would have found. */
-static int record_whole(prep *p, uint64_t off, size_t len)
-{
-    char e[ERRLEN];
-    if (csvrow_parse(p->crow, p->base + off, len, e, sizeof(e)) < 0)
-        return 0;
-    int n = (int)csvrow_count(p->crow);
-    return n >= p->min_cols && (p->max_cols == 0 || n <= p->max_cols);
-}
-
 /* Record one occurrence of a key (not held in vrec), hashed h: an earlier
  * occurrence becomes superseded. checked: the record is known to split
  * whole (else it is checked here before it supersedes anything; slots
@@ -768,8 +756,10 @@ static int dup_see(prep *p, int which, const char *key, uint32_t h, uint64_t off
     while (t->v[k].h != 0) {
         dup_slot *s = &t->v[k];
         if (s->h == h && klen < DUP_KEY_CMP && strcmp(record_key(p, s, p->key_field[which]), key) == 0) {
-            if (!checked && !record_whole(p, off, len))
-                return 0; /* it has no key after all */
+            /* A record read by its lead alone is split whole before it
+             * supersedes anything: one that is not whole has no key. */
+            if (!checked && !split_whole(p, p->crow, p->base + off, len))
+                return 0;
             Patronsync__RecordNote *n = add_note(p, s->line, (uint32_t)which, key, NULL);
             if (n == NULL)
                 return -1;
