@@ -12,7 +12,7 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *find[3]; /* by district id, by barcode, by id */
     sqlite3_stmt *insert, *update, *del, *taken[PF__COUNT];
-    sqlite3_stmt *update_keys_same; /* update, leaving the columns the indexes read (store_keys_same) */
+    sqlite3_stmt *update_keys_same; /* update, leaving the columns the indexes read (keys_same) */
     sqlite3_stmt *marker_get, *marker_put;
     int readonly;
     sqlite3_stmt *rq[32]; /* the rules' statements, prepared on first use (rq_sql) */
@@ -126,7 +126,8 @@ static int field_indexed(int f)
     return f == PF_DISTRICT_ID || f == PF_BARCODE || f == PF_SITE_SHORT_NAME || f == PF_USERNAME;
 }
 
-int store_keys_same(const patron_rec *a, const patron_rec *b)
+/* Whether a and b agree in every field an index of patrons reads. */
+static int keys_same(const patron_rec *a, const patron_rec *b)
 {
     for (int f = 0; f < PF__COUNT; f++)
         if (field_indexed(f) && strcmp(patron_rec_get(a, f), patron_rec_get(b, f)) != 0)
@@ -499,10 +500,10 @@ int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo
     return 0;
 }
 
-int store_update(store *s, int64_t id, const patron_rec *rec, int keys_same, const char *job, uint64_t memo,
-                 char *err, size_t errlen)
+int store_update(store *s, int64_t id, const patron_rec *rec, const patron_rec *before, const char *job,
+                 uint64_t memo, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = keys_same ? s->update_keys_same : s->update;
+    sqlite3_stmt *st = before != NULL && keys_same(rec, before) ? s->update_keys_same : s->update;
     uint64_t row_hash = patron_hash(rec);
     bind_fields(st, rec);
     sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)row_hash);

@@ -62,14 +62,11 @@ int store_value_taken(store *s, int field, const char *value, int64_t self_id);
 int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo, int64_t *id, char *err,
                  size_t errlen);
 /* Overwrite every field of patron id, and its memo (as store_insert).
- * keys_same: the caller knows that rec holds what the row holds in every
- * column an index reads (store_keys_same): those are left as they are,
- * and so are the indexes. 0 / -1. */
-int store_update(store *s, int64_t id, const patron_rec *rec, int keys_same, const char *job, uint64_t memo,
-                 char *err, size_t errlen);
-/* Whether a and b agree in every field an index of patrons reads
- * (District ID, barcode, site, user name). */
-int store_keys_same(const patron_rec *a, const patron_rec *b);
+ * before: the row as it is now (NULL: not known); when rec agrees with it
+ * in every column an index reads (District ID, barcode, site, user name),
+ * those columns are not set, and SQLite leaves the indexes alone. 0 / -1. */
+int store_update(store *s, int64_t id, const patron_rec *rec, const patron_rec *before, const char *job,
+                 uint64_t memo, char *err, size_t errlen);
 
 /* The unchanged-record memo (docs/RULES.md): a patron written from a
  * record that the rules took without a line keeps store_memo_of(the

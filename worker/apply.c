@@ -475,8 +475,7 @@ static int apply_update(applier *a, const Patronsync__Change *c, char *err, size
     int64_t seq = (*a->seq)++;
     if (save_before(st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
         return -1;
-    int keys_same = store_keys_same(&a->rec, &a->before);
-    if (store_update(st, c->patron_id, &a->rec, keys_same, a->job, memo_of(a, c), e, sizeof(e)) < 0) {
+    if (store_update(st, c->patron_id, &a->rec, &a->before, a->job, memo_of(a, c), e, sizeof(e)) < 0) {
         if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;

@@ -794,9 +794,7 @@ static int apply_action(finish *f, const action *a, patron_rec *rec, Patronsync_
     if (patron_rec_set(rec, PF_STATUS, "I", 1, PV_VALUE) < 0 ||
         (*h && patron_rec_set(rec, PF_HOMEROOM, h, strlen(h), PV_VALUE) < 0))
         goto oom;
-    /* rec is the stored row with its status and homeroom changed: no
-     * column an index reads. */
-    if (store_update(st, a->id, rec, 1, job, 0, err, errlen) < 0 ||
+    if (store_update(st, a->id, rec, NULL, job, 0, err, errlen) < 0 ||
         store_set_missing(st, a->id, a->since, job, err, errlen) < 0)
         return -1;
     counts->inactivated++;
