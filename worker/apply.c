@@ -39,7 +39,8 @@ int task_shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
  * once its plan is staged (written once: its presence is the signal) or
  * skipped once the broker says it failed; the finishing step and the commit
  * wait for the broker's word that every shard is final. The worker process
- * passes the broker's ApplyStream messages down a pipe (w->ctl_in). */
+ * passes the broker's ApplyStream messages down a socket pair (w->ctl),
+ * and the apply's progress goes up it. */
 typedef struct {
     const Patronsync__ApplyTask *t;
     Patronsync__ApplyStream *last; /* the latest word from the broker */
@@ -54,7 +55,7 @@ typedef struct {
 static void stream_read(worker_ctx *w, stream *sm)
 {
     for (;;) {
-        ssize_t k = read(w->ctl_in, sm->buf + sm->len, sizeof(sm->buf) - sm->len);
+        ssize_t k = read(w->ctl, sm->buf + sm->len, sizeof(sm->buf) - sm->len);
         if (k == 0)
             sm->closed = 1;
         if (k <= 0)
@@ -88,11 +89,11 @@ static void stream_read(worker_ctx *w, stream *sm)
 }
 
 /* Tell the worker process how many shards the apply has gone past: the
- * broker plans no more than plan_ahead beyond. Advisory: a full pipe
+ * broker plans no more than plan_ahead beyond. Advisory: a full socket
  * drops it (a later one says more). */
 static void stream_progress(worker_ctx *w, uint32_t past)
 {
-    if (w->prog_out >= 0 && write(w->prog_out, &past, sizeof(past)) < 0 && errno != EAGAIN)
+    if (w->ctl >= 0 && write(w->ctl, &past, sizeof(past)) < 0 && errno != EAGAIN)
         log_debug("passing the apply's progress up: %s", strerror(errno));
 }
 
@@ -131,7 +132,7 @@ static int stream_await(worker_ctx *w, stream *sm, uint32_t shard, const char *p
             sm->handed_back = 1;
             return -1;
         }
-        struct pollfd pfd = {w->ctl_in, POLLIN, 0};
+        struct pollfd pfd = {w->ctl, POLLIN, 0};
         poll(&pfd, 1, 20);
     }
 }

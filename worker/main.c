@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +43,10 @@ static void send_heartbeat(worker_ctx *w)
 }
 
 /* A streaming apply's word from the broker, passed down to its process as
- * [u32 length][ApplyStream] in one write (atomic up to PIPE_BUF; a larger
- * one is left out: the broker says it again, and the apply hands its task
- * back if it never hears). A full pipe drops it the same way. */
+ * [u32 length][ApplyStream] in one message of its socket pair (up to
+ * PIPE_BUF bytes; a larger one is left out: the broker says it again, and
+ * the apply hands its task back if it never hears). A full socket drops it
+ * the same way. */
 static void pass_stream(worker_ctx *w, const Patronsync__ApplyStream *as)
 {
     uint8_t frame[PIPE_BUF];
@@ -54,7 +56,7 @@ static void pass_stream(worker_ctx *w, const Patronsync__ApplyStream *as)
     uint32_t n32 = (uint32_t)n;
     memcpy(frame, &n32, 4);
     patronsync__apply_stream__pack(as, frame + 4);
-    if (write(w->ctl_out, frame, n + 4) < 0 && errno != EAGAIN)
+    if (write(w->ctl, frame, n + 4) < 0 && errno != EAGAIN)
         log_warn("passing the broker's word to the apply: %s", strerror(errno));
 }
 
@@ -223,7 +225,7 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
 /* The worker's command line as it was started, for spawn_self. */
 static char **self_argv;
 
-static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl, int prog);
+static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl);
 
 /* The task being started: a forked process finds it here, in the memory
  * it shares with the worker as it was (no copy through a file). */
@@ -238,8 +240,8 @@ static const Patronsync__BrokerMsg *forked_task;
 
 /* This program's work in a process of its own, for a task or a checkpoint
  * (mode; fds: the task's memory file (-1 when forked: forked_task), result
- * pipe and, for a streaming apply, the pipe of the broker's word and the
- * pipe of its progress; parent_ends: the worker's ends, not
+ * pipe and, for a streaming apply, its end of the socket pair (the broker's
+ * word down, its progress up); parent_ends: the worker's ends, not
  * the new process's). The new process is forked and does the work (the
  * worker's one other thread kind, ZeroMQ's, never shares a lock with it:
  * glibc's malloc is safe across fork). AddressSanitizer's allocator is
@@ -289,8 +291,7 @@ static pid_t spawn_self(worker_ctx *w, const char *mode, const int *fds, int nfd
         for (int i = 0; i < nends; i++)
             if (parent_ends[i] >= 0)
                 close(parent_ends[i]);
-        _exit(run_spawned(w, mode, nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1, nfds > 2 ? fds[2] : -1,
-                          nfds > 3 ? fds[3] : -1));
+        _exit(run_spawned(w, mode, nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1, nfds > 2 ? fds[2] : -1));
     }
     return pid;
 #endif
@@ -348,8 +349,8 @@ static int checkpoint_process(worker_ctx *w)
 typedef struct {
     pid_t pid;                 /* 0: free */
     int fd;                    /* the result comes on it */
-    int ctl_out;               /* a streaming apply: the pipe for the broker's word, or -1 */
-    int prog_in;               /* a streaming apply: the pipe its progress comes up, or -1 */
+    int ctl;                   /* a streaming apply: its socket pair's end (the broker's word down, progress up), or -1 */
+    int ctl_eof;               /* ... which the process has closed */
     Patronsync__BrokerMsg *bm; /* the task (owned) */
     int is_shard;
     strbuf out;
@@ -454,27 +455,26 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
     }
     int is_shard = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD;
     int streaming = !is_shard && bm->apply->streaming;
-    int in = -1, fds[2] = {-1, -1}, ctl[2] = {-1, -1}, prog[2] = {-1, -1};
+    int in = -1, fds[2] = {-1, -1}, ctl[2] = {-1, -1};
     pid_t pid = -1;
     /* A forked process has the task in memory already; one started by
      * exec reads it from a memory file. */
     if ((!TASK_EXEC || (in = task_memfd(bm)) >= 0) && pipe2(fds, O_CLOEXEC) == 0 &&
-        (!streaming || (pipe2(ctl, O_CLOEXEC | O_NONBLOCK) == 0 && pipe2(prog, O_CLOEXEC | O_NONBLOCK) == 0))) {
-        int pass[4] = {in, fds[1], ctl[0], prog[1]};
-        int ends[9] = {fds[0], ctl[1], prog[0], -1, -1, -1, -1, -1, -1};
+        (!streaming || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, ctl) == 0)) {
+        int pass[3] = {in, fds[1], ctl[0]};
+        int ends[6] = {fds[0], ctl[1], -1, -1, -1, -1};
         for (int k = 0; k < 2; k++)
             if (tasks[k].pid > 0) {
-                ends[3 + 3 * k] = tasks[k].fd;
-                ends[4 + 3 * k] = tasks[k].ctl_out;
-                ends[5 + 3 * k] = tasks[k].prog_in;
+                ends[2 + 2 * k] = tasks[k].fd;
+                ends[3 + 2 * k] = tasks[k].ctl;
             }
         forked_task = bm;
-        pid = spawn_self(w, "task", pass, streaming ? 4 : 2, ends, 9);
+        pid = spawn_self(w, "task", pass, streaming ? 3 : 2, ends, 6);
         forked_task = NULL;
     }
     int e = errno;
-    int child_ends[4] = {in, fds[1], ctl[0], prog[1]};
-    for (int k = 0; k < 4; k++)
+    int child_ends[3] = {in, fds[1], ctl[0]};
+    for (int k = 0; k < 3; k++)
         if (child_ends[k] >= 0)
             close(child_ends[k]);
     if (pid <= 0) {
@@ -483,8 +483,6 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
             close(fds[0]);
         if (ctl[1] >= 0)
             close(ctl[1]);
-        if (prog[0] >= 0)
-            close(prog[0]);
         send_failed(w, bm, "the worker could not start a process for it");
         patronsync__broker_msg__free_unpacked(bm, NULL);
         return;
@@ -492,14 +490,13 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
     memset(t, 0, sizeof(*t));
     t->pid = pid;
     t->fd = fds[0];
-    t->ctl_out = ctl[1];
-    t->prog_in = prog[0];
+    t->ctl = ctl[1];
     t->bm = bm;
     t->is_shard = is_shard;
     t->t0 = mono_ms();
     sb_init(&t->out);
     if (streaming)
-        w->ctl_out = ctl[1];
+        w->ctl = ctl[1];
 }
 
 /* A running process's peak RSS so far (VmHWM), kB; 0 when unknown. */
@@ -522,12 +519,10 @@ static long proc_peak_kb(pid_t pid)
 static void task_end(worker_ctx *w, task *t)
 {
     close(t->fd);
-    if (t->ctl_out >= 0) {
-        close(t->ctl_out);
-        w->ctl_out = -1;
+    if (t->ctl >= 0) {
+        close(t->ctl);
+        w->ctl = -1;
     }
-    if (t->prog_in >= 0)
-        close(t->prog_in);
     int st = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof(ru));
@@ -572,24 +567,22 @@ static void task_end(worker_ctx *w, task *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* A streaming apply's progress (u32 shards past, each in one write): the
+/* A streaming apply's progress (u32 shards past, a message each): the
  * latest goes to the broker, which paces the planning by it. */
 static void task_progress(worker_ctx *w, task *t)
 {
-    uint32_t v[64];
+    uint32_t v;
     ssize_t k;
     uint32_t last = 0;
     int any = 0;
-    while ((k = read(t->prog_in, v, sizeof(v))) > 0) {
-        if (k >= 4) {
-            last = v[k / 4 - 1];
+    while ((k = read(t->ctl, &v, sizeof(v))) > 0) {
+        if (k == (ssize_t)sizeof(v)) {
+            last = v;
             any = 1;
         }
     }
-    if (k == 0) { /* the process is gone: its result pipe reports it */
-        close(t->prog_in);
-        t->prog_in = -1;
-    }
+    if (k == 0)
+        t->ctl_eof = 1; /* the process is gone: its result pipe reports it */
     if (!any)
         return;
     Patronsync__ApplyProgress ap = PATRONSYNC__APPLY_PROGRESS__INIT;
@@ -633,7 +626,7 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
         task_start(w, bm);
         return; /* bm is the task's now */
     case PATRONSYNC__BROKER_MSG__BODY_STREAM:
-        if (w->ctl_out >= 0)
+        if (w->ctl >= 0)
             pass_stream(w, bm->stream);
         break;
     default:
@@ -644,9 +637,9 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
 
 /* A process spawn_self started: a checkpoint, or a task (forked: the
  * worker's own, forked_task; else read from the memory file in), its
- * result written to out (ctl: the broker's word for a streaming apply, or
- * -1; prog: where its progress goes up, or -1). Its exit status. */
-static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl, int prog)
+ * result written to out (ctl: a streaming apply's end of its socket pair,
+ * or -1). Its exit status. */
+static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl)
 {
     if (strcmp(mode, "checkpoint") == 0)
         return checkpoint_process(w);
@@ -671,24 +664,23 @@ static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl
         log_error("the task given to this process does not decode");
         return 3;
     }
-    w->ctl_in = ctl;
-    w->prog_out = prog;
+    w->ctl = ctl;
     child_task(w, bm, out); /* does not return */
     return 3;
 }
 
-/* A process started by exec (PATRONSYNC_TASK=task,IN,OUT[,CTL,PROG] or
+/* A process started by exec (PATRONSYNC_TASK=task,IN,OUT[,CTL] or
  * checkpoint). Its exit status. */
 static int task_process(worker_ctx *w, const char *spec)
 {
     if (strcmp(spec, "checkpoint") == 0)
         return checkpoint_process(w);
-    int in = -1, out = -1, ctl = -1, prog = -1;
-    if (sscanf(spec, "task,%d,%d,%d,%d", &in, &out, &ctl, &prog) < 2 || in < 0 || out < 0) {
+    int in = -1, out = -1, ctl = -1;
+    if (sscanf(spec, "task,%d,%d,%d", &in, &out, &ctl) < 2 || in < 0 || out < 0) {
         log_error("PATRONSYNC_TASK='%s' is not a task", spec);
         return 2;
     }
-    return run_spawned(w, "task", in, out, ctl, prog);
+    return run_spawned(w, "task", in, out, ctl);
 }
 
 int main(int argc, char **argv)
@@ -708,7 +700,7 @@ int main(int argc, char **argv)
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
     w.stopping = &proc_stopping;
-    w.ctl_out = w.ctl_in = w.prog_out = -1;
+    w.ctl = -1;
     const char *spec = getenv("PATRONSYNC_TASK");
     if (spec != NULL)
         return task_process(&w, spec);
@@ -746,10 +738,10 @@ int main(int argc, char **argv)
             if (tasks[k].pid > 0) {
                 polled[nitems] = &tasks[k];
                 items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].fd, ZMQ_POLLIN, 0};
-                if (tasks[k].prog_in >= 0) {
+                if (tasks[k].ctl >= 0 && !tasks[k].ctl_eof) {
                     polled[nitems] = &tasks[k];
                     progress[nitems] = 1;
-                    items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].prog_in, ZMQ_POLLIN, 0};
+                    items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].ctl, ZMQ_POLLIN, 0};
                 }
             }
         zmq_poll(items, nitems, (long)cfg.heartbeat_ms);
@@ -764,7 +756,7 @@ int main(int argc, char **argv)
         }
         /* Progress first: a task's end clears its slot. */
         for (int k = 1; k < nitems; k++)
-            if (progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->prog_in >= 0)
+            if (progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->ctl >= 0)
                 task_progress(&w, polled[k]);
         for (int k = 1; k < nitems; k++)
             if (!progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->pid > 0)

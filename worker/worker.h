@@ -19,9 +19,9 @@ typedef struct {
     volatile int *stopping;
     long child_maxrss_kb;/* largest task process (or two running together) so far */
     int ckpt_pid;        /* the process checkpointing the store after an apply, or 0 */
-    int ctl_out;         /* worker process: the pipe to a streaming apply's process, or -1 */
-    int ctl_in;          /* a streaming apply's process: the broker's ApplyStream messages, or -1 */
-    int prog_out;        /* a streaming apply's process: where its progress goes up (shards past), or -1 */
+    int ctl;             /* a streaming apply's socket pair, or -1: in the worker process its end to the
+                          * apply's process; in that process its end to the worker (the broker's
+                          * ApplyStream messages come down it, the apply's progress goes up) */
 } worker_ctx;
 
 
