@@ -87,17 +87,15 @@ static const char *host_id(const ps_config *c)
         return c->machine;
     if (id[0] != '\0')
         return id;
-    char name[256] = "", boot[64] = "";
-    if (gethostname(name, sizeof(name) - 1) < 0)
-        name[0] = '\0';
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
     if (f != NULL) {
-        if (fgets(boot, sizeof(boot), f) == NULL)
-            boot[0] = '\0';
+        if (fgets(id, sizeof(id), f) == NULL)
+            id[0] = '\0';
         fclose(f);
     }
-    boot[strcspn(boot, "\n")] = '\0';
-    snprintf(id, sizeof(id), "%s", boot[0] ? boot : name);
+    id[strcspn(id, "\n")] = '\0';
+    if (id[0] == '\0' && gethostname(id, sizeof(id) - 1) < 0)
+        id[0] = '\0';
     return id;
 }
 
