@@ -283,11 +283,11 @@ def a_machine_plans_no_more_shards_at_once_than_its_slots():
     assert key1 == key3 and dump1 == dump3
 
 
-def paced_run(c, day1, prof, sites, with_workers=False):
+def paced_run(c, day1, prof, sites):
     """Run day1 on c with 40 shards; from the broker's log, in order, each
     shard dispatch (shard, how far the apply had said it was, or None before
-    it said; and, with_workers, the worker it went to), the worker holding
-    the apply, and the outcome."""
+    it said, the worker it went to), the worker holding the apply, and the
+    outcome."""
     c.sites(sites)
     s = c.run(day1, prof, "--shard-size", 500)
     assert s["state"] == "complete" and s["counts"]["read"] == 20000, s
@@ -298,14 +298,12 @@ def paced_run(c, day1, prof, sites, with_workers=False):
             past = int(m.group(1))
         m = re.search(r"job \S+ shard (\d+) attempt \d+ → (worker-\d+)", line)
         if m:
-            seen.append((int(m.group(1)), past, m.group(2)) if with_workers else (int(m.group(1)), past))
+            seen.append((int(m.group(1)), past, m.group(2)))
         m = re.search(r"apply attempt 1 streams on (worker-\d+)", line)
         if m:
             applier = m.group(1)
     assert len(seen) == 40, seen
-    if with_workers:
-        return seen, applier, summary_key(s), c.dump()
-    return seen, summary_key(s), c.dump()
+    return seen, applier, summary_key(s), c.dump()
 
 
 @test
@@ -320,14 +318,14 @@ def planning_keeps_only_plan_ahead_shards_before_the_streaming_apply():
     # task execs a new process): 40 ms more a shard
     settings = {"log_level": "debug", "plan_ahead": "0", "test_apply_delay_ms": "40"}
     with Cluster("ahead-0", workers=3, settings=settings) as c:
-        free, key0, dump0 = paced_run(c, day1, prof, sites)
-    assert sum(1 for _, p in free if p is not None) >= 10, free
-    assert any(p is not None and i >= p + 2 for i, p in free), free
+        free, _, key0, dump0 = paced_run(c, day1, prof, sites)
+    assert sum(1 for _, p, _ in free if p is not None) >= 10, free
+    assert any(p is not None and i >= p + 2 for i, p, _ in free), free
     settings["plan_ahead"] = "2"
     with Cluster("ahead-2", workers=3, settings=settings) as c:
-        paced, key2, dump2 = paced_run(c, day1, prof, sites)
-    assert sum(1 for _, p in paced if p is not None) >= 10, paced
-    late = [(i, p) for i, p in paced if p is not None and i >= p + 2]
+        paced, _, key2, dump2 = paced_run(c, day1, prof, sites)
+    assert sum(1 for _, p, _ in paced if p is not None) >= 10, paced
+    late = [(i, p) for i, p, _ in paced if p is not None and i >= p + 2]
     assert not late, f"shards given out more than 2 past the apply: {late}"
     assert key0 == key2 and dump0 == dump2
 
@@ -347,7 +345,7 @@ def other_machines_plan_beyond_the_window():
             while "worker worker-3 (pid" not in open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read():
                 assert time.time() < deadline, "worker-3 never registered"
                 time.sleep(0.1)
-            seen, applier, _, _ = paced_run(c, day1, prof, sites, with_workers=True)
+            seen, applier, _, _ = paced_run(c, day1, prof, sites)
         finally:
             extra.terminate()
             extra.wait(timeout=30)
