@@ -17,6 +17,11 @@ struct store {
     int readonly;
     sqlite3_stmt *rq[32]; /* the rules' statements, prepared on first use (rq_sql) */
     sqlite3_stmt *sx[8];  /* the safety step's and undo's, prepared on first use (sx_get) */
+    /* store_memo_find's walk of the patrons in id order (RQ_MEMO_SCAN),
+     * inside one read transaction only (nothing written in it): scan_on 1, it stands on row scan_id,
+     * the first row whose id is scan_lo or more; 2, there is no such row. */
+    int scan_on;
+    int64_t scan_lo, scan_id;
 };
 
 /* Schema version 1. Changing it: add a migration step keyed on
@@ -333,8 +338,13 @@ sqlite3 *store_db(store *s)
     return s->db;
 }
 
+/* The memo walk put down: it holds the transaction's snapshot, which
+ * ends with every statement that may end the transaction. */
+static void scan_stop(store *s);
+
 int store_exec(store *s, const char *sql, char *err, size_t errlen)
 {
+    scan_stop(s);
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         err_set(err, errlen, "store: %s", msg ? msg : sqlite3_errmsg(s->db));
@@ -356,6 +366,7 @@ int store_commit(store *s, char *err, size_t errlen)
 
 void store_rollback(store *s)
 {
+    scan_stop(s);
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -627,7 +638,7 @@ enum {
     RQ_ASSOC_DEL,
     RQ_ASSOC_LIST,
     RQ_MEMO_FIND,
-    RQ_MEMO_AT,
+    RQ_MEMO_SCAN,
     RQ_REF_GEN,
     RQ_MEMO_SET,
     RQ__COUNT
@@ -648,7 +659,7 @@ static const char *const rq_sql[RQ__COUNT] = {
     [RQ_SITE_LEVEL] = "UPDATE sites SET default_access_level=? WHERE short_name=?",
     [RQ_HOMEROOM_FIND] = "SELECT 1 FROM homerooms WHERE site_short_name=? AND name=? COLLATE NOCASE LIMIT 1",
     [RQ_MEMO_FIND] = "SELECT id,row_hash,src_hash,site_short_name FROM patrons WHERE district_id=? AND district_id<>''",
-    [RQ_MEMO_AT] = "SELECT id,row_hash,src_hash,site_short_name,district_id FROM patrons WHERE id=?",
+    [RQ_MEMO_SCAN] = "SELECT id,row_hash,src_hash,site_short_name,district_id FROM patrons WHERE id>=? ORDER BY id",
     [RQ_REF_GEN] = "SELECT v FROM store_meta WHERE k='ref_gen'",
     [RQ_MEMO_SET] = "UPDATE patrons SET src_hash=?1 WHERE id=?2 AND row_hash=?3",
     [RQ_HOMEROOM_ADD] = "INSERT INTO homerooms(site_short_name,name,created_job) VALUES(?,?,?)",
@@ -916,25 +927,66 @@ static void memo_row(sqlite3_stmt *st, store_memo *m)
     str_copy(m->site, sizeof(m->site), site ? (const char *)site : "");
 }
 
-int store_memo_find(store *s, const char *district_id, int64_t near, store_memo *m, char *err, size_t errlen)
+static void scan_stop(store *s)
 {
-    if (near > 0 && *district_id != '\0') {
-        /* The row near is found by its id, without the District ID index;
-         * it is the patron when it holds the District ID (unique). */
-        sqlite3_stmt *st = rq_get(s, RQ_MEMO_AT, err, errlen);
+    if (s->scan_on == 1)
+        sqlite3_reset(s->rq[RQ_MEMO_SCAN]);
+    s->scan_on = 0;
+}
+
+/* The walk on the first row whose id is near or more: 1 it stands there,
+ * 0 there is none, -1 error. Each row read once while near follows the
+ * rows (the id after the row found), sought again only when it jumps. */
+static int scan_to(store *s, int64_t near, char *err, size_t errlen)
+{
+    if (s->scan_on == 1 && s->scan_lo <= near && near <= s->scan_id)
+        return 1;
+    if (s->scan_on == 2 && s->scan_lo <= near)
+        return 0;
+    sqlite3_stmt *st = s->rq[RQ_MEMO_SCAN];
+    if (s->scan_on != 1 || near != s->scan_id + 1) {
+        st = rq_get(s, RQ_MEMO_SCAN, err, errlen);
         if (st == NULL)
             return -1;
         sqlite3_bind_int64(st, 1, near);
-        int r = step_row(s, st, "looking up a patron", err, errlen);
+    }
+    s->scan_on = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        s->scan_on = 1;
+        s->scan_lo = near;
+        s->scan_id = sqlite3_column_int64(st, 0);
+        return 1;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        s->scan_on = 2;
+        s->scan_lo = near;
+        return 0;
+    }
+    err_set(err, errlen, "store: looking up a patron: %s", sqlite3_errmsg(s->db));
+    return -1;
+}
+
+int store_memo_find(store *s, const char *district_id, int64_t near, store_memo *m, char *err, size_t errlen)
+{
+    if (s->scan_on != 0 && sqlite3_txn_state(s->db, "main") != SQLITE_TXN_READ)
+        scan_stop(s); /* this transaction wrote since */
+    if (near > 0 && *district_id != '\0' && sqlite3_txn_state(s->db, "main") == SQLITE_TXN_READ) {
+        /* The first row from near on is found by its id, without the
+         * District ID index; it is the patron when it holds the District
+         * ID (unique). */
+        int r = scan_to(s, near, err, errlen);
+        if (r < 0)
+            return -1;
         if (r == 1) {
+            sqlite3_stmt *st = s->rq[RQ_MEMO_SCAN];
             const unsigned char *id = sqlite3_column_text(st, 4);
-            r = id != NULL && strcmp((const char *)id, district_id) == 0;
-            if (r)
+            if (id != NULL && strcmp((const char *)id, district_id) == 0) {
                 memo_row(st, m);
+                return 1;
+            }
         }
-        sqlite3_reset(st);
-        if (r != 0)
-            return r;
     }
     sqlite3_stmt *st = rq_get(s, RQ_MEMO_FIND, err, errlen);
     if (st == NULL)

@@ -79,10 +79,13 @@ typedef struct {
     char site[256];
 } store_memo;
 /* The patron holding a District ID, as much as the memo check needs.
- * near: a patron id to try first (0: none) — the id after the previous
+ * near: where to look first (0: nowhere) — the id after the previous
  * record's patron: a file in the order it was loaded finds nearly every
- * patron there, by its row id, without descending the District ID index.
- * The same answer either way. 1 / 0 / -1. */
+ * patron on the first row from near on, without descending the District
+ * ID index. Inside a read transaction (nothing written in it), that row is
+ * read by a walk of the patrons in id order, each row once while near
+ * follows them; outside one, near is not used. The same answer either way.
+ * 1 / 0 / -1. */
 int store_memo_find(store *s, const char *district_id, int64_t near, store_memo *m, char *err, size_t errlen);
 /* Set patron id's memo, if its row hash is still row_hash. 0 / -1. */
 int store_memo_set(store *s, int64_t id, uint64_t row_hash, uint64_t memo, char *err, size_t errlen);

@@ -153,6 +153,11 @@ typedef struct {
     size_t rec_mark;     /* exc.n when this record began: a line since means no memo */
     uint64_t memo_hits;  /* records found unchanged by their memo */
     int64_t near;        /* the patron id after the last one looked up (store_memo_find), 0: none */
+    struct {             /* this record's District ID looked up (look_up): on 0, not yet */
+        int on, r;
+        const char *key;
+        store_memo m;
+    } looked;
 } planner;
 
 /* The record's memo (docs/RULES.md, "Records that did not change"): the
@@ -167,14 +172,34 @@ static uint64_t record_memo(const planner *pl)
 /* A stored patron's memo against this record: 1 it matches (the record is
  * counted unchanged and its patron seen), 0 not (*m as found: r == 1),
  * -1 error. */
+/* The patron holding District ID key (store_memo_find), looked up once
+ * a record: memo_fast, the full path's memo check and its row read all
+ * ask the same of the same snapshot. 1 / 0 / -1. */
+static int look_up(planner *pl, const char *key, store_memo *m, char *err, size_t errlen)
+{
+    if (pl->looked.on && strcmp(pl->looked.key, key) == 0) {
+        *m = pl->looked.m;
+        return pl->looked.r;
+    }
+    int r = pl->empty ? 0 : store_memo_find(pl->w->st, key, pl->near, m, err, errlen);
+    if (r < 0)
+        return -1;
+    if (r == 1)
+        pl->near = m->id + 1;
+    pl->looked.on = 1;
+    pl->looked.r = r;
+    pl->looked.key = key;
+    if (r == 1)
+        pl->looked.m = *m;
+    return r;
+}
+
 static int memo_check(planner *pl, const char *key, uint64_t memo, store_memo *m, int *r, char *err,
                       size_t errlen)
 {
-    *r = pl->empty ? 0 : store_memo_find(pl->w->st, key, pl->near, m, err, errlen);
+    *r = look_up(pl, key, m, err, errlen);
     if (*r < 0)
         return -1;
-    if (*r == 1)
-        pl->near = m->id + 1;
     if (*r == 0 || m->memo == 0 || m->memo != store_memo_of(memo, m->row_hash))
         return 0;
     if (finish_seen_id(&pl->seen, m->id) < 0 || finish_seen_site(&pl->seen, m->site) < 0) {
@@ -504,7 +529,11 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
             return r < 0 ? -1 : 0;
     }
     store_patron_meta meta = {0};
-    int found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
+    int found;
+    if (pl->by == PF_DISTRICT_ID && pl->looked.on && strcmp(pl->looked.key, key) == 0)
+        found = pl->looked.r == 0 ? 0 : store_get(pl->w->st, pl->looked.m.id, &pl->existing, &meta, err, errlen);
+    else
+        found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
     if (found < 0)
         return -1;
     if (found)
@@ -628,6 +657,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     while (csvscan_next(&sc, &rec)) {
         nrec++;
         counts->read++;
+        pl.looked.on = 0;
         uint64_t line = rec.line;
         if (w->cfg->test_fault_line > 0 && line == (uint64_t)w->cfg->test_fault_line) {
             log_error("test fault switch: aborting on line %llu", (unsigned long long)line);

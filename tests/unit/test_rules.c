@@ -967,9 +967,12 @@ static int runs_of(store *s, const char *has, const char *lacks)
     return n;
 }
 
-/* store_memo_find with a patron id to try first: the same answer as
- * without, whether the id holds the patron, another patron, a patron
- * without a District ID, or nothing. */
+/* store_memo_find with a place to look first: the same answer as without,
+ * whether the first row from there holds the patron, another patron, a
+ * patron without a District ID, or there is none (a deleted row skipped,
+ * past the end); in a read transaction the index is used only when that
+ * row is not the patron, and a walk following the rows seeks once; outside
+ * a transaction the index answers. */
 static void memo_find_near_gives_the_same_answer(void)
 {
     char path[256], err[ERRLEN];
@@ -977,9 +980,9 @@ static void memo_find_near_gives_the_same_answer(void)
     store *s = store_and_base(path, sizeof(path), &r);
     if (s == NULL)
         return;
-    int64_t ids[4] = {0};
-    const char *dids[4] = {"1001", "1002", "", "1004"};
-    for (int i = 0; i < 4; i++) {
+    int64_t ids[5] = {0};
+    const char *dids[5] = {"1001", "1002", "", "GONE", "1004"};
+    for (int i = 0; i < 5; i++) {
         char bc[16];
         snprintf(bc, sizeof(bc), "P%d", i);
         put(&r, PF_DISTRICT_ID, dids[i]);
@@ -987,30 +990,64 @@ static void memo_find_near_gives_the_same_answer(void)
         put(&r, PF_USERNAME, "");
         CHECK(store_insert(s, &r, "job1", 0, &ids[i], err, sizeof(err)) == 0);
     }
+    CHECK(store_delete(s, ids[3], err, sizeof(err)) == 0);
     CHECK(store_exec(s, "UPDATE patrons SET src_hash=id*7", err, sizeof(err)) == 0);
     const char *keys[5] = {"1001", "1002", "1004", "9999", ""};
-    for (int k = 0; k < 5; k++) {
-        store_memo want;
-        memset(&want, 0, sizeof(want));
-        int rw = store_memo_find(s, keys[k], 0, &want, err, sizeof(err));
-        CHECK(rw == (k < 3 ? 1 : 0));
-        int64_t nears[7] = {ids[0], ids[1], ids[2], ids[3], ids[3] + 100, -5, 0};
-        for (int n = 0; n < 7; n++) {
-            store_memo got;
-            memset(&got, 0, sizeof(got));
-            int by_index = runs_of(s, "FROM patrons WHERE district_id=", NULL);
-            int rg = store_memo_find(s, keys[k], nears[n], &got, err, sizeof(err));
-            CHECK(rg == rw);
-            /* the row tried first holds the patron: the index is not used */
-            int right = rw == 1 && nears[n] == want.id;
-            CHECK(runs_of(s, "FROM patrons WHERE district_id=", NULL) == by_index + (right ? 0 : 1));
-            if (rg == 1 && rw == 1) {
-                CHECK(got.id == want.id && got.row_hash == want.row_hash && got.memo == want.memo);
-                CHECK(got.memo == (uint64_t)want.id * 7);
-                CHECK_STR(got.site, want.site);
+    int64_t nears[8] = {ids[0], ids[1], ids[2], ids[3], ids[4], ids[4] + 100, -5, 0};
+    for (int txn = 0; txn < 2; txn++) {
+        if (txn) {
+            CHECK(store_begin(s, 0, err, sizeof(err)) == 0);
+            CHECK(store_patrons_empty(s, err, sizeof(err)) == 0); /* the snapshot read */
+        }
+        for (int k = 0; k < 5; k++) {
+            store_memo want;
+            memset(&want, 0, sizeof(want));
+            int rw = store_memo_find(s, keys[k], 0, &want, err, sizeof(err));
+            CHECK(rw == (k < 3 ? 1 : 0));
+            for (int n = 0; n < 8; n++) {
+                store_memo got;
+                memset(&got, 0, sizeof(got));
+                int by_index = runs_of(s, "FROM patrons WHERE district_id=", NULL);
+                int rg = store_memo_find(s, keys[k], nears[n], &got, err, sizeof(err));
+                CHECK(rg == rw);
+                /* the first row from near on (ids[3] is gone) holds the
+                 * patron: in a transaction, the index is not used */
+                int64_t first = 0;
+                for (int i = 0; i < 5 && nears[n] > 0; i++)
+                    if (i != 3 && ids[i] >= nears[n] && (first == 0 || ids[i] < first))
+                        first = ids[i];
+                int right = txn && rw == 1 && first == want.id;
+                CHECK(runs_of(s, "FROM patrons WHERE district_id=", NULL) == by_index + (right ? 0 : 1));
+                if (rg == 1 && rw == 1) {
+                    CHECK(got.id == want.id && got.row_hash == want.row_hash && got.memo == want.memo);
+                    CHECK(got.memo == (uint64_t)want.id * 7);
+                    CHECK_STR(got.site, want.site);
+                }
             }
         }
+        if (txn) {
+            /* a walk: each near the id after the patron found, one seek */
+            int seeks = runs_of(s, "WHERE id>=", NULL), by_index = runs_of(s, "FROM patrons WHERE district_id=", NULL);
+            store_memo a, b;
+            CHECK(store_memo_find(s, "1001", 1, &a, err, sizeof(err)) == 1);
+            CHECK(store_memo_find(s, "1002", a.id + 1, &b, err, sizeof(err)) == 1);
+            CHECK(a.id == ids[0] && b.id == ids[1]);
+            CHECK(runs_of(s, "WHERE id>=", NULL) == seeks + 1);
+            CHECK(runs_of(s, "FROM patrons WHERE district_id=", NULL) == by_index);
+            store_rollback(s);
+        }
     }
+    /* a transaction that writes: the walk is put down, the answer still right */
+    CHECK(store_begin(s, 1, err, sizeof(err)) == 0);
+    store_memo a, b;
+    CHECK(store_memo_find(s, "1001", 1, &a, err, sizeof(err)) == 1);
+    put(&r, PF_DISTRICT_ID, "1005");
+    put(&r, PF_BARCODE, "P5");
+    int64_t id5 = 0;
+    CHECK(store_insert(s, &r, "job1", 0, &id5, err, sizeof(err)) == 0);
+    CHECK(store_memo_find(s, "1005", ids[4] + 1, &b, err, sizeof(err)) == 1 && b.id == id5);
+    CHECK(store_memo_find(s, "1002", a.id + 1, &b, err, sizeof(err)) == 1 && b.id == ids[1]);
+    store_rollback(s);
     patron_rec_free(&r);
     drop_store(&s, path);
 }
