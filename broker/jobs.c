@@ -787,6 +787,22 @@ static void hold_job(broker *b, job *j)
     job_free(j);
 }
 
+/* A run-now's input is patronctl's copy in import/adhoc/, made for this
+ * job alone: once the job is done it has served (the archive keeps the
+ * bytes under its own name, and its copies are pruned by archive_keep),
+ * so it is removed; until then a restart reads it again. A scheduled
+ * file is the exporter's and never removed. */
+static void remove_run_now_input(broker *b, const char *id, const Patronsync__JobRequest *req)
+{
+    if ((req->schedule != NULL && req->schedule[0] != '\0') || strncmp(req->file, "adhoc/", 6) != 0)
+        return;
+    char path[PATH_MAX], err[ERRLEN];
+    if (prepare_resolve(b->cfg->import_root, req->file, path, sizeof(path), err, sizeof(err)) < 0)
+        return;
+    if (unlink(path) < 0 && errno != ENOENT)
+        log_warn("job %s: cannot remove its run-now copy %s: %s", id, path, strerror(errno));
+}
+
 static void finish_job(broker *b, job *j)
 {
     char path[CONFIG_STR + 200];
@@ -795,6 +811,7 @@ static void finish_job(broker *b, job *j)
     if (file_write_atomic(path, j->final_state, strlen(j->final_state), err, sizeof(err)) < 0)
         log_warn("job %s: %s", j->id, err);
     unlink(j->utf8_path);
+    remove_run_now_input(b, j->id, j->req);
     stage_remove(b, j->id);
     for (size_t i = 0; i < b->njobs; i++) {
         if (b->jobs[i] == j) {
@@ -1278,6 +1295,13 @@ int jobs_decide(broker *b, const Patronsync__JobDecision *d, char *state, size_t
     snprintf(path, sizeof(path), "%s/input.utf8", dir);
     unlink(path);
     stage_remove(b, id);
+    char *rq = read_small(dir, "request.pb", &n, NULL, 0);
+    Patronsync__JobRequest *req = rq ? patronsync__job_request__unpack(NULL, n, (const uint8_t *)rq) : NULL;
+    if (req != NULL) {
+        remove_run_now_input(b, id, req);
+        patronsync__job_request__free_unpacked(req, NULL);
+    }
+    free(rq);
     char note[400];
     snprintf(note, sizeof(note), "Discarded by %s at %s: nothing was changed.", user, when);
     status_do(b->redis, "HSET ps:job:%s state discarded finished_ms %lld discarded_by %s", id, (long long)now, user);

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 
 from harness import Cluster, SAMPLE, main, summary_key, test, workdir
 
@@ -117,6 +118,26 @@ def normal_day_inactivates_exactly_the_missing_in_scope():
         assert {k for k in before if after[k] != before[k]} == expect
 
 
+def run_now_copy(c, job):
+    """The job's input in import/adhoc/ (patronctl run's copy): the file the
+    job's archived copy is a hard link to, or None."""
+    arch = os.path.join(c.data, "archive", "adhoc")
+    kept = [n for n in os.listdir(arch) if job in n]
+    if len(kept) != 1:
+        return None
+    ino = os.stat(os.path.join(arch, kept[0])).st_ino
+    adhoc = os.path.join(c.data, "import", "adhoc")
+    same = [os.path.join(adhoc, n) for n in os.listdir(adhoc) if os.stat(os.path.join(adhoc, n)).st_ino == ino]
+    return same[0] if len(same) == 1 else None
+
+
+def gone_soon(path):
+    deadline = time.time() + 10
+    while os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(path), path
+
+
 def short_file(d, name, keep_every=10, change=()):
     """A truncated export: every keep_every-th row of day 1; the District
     IDs in `change` get a new grade."""
@@ -144,6 +165,10 @@ def short_file_is_held_then_approved_or_discarded():
         assert "Patrons removed (inactivated or deleted) would be" in s["held_reason"], s["held_reason"]
         assert "more than the limit of 10%" in s["held_reason"], s["held_reason"]
         assert c.dump() == dump0, "a held job changed the store"
+        # Its run-now copy in import/adhoc/ stays while it is held (the
+        # archive's copy is a link to that very file), and goes when it ends.
+        held_copy = run_now_copy(c, job)
+        assert held_copy is not None, os.listdir(os.path.join(c.data, "import", "adhoc"))
         would_inact = ids(lines(s, "PREVIEW", "Would be inactivated"))
         would_upd = ids(lines(s, "PREVIEW", "Would be updated"))
         file_sites = {site_map()[r[8]] for r in part}
@@ -171,6 +196,7 @@ def short_file_is_held_then_approved_or_discarded():
         after = patrons(c)
         assert sorted(k for k, v in after.items() if v[0] == "I") == would_inact
         assert any("approved by admin" in n for n in a["notes"]), a["notes"]
+        gone_soon(held_copy)
         again = c.ctl("job", "approve", job, check=False)
         assert again.returncode != 0 and "not held" in again.stderr, again.stderr
 
@@ -202,8 +228,11 @@ def short_file_is_held_then_approved_or_discarded():
         dump1 = c.dump()
         s3 = c.run(short, PROFILE, "--inactivate-missing", expect_exit=HELD)
         job3 = s3["job_id"]
+        discarded_copy = run_now_copy(c, job3)
+        assert discarded_copy is not None
         p = c.ctl("job", "discard", job3)
         assert "discarded" in p.stdout
+        gone_soon(discarded_copy)
         shown = json.loads(c.ctl("job", "show", job3, "--json", check=False).stdout)
         assert shown["state"] == "discarded", shown["state"]
         assert any("Discarded by admin" in n for n in shown["notes"]), shown["notes"]
