@@ -18,8 +18,9 @@ struct store {
     sqlite3_stmt *rq[32]; /* the rules' statements, prepared on first use (rq_sql) */
     sqlite3_stmt *sx[8];  /* the safety step's and undo's, prepared on first use (sx_get) */
     /* store_memo_find's walk of the patrons in id order (RQ_MEMO_SCAN),
-     * inside one read transaction only (nothing written in it): scan_on 1, it stands on row scan_id,
-     * the first row whose id is scan_lo or more; 2, there is no such row. */
+     * inside one read transaction only (nothing written in it): scan_on
+     * 1, it stands on row scan_id, the first row whose id is scan_lo or
+     * more; 2, there is no such row; 0, put down. */
     int scan_on;
     int64_t scan_lo, scan_id;
 };

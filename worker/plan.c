@@ -169,15 +169,18 @@ static uint64_t record_memo(const planner *pl)
     return hash64_fast(pl->raw, pl->raw_len, pl->memo_seed) | 1;
 }
 
-/* A stored patron's memo against this record: 1 it matches (the record is
- * counted unchanged and its patron seen), 0 not (*m as found: r == 1),
- * -1 error. */
+/* Whether this record's District ID key was looked up already (look_up). */
+static int looked_for(const planner *pl, const char *key)
+{
+    return pl->looked.on && strcmp(pl->looked.key, key) == 0;
+}
+
 /* The patron holding District ID key (store_memo_find), looked up once
  * a record: memo_fast, the full path's memo check and its row read all
  * ask the same of the same snapshot. 1 / 0 / -1. */
 static int look_up(planner *pl, const char *key, store_memo *m, char *err, size_t errlen)
 {
-    if (pl->looked.on && strcmp(pl->looked.key, key) == 0) {
+    if (looked_for(pl, key)) {
         *m = pl->looked.m;
         return pl->looked.r;
     }
@@ -194,6 +197,9 @@ static int look_up(planner *pl, const char *key, store_memo *m, char *err, size_
     return r;
 }
 
+/* A stored patron's memo against this record: 1 it matches (the record is
+ * counted unchanged and its patron seen), 0 not (*m as found: r == 1),
+ * -1 error. */
 static int memo_check(planner *pl, const char *key, uint64_t memo, store_memo *m, int *r, char *err,
                       size_t errlen)
 {
@@ -530,7 +536,7 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
     }
     store_patron_meta meta = {0};
     int found;
-    if (pl->by == PF_DISTRICT_ID && pl->looked.on && strcmp(pl->looked.key, key) == 0)
+    if (pl->by == PF_DISTRICT_ID && looked_for(pl, key))
         found = pl->looked.r == 0 ? 0 : store_get(pl->w->st, pl->looked.m.id, &pl->existing, &meta, err, errlen);
     else
         found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
