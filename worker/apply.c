@@ -148,13 +148,6 @@ static struct {
     int64_t first_id, last_id; /* the rows added: one before-image for them all */
 } bulk;
 
-/* Before-image of a patron (the whole row: finish.c) into job_changes. */
-static int save_before(store *st, const char *job, int64_t seq, int64_t id, int op, const patron_rec *before,
-                       char *err, size_t errlen)
-{
-    return finish_save_before(st, job, seq, id, op, before, err, errlen);
-}
-
 /* The before-image of a bulk load's adds: the range of their ids (undo
  * removes them as it removes single adds). 0 / -1. */
 static int save_add_range(store *st, const char *job, int64_t seq, int64_t first, int64_t last, char *err,
@@ -445,7 +438,7 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
         if (bulk.first_id == 0)
             bulk.first_id = pid;
         bulk.last_id = pid;
-    } else if (save_before(st, a->job, (*a->seq)++, pid, SAFETY_OP_ADD, NULL, err, errlen) < 0) {
+    } else if (finish_save_before(a->opts, st, a->job, (*a->seq)++, pid, SAFETY_OP_ADD, NULL, err, errlen) < 0) {
         return -1;
     }
     return create_refdata(a, c, err, errlen);
@@ -474,7 +467,7 @@ static int apply_update(applier *a, const Patronsync__Change *c, char *err, size
     /* The before-image first: the row's missing_since and updated_job
      * change with the update (finish_save_before reads them). */
     int64_t seq = (*a->seq)++;
-    if (save_before(st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
+    if (finish_save_before(a->opts, st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
         return -1;
     if (store_update(st, c->patron_id, &a->rec, &a->before, a->job, memo_of(a, c), e, sizeof(e)) < 0) {
         if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
@@ -507,7 +500,7 @@ static int apply_delete(applier *a, const Patronsync__Change *c, char *err, size
         refuse(a, c, RULES_MSG_OUTSTANDING, c->key);
         return 0;
     }
-    if (save_before(a->w->st, a->job, (*a->seq)++, c->patron_id, 3, &a->before, err, errlen) < 0)
+    if (finish_save_before(a->opts, a->w->st, a->job, (*a->seq)++, c->patron_id, 3, &a->before, err, errlen) < 0)
         return -1;
     return store_delete(a->w->st, c->patron_id, err, errlen);
 }

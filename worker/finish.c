@@ -135,9 +135,11 @@ void finish_seen_free(finish_seen *s)
 
 /* ---- Before-images ---- */
 
-int finish_save_before(store *st, const char *job, int64_t seq, int64_t id, int op, const patron_rec *before,
-                       char *err, size_t errlen)
+int finish_save_before(const Patronsync__JobOptions *o, store *st, const char *job, int64_t seq, int64_t id, int op,
+                       const patron_rec *before, char *err, size_t errlen)
 {
+    if (o != NULL && o->dry_run)
+        return 0;
     Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
     store_patron_extra x;
     char *packed = NULL;
@@ -751,7 +753,7 @@ static int apply_action(finish *f, const action *a, patron_rec *rec, Patronsync_
     if (a->op == SAFETY_OP_CLEAR_MISSING) {
         if (!found || x.missing_since[0] == '\0')
             return 0; /* updated by this job: already cleared */
-        if (finish_save_before(st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+        if (finish_save_before(o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
             return -1;
         return store_set_missing(st, a->id, "", job, err, errlen);
     }
@@ -773,13 +775,13 @@ static int apply_action(finish *f, const action *a, patron_rec *rec, Patronsync_
         return 0;
     }
     if (a->op == SAFETY_OP_MARK_MISSING) {
-        if (finish_save_before(st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+        if (finish_save_before(o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
             return -1;
         return store_set_missing(st, a->id, a->since, job, err, errlen);
     }
     char name[200];
     rules_display_name(rec, name, sizeof(name));
-    if (finish_save_before(st, job, (*seq)++, a->id, a->op, rec, err, errlen) < 0)
+    if (finish_save_before(o, st, job, (*seq)++, a->id, a->op, rec, err, errlen) < 0)
         return -1;
     const char *did = a->district_id ? a->district_id : patron_rec_get(rec, PF_DISTRICT_ID);
     if (a->op == SAFETY_OP_DELETE_MISSING) {

@@ -40,9 +40,10 @@ void finish_seen_free(finish_seen *s);
  * with its before-image: the record's fields (before; NULL for an add, or
  * for ops 7/8 which keep only missing_since and updated_job) and the rest
  * of its row read from the store (missing_since, checkouts, fines, jobs,
- * and, with a record, its site associations). 0 / -1 with err. */
-int finish_save_before(store *st, const char *job, int64_t seq, int64_t id, int op, const patron_rec *before,
-                       char *err, size_t errlen);
+ * and, with a record, its site associations). A dry run (o->dry_run)
+ * keeps none: it rolls back, and there is nothing to undo. 0 / -1 with err. */
+int finish_save_before(const Patronsync__JobOptions *o, store *st, const char *job, int64_t seq, int64_t id, int op,
+                       const patron_rec *before, char *err, size_t errlen);
 
 /* ---- The finishing step ---- */
 
