@@ -55,8 +55,9 @@ char *file_read_all(const char *path, size_t max, size_t *len, char *err, size_t
 /* Write data to path atomically (temp file, fsync, rename). 0 / -1. */
 int file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 /* Copy in_fd (from where it is) to out_fd, in the kernel where it can, at
- * most limit bytes; the bytes copied into *copied; tick(arg), when given,
- * after each chunk. 0 / -1 with err. */
+ * most limit bytes, starting the write to disk of each chunk as it goes;
+ * the bytes copied into *copied; tick(arg), when given, after each chunk.
+ * 0 / -1 with err. */
 int fd_copy(int in_fd, int out_fd, uint64_t limit, uint64_t *copied, void (*tick)(void *), void *arg, char *err,
             size_t errlen);
 /* Copy the file src to path atomically (temp file, fsync, rename), in the
