@@ -37,6 +37,7 @@ static int finish_plan_path(const ps_config *c, const char *job, char *out, size
 void finish_seen_init(finish_seen *s)
 {
     memset(s, 0, sizeof(*s));
+    strset_init(&s->site_set);
 }
 
 int finish_seen_id(finish_seen *s, int64_t id)
@@ -57,10 +58,9 @@ int finish_seen_site(finish_seen *s, const char *site)
 {
     if (site == NULL || *site == '\0')
         return 0;
-    /* A file holds a few sites, mostly in runs: the last one first. */
-    for (size_t i = s->nsites; i-- > 0;)
-        if (strcmp(s->sites[i], site) == 0)
-            return 0;
+    size_t len = strlen(site);
+    if (strset_has(&s->site_set, site, len))
+        return 0;
     if (s->nsites == s->capsites) {
         size_t cap = s->capsites ? s->capsites * 2 : 16;
         char **v = realloc(s->sites, cap * sizeof(*v));
@@ -69,10 +69,12 @@ int finish_seen_site(finish_seen *s, const char *site)
         s->sites = v;
         s->capsites = cap;
     }
-    s->sites[s->nsites] = strdup(site);
-    if (s->sites[s->nsites] == NULL)
+    char *copy = strdup(site);
+    if (copy == NULL || strset_add(&s->site_set, site, len) < 0) {
+        free(copy);
         return -1;
-    s->nsites++;
+    }
+    s->sites[s->nsites++] = copy;
     return 0;
 }
 
@@ -130,6 +132,7 @@ void finish_seen_free(finish_seen *s)
     for (size_t i = 0; i < s->nsites; i++)
         free(s->sites[i]);
     free(s->sites);
+    strset_free(&s->site_set);
     finish_seen_init(s);
 }
 

@@ -11,6 +11,7 @@
 #include "patron.h"
 #include "rules.h"
 #include "store.h"
+#include "util.h"
 #include "worker.h"
 
 /* ---- What planning saw (plan.c fills one per shard) ---- */
@@ -22,6 +23,7 @@ typedef struct {
     size_t n, cap;
     char **sites;
     size_t nsites, capsites;
+    strset site_set; /* the same sites, to look one up (one per record) */
 } finish_seen;
 
 void finish_seen_init(finish_seen *s);
