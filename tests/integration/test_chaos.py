@@ -261,8 +261,12 @@ def broker_stopped_while_the_apply_streams():
     instead of waiting for a broker that may never come back (a restarted one
     knows nothing of it). Continued, the broker takes the hand-back (not an
     attempt), runs the apply once every shard is planned, and the job ends
-    clean-equivalent."""
-    c = new_cluster("chaos-stream-broker-stopped", workers=2)
+    clean-equivalent. The apply is made slow and planning paced to it
+    (plan_ahead 1), so that shards are still unplanned when the broker stops
+    whatever the machine's speed: with every shard planned first, the apply
+    would need no word from the broker and simply finish."""
+    c = new_cluster("chaos-stream-broker-stopped", workers=2,
+                    extra={"plan_ahead": "1", "test_apply_delay_ms": "100"})
     try:
         p = start_run(c)
         applier = streaming_worker(c)
