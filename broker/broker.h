@@ -110,6 +110,10 @@ typedef struct {
 int prepare_job(broker *b, job *j, char *err, size_t errlen);
 /* Add a job-level note to the summary (a copy of msg). 0 / -1 (no memory). */
 int job_note(job *j, const char *msg);
+/* Whether the job reads a run-now's file: patronctl run's own copy of the
+ * operator's file in import/adhoc/, written for this job alone (a
+ * scheduled file is its exporter's). */
+int prepare_is_run_now(const Patronsync__JobRequest *req);
 /* Resolve a file name strictly under root into out. 0 / -1 with err. */
 int prepare_resolve(const char *root, const char *name, char *out, size_t outlen, char *err, size_t errlen);
 

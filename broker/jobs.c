@@ -21,10 +21,13 @@
 #include "summary.h"
 #include "util.h"
 
+/* The job's UTF-8 copy of its input, in its work folder. */
+#define WORK_UTF8 "input.utf8"
+
 static void work_paths(broker *b, job *j)
 {
     snprintf(j->workdir, sizeof(j->workdir), "%s/work/%s", b->cfg->data_dir, j->id);
-    snprintf(j->utf8_path, sizeof(j->utf8_path), "%s/input.utf8", j->workdir);
+    snprintf(j->utf8_path, sizeof(j->utf8_path), "%s/" WORK_UTF8, j->workdir);
 }
 
 static int valid_job_id(const char *id)
@@ -787,16 +790,21 @@ static void hold_job(broker *b, job *j)
     job_free(j);
 }
 
-/* A run-now's input is patronctl's copy in import/adhoc/, made for this
- * job alone: once the job is done it has served (the archive keeps the
- * bytes under its own name, and its copies are pruned by archive_keep),
- * so it is removed; until then a restart reads it again. A scheduled
- * file is the exporter's and never removed. */
-static void remove_run_now_input(broker *b, const char *id, const Patronsync__JobRequest *req)
+/* What a job that ended (finished, or discarded while held) leaves
+ * behind is removed, its done marker written already: its UTF-8 copy, its
+ * staged plans and, for a run-now, its input — patronctl's copy in
+ * import/adhoc/, made for this job alone, which has served (the archive
+ * keeps the bytes under its own name, pruned by archive_keep); until the
+ * end a restart reads it again. A scheduled file is the exporter's and
+ * never removed. req: the job's request (NULL: not known). */
+static void job_leave(broker *b, const char *id, const char *workdir, const Patronsync__JobRequest *req)
 {
-    if ((req->schedule != NULL && req->schedule[0] != '\0') || strncmp(req->file, "adhoc/", 6) != 0)
-        return;
     char path[PATH_MAX], err[ERRLEN];
+    snprintf(path, sizeof(path), "%s/" WORK_UTF8, workdir);
+    unlink(path);
+    stage_remove(b, id);
+    if (req == NULL || !prepare_is_run_now(req))
+        return;
     if (prepare_resolve(b->cfg->import_root, req->file, path, sizeof(path), err, sizeof(err)) < 0)
         return;
     if (unlink(path) < 0 && errno != ENOENT)
@@ -810,9 +818,7 @@ static void finish_job(broker *b, job *j)
     char err[ERRLEN];
     if (file_write_atomic(path, j->final_state, strlen(j->final_state), err, sizeof(err)) < 0)
         log_warn("job %s: %s", j->id, err);
-    unlink(j->utf8_path);
-    remove_run_now_input(b, j->id, j->req);
-    stage_remove(b, j->id);
+    job_leave(b, j->id, j->workdir, j->req);
     for (size_t i = 0; i < b->njobs; i++) {
         if (b->jobs[i] == j) {
             memmove(&b->jobs[i], &b->jobs[i + 1], (b->njobs - i - 1) * sizeof(job *));
@@ -1292,15 +1298,11 @@ int jobs_decide(broker *b, const Patronsync__JobDecision *d, char *state, size_t
     snprintf(path, sizeof(path), "%s/done", dir);
     if (file_write_atomic(path, "discarded", 9, err, errlen) < 0)
         return -1;
-    snprintf(path, sizeof(path), "%s/input.utf8", dir);
-    unlink(path);
-    stage_remove(b, id);
     char *rq = read_small(dir, "request.pb", &n, NULL, 0);
     Patronsync__JobRequest *req = rq ? patronsync__job_request__unpack(NULL, n, (const uint8_t *)rq) : NULL;
-    if (req != NULL) {
-        remove_run_now_input(b, id, req);
+    job_leave(b, id, dir, req);
+    if (req != NULL)
         patronsync__job_request__free_unpacked(req, NULL);
-    }
     free(rq);
     char note[400];
     snprintf(note, sizeof(note), "Discarded by %s at %s: nothing was changed.", user, when);

@@ -324,15 +324,20 @@ static void pump(void *b)
     broker_pump(b);
 }
 
+int prepare_is_run_now(const Patronsync__JobRequest *req)
+{
+    return (req->schedule == NULL || req->schedule[0] == '\0') && strncmp(req->file, "adhoc/", 6) == 0;
+}
+
 /* A run-now's file is patronctl's own copy of the operator's file
- * (import/adhoc/, written for this job alone): while it has no other name
+ * (prepare_is_run_now): while it has no other name
  * it becomes the archive's copy by a hard link to the very file opened,
  * made read-only, instead of a second copy of its bytes. 0 when linked;
  * -1 to copy instead (a scheduled file, which its exporter may rewrite in
  * place; another name; an archive on another file system; no /proc). */
 static int archive_link(const Patronsync__JobRequest *req, const input *in, const char *tmp, const char *path)
 {
-    if ((req->schedule != NULL && req->schedule[0] != '\0') || strncmp(req->file, "adhoc/", 6) != 0)
+    if (!prepare_is_run_now(req))
         return -1;
     struct stat sb;
     if (fstat(in->fd, &sb) < 0 || sb.st_nlink != 1 || sb.st_ino != in->sb.st_ino || sb.st_size != in->sb.st_size)
