@@ -971,9 +971,10 @@ static int scan_to(store *s, int64_t near, char *err, size_t errlen)
 
 int store_memo_find(store *s, const char *district_id, int64_t near, store_memo *m, char *err, size_t errlen)
 {
-    if (s->scan_on != 0 && sqlite3_txn_state(s->db, "main") != SQLITE_TXN_READ)
-        scan_stop(s); /* this transaction wrote since */
-    if (near > 0 && *district_id != '\0' && sqlite3_txn_state(s->db, "main") == SQLITE_TXN_READ) {
+    int reading = sqlite3_txn_state(s->db, "main") == SQLITE_TXN_READ;
+    if (!reading)
+        scan_stop(s); /* no transaction, or it wrote since */
+    if (near > 0 && *district_id != '\0' && reading) {
         /* The first row from near on is found by its id, without the
          * District ID index; it is the patron when it holds the District
          * ID (unique). */
