@@ -47,7 +47,7 @@ typedef struct {
     int64_t heard_ms;
     int closed;                    /* the worker process is gone */
     int handed_back;               /* stream_await gave up: the task goes back (ApplyResult.handed_back) */
-    uint8_t buf[2 * 65536];
+    uint8_t buf[2 * APPLY_STREAM_MAX];
     size_t len;
 } stream;
 

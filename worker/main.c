@@ -44,20 +44,24 @@ static void send_heartbeat(worker_ctx *w)
 
 /* A streaming apply's word from the broker, passed down to its process as
  * [u32 length][ApplyStream] in one message of its socket pair (up to
- * PIPE_BUF bytes; a larger one is left out: the broker says it again, and
- * the apply hands its task back if it never hears). A full socket drops it
- * the same way. */
+ * APPLY_STREAM_MAX bytes; a larger one is left out: the broker says it
+ * again, and the apply hands its task back if it never hears). A full
+ * socket drops it the same way. */
 static void pass_stream(worker_ctx *w, const Patronsync__ApplyStream *as)
 {
-    uint8_t frame[PIPE_BUF];
     size_t n = patronsync__apply_stream__get_packed_size(as);
-    if (n + 4 > sizeof(frame))
+    uint8_t *frame = n + 4 <= APPLY_STREAM_MAX ? malloc(n + 4) : NULL;
+    if (frame == NULL) {
+        log_warn("the broker's word to the apply (%zu bytes) not passed: over %d bytes, or no memory", n,
+                 APPLY_STREAM_MAX);
         return;
+    }
     uint32_t n32 = (uint32_t)n;
     memcpy(frame, &n32, 4);
     patronsync__apply_stream__pack(as, frame + 4);
     if (write(w->ctl, frame, n + 4) < 0 && errno != EAGAIN)
         log_warn("passing the broker's word to the apply: %s", strerror(errno));
+    free(frame);
 }
 
 int worker_publish(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,

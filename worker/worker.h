@@ -24,6 +24,11 @@ typedef struct {
                           * ApplyStream messages come down it, the apply's progress goes up) */
 } worker_ctx;
 
+/* The largest frame ([u32 length][ApplyStream]) passed down a streaming
+ * apply's socket pair: one message each, so whole or not at all (a failed
+ * shard costs about 3 bytes of it). */
+#define APPLY_STREAM_MAX 65536
+
 
 /* Plan one shard: parse, map, validate, compare with the store, stage the
  * changes beside the store and publish the result. A shard already staged
