@@ -152,6 +152,10 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     b.cfg = &cfg;
     b.stopping = &proc_stopping;
+    if (proc_lock(&cfg, "broker", err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
     b.redis = status_new(cfg.redis_url, err, sizeof(err));
     if (b.redis == NULL) {
         log_error("%s", err);

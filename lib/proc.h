@@ -14,4 +14,10 @@ extern volatile int proc_stopping;
  * is printed). */
 int proc_start(const char *prog, const char *process, int argc, char **argv, ps_config *cfg);
 
+/* Hold DATA/run/NAME.lock for the life of the process, so that one data
+ * folder has one process of that name (the scheduler, the broker). The lock
+ * is the kernel's (flock): a killed process leaves no stale lock behind.
+ * 0 / -1 with err (another one holds it: its pid is named when known). */
+int proc_lock(const ps_config *cfg, const char *name, char *err, size_t errlen);
+
 #endif

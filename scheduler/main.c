@@ -8,18 +8,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 #include "scheduler.h"
 #include "schedules.h"
 #include "slots.h"
 #include "wire.h"
-
-static volatile int stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
 
 static void on_control(scheduler *s)
 {
@@ -81,38 +74,22 @@ int main(int argc, char **argv)
 {
     ps_config cfg;
     char err[ERRLEN];
-    int print = 0;
-    if (config_from_args(&cfg, &argc, argv, &print, err, sizeof(err)) < 0) {
-        fprintf(stderr, "patron-scheduler: %s\n", err);
-        return 2;
-    }
-    if (print) {
-        config_print(&cfg, stdout);
-        return 0;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "patron-scheduler: unknown argument '%s'\n", argv[1]);
-        return 2;
-    }
-    log_init("scheduler", log_level_parse(cfg.log_level));
+    int rc = proc_start("patron-scheduler", "scheduler", argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
     srandom((unsigned)(getpid() ^ now_ms()));
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     scheduler s;
     memset(&s, 0, sizeof(s));
     s.cfg = &cfg;
-    s.stopping = &stopping;
+    s.stopping = &proc_stopping;
     if (!slots_zone_known(cfg.timezone)) {
         log_error("timezone '%s' is not a zone this machine knows (an IANA name such as America/New_York; tzdata)",
                   cfg.timezone);
         return 1;
     }
-    if (mkdir_p(cfg.data_dir, 0750, err, sizeof(err)) < 0 || control_db_open(&s, err, sizeof(err)) < 0 ||
+    if (mkdir_p(cfg.data_dir, 0750, err, sizeof(err)) < 0 || proc_lock(&cfg, "scheduler", err, sizeof(err)) < 0 ||
+        control_db_open(&s, err, sizeof(err)) < 0 ||
         schedules_init(s.db, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
@@ -132,7 +109,7 @@ int main(int argc, char **argv)
         return 1;
     }
     s.broker_sock = wire_socket(s.zctx, ZMQ_DEALER, cfg.max_message_bytes, err, sizeof(err));
-    while (!stopping && config_endpoint(&cfg, "jobs", cfg.jobs_endpoint, ep, sizeof(ep), err, sizeof(err)) < 0)
+    while (!proc_stopping && config_endpoint(&cfg, "jobs", cfg.jobs_endpoint, ep, sizeof(ep), err, sizeof(err)) < 0)
         usleep(200 * 1000);
     if (s.broker_sock == NULL || wire_connect(s.broker_sock, ep, err, sizeof(err)) < 0) {
         log_error("%s", err);
@@ -141,7 +118,7 @@ int main(int argc, char **argv)
     log_info("scheduler ready: control on %s, broker at %s, district time zone %s", actual, ep, cfg.timezone);
     zmq_pollitem_t items[2] = {{s.control_sock, 0, ZMQ_POLLIN, 0}, {s.broker_sock, 0, ZMQ_POLLIN, 0}};
     int64_t next_tick = 0, next_publish = 0;
-    while (!stopping) {
+    while (!proc_stopping) {
         zmq_poll(items, 2, 200);
         on_control(&s);
         on_broker(&s);
