@@ -52,6 +52,8 @@ static const setting settings[] = {
     I(job_deadline_seconds, 7200, 1, 604800, "watchdog: a job running longer fails"),
     I(archive_keep, 7, 0, 999, "input copies kept per schedule"),
     I(shutdown_grace_ms, 10000, 0, 600000, "time to finish work after SIGTERM"),
+    I(task_cpu_seconds, 1800, 0, 604800, "CPU time a plan or apply task's process may use before it is ended (0: no limit)"),
+    I(task_memory_mb, 4096, 0, 1048576, "memory (anonymous, resident) a task's process may hold before it is ended (0: no limit)"),
     I(cache_mb, 80, 2, 65536, "SQLite page cache of each worker task (MB)"),
     I(unchanged_memo, 1, 0, 1, "1: a record unchanged since its patron was written is known by its memo"),
     I(stream_apply, 1, 0, 1, "1: with two workers or more, the apply starts while the shards are planned"),
@@ -65,6 +67,7 @@ static const setting settings[] = {
     S(test_clock_file, "", "test only: the scheduler clock reads UTC seconds from this file"),
     I(test_fault_claim, 0, 0, 2, "test only: the scheduler kills itself at a slot claim (1 before commit, 2 after)"),
     I(test_fault_line, 0, 0, INT64_MAX, "test only: a worker aborts when it plans this line"),
+    S(test_fault_kind, "abort", "test only: what happens at test_fault_line: abort, cpu (spins), memory (allocates)"),
     I(test_apply_delay_ms, 0, 0, 60000, "test only: the apply waits this long after each shard it writes"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -37,6 +37,8 @@ typedef struct {
     int64_t job_deadline_seconds;
     int64_t archive_keep;
     int64_t shutdown_grace_ms;
+    int64_t task_cpu_seconds;         /* worker: CPU seconds a task's process may use (0: any) */
+    int64_t task_memory_mb;           /* worker: anonymous resident memory a task's process may hold (0: any) */
     int64_t cache_mb;
     int64_t unchanged_memo;           /* 1: plan records unchanged by their memo (docs/RULES.md) */
     int64_t stream_apply;             /* 1: the apply starts while shards are planned (docs/PROTOCOL.md) */
@@ -50,6 +52,7 @@ typedef struct {
     char test_clock_file[CONFIG_STR]; /* test only: the scheduler's clock reads UTC seconds from this file */
     int64_t test_fault_claim;         /* test only: scheduler killed at a slot claim (1 before commit, 2 after) */
     int64_t test_fault_line;          /* test only: a worker aborts on this CSV line */
+    char test_fault_kind[CONFIG_STR]; /* test only: abort | cpu | memory, at that line */
     int64_t test_apply_delay_ms;      /* test only: the apply waits this long after each shard */
 } ps_config;
 

@@ -233,6 +233,17 @@ static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl
  * it shares with the worker as it was (no copy through a file). */
 static const Patronsync__BrokerMsg *forked_task;
 
+/* A task's process may use task_cpu_seconds of CPU: past it the kernel
+ * sends SIGXCPU (and SIGKILL a few seconds later, should it be caught).
+ * Only system calls: it runs between fork and exec. */
+static void limit_cpu(const worker_ctx *w, const char *mode)
+{
+    if (strcmp(mode, "task") != 0 || w->cfg->task_cpu_seconds <= 0)
+        return;
+    struct rlimit rl = {(rlim_t)w->cfg->task_cpu_seconds, (rlim_t)w->cfg->task_cpu_seconds + 5};
+    setrlimit(RLIMIT_CPU, &rl);
+}
+
 /* Sanitized builds start task processes by exec (below). */
 #if defined(__SANITIZE_ADDRESS__)
 #define TASK_EXEC 1
@@ -278,6 +289,7 @@ static pid_t spawn_self(worker_ctx *w, const char *mode, const int *fds, int nfd
         /* Nothing but system calls until the exec. */
         for (int i = 0; i < nfds; i++)
             fcntl(fds[i], F_SETFD, 0);
+        limit_cpu(w, mode);
         execve("/proc/self/exe", self_argv, envp);
         _exit(127);
     }
@@ -288,6 +300,7 @@ static pid_t spawn_self(worker_ctx *w, const char *mode, const int *fds, int nfd
 #else
     pid_t pid = fork();
     if (pid == 0) {
+        limit_cpu(w, mode);
         /* The worker's pipes are not this process's: a streaming apply
          * sees its pipe close when the worker is gone. */
         for (int i = 0; i < nends; i++)
@@ -358,6 +371,8 @@ typedef struct {
     strbuf out;
     int64_t t0, kill_at;
     int killed;
+    int64_t next_mem_check;    /* when its memory is looked at next (mono ms) */
+    long over_memory_kb;       /* ended for holding this much past task_memory_mb, or 0 */
 } task;
 
 static task tasks[2];
@@ -501,8 +516,10 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
         w->ctl = ctl[1];
 }
 
-/* A running process's peak RSS so far (VmHWM), kB; 0 when unknown. */
-static long proc_peak_kb(pid_t pid)
+/* A line of a running process's /proc status, kB (key: "VmHWM", its peak
+ * RSS so far; "RssAnon", the memory it holds of its own, not the pages of
+ * files it maps, such as the store); 0 when unknown. */
+static long proc_status_kb(pid_t pid, const char *key)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -510,11 +527,27 @@ static long proc_peak_kb(pid_t pid)
     long kb = 0;
     if (f == NULL)
         return 0;
+    size_t kl = strlen(key);
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':' && sscanf(line + kl + 1, "%ld", &kb) == 1)
             break;
     fclose(f);
     return kb;
+}
+
+/* A task holding more than task_memory_mb is ended (looked at every 100 ms). */
+static void task_check_memory(worker_ctx *w, task *t, int64_t now)
+{
+    if (w->cfg->task_memory_mb <= 0 || t->killed || t->over_memory_kb || now < t->next_mem_check)
+        return;
+    t->next_mem_check = now + 100;
+    long kb = proc_status_kb(t->pid, "RssAnon");
+    if (kb <= w->cfg->task_memory_mb * 1024)
+        return;
+    log_warn("job %s: the task's process holds %ld MB, past task_memory_mb=%lld; ending it", task_job(t), kb / 1024,
+             (long long)w->cfg->task_memory_mb);
+    t->over_memory_kb = kb;
+    kill(t->pid, SIGKILL);
 }
 
 /* The task's process has ended (its pipe is closed): report. */
@@ -535,7 +568,7 @@ static void task_end(worker_ctx *w, task *t)
     long together = ru.ru_maxrss;
     for (int k = 0; k < 2; k++)
         if (&tasks[k] != t && tasks[k].pid > 0)
-            together += proc_peak_kb(tasks[k].pid);
+            together += proc_status_kb(tasks[k].pid, "VmHWM");
     if (together > w->child_maxrss_kb)
         w->child_maxrss_kb = together;
     const char *job = task_job(t);
@@ -555,7 +588,14 @@ static void task_end(worker_ctx *w, task *t)
             start_checkpoint(w);
     } else {
         char why[200];
-        if (WIFSIGNALED(st))
+        if (t->over_memory_kb)
+            snprintf(why, sizeof(why), "the worker process handling it went past its memory limit (%ld MB held, task_memory_mb=%lld)",
+                     t->over_memory_kb / 1024, (long long)w->cfg->task_memory_mb);
+        else if (WIFSIGNALED(st) && (WTERMSIG(st) == SIGXCPU || (WTERMSIG(st) == SIGKILL && w->cfg->task_cpu_seconds > 0 &&
+                                                                ru.ru_utime.tv_sec + ru.ru_stime.tv_sec >= w->cfg->task_cpu_seconds)))
+            snprintf(why, sizeof(why), "the worker process handling it went past its CPU time limit (task_cpu_seconds=%lld)",
+                     (long long)w->cfg->task_cpu_seconds);
+        else if (WIFSIGNALED(st))
             snprintf(why, sizeof(why), "the worker process handling it crashed (signal %d)", WTERMSIG(st));
         else
             snprintf(why, sizeof(why), "the worker process handling it exited with status %d", WEXITSTATUS(st));
@@ -767,6 +807,7 @@ int main(int argc, char **argv)
             task *t = &tasks[k];
             if (t->pid <= 0)
                 continue;
+            task_check_memory(&w, t, mono_ms());
             if (proc_stopping && t->kill_at == 0)
                 t->kill_at = mono_ms() + cfg.shutdown_grace_ms;
             if (t->kill_at && mono_ms() > t->kill_at && !t->killed) {

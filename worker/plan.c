@@ -18,6 +18,29 @@
 #include "util.h"
 #include "worker.h"
 
+/* test only (test_fault_line): what a poison record could do to its planner
+ * — crash it, spin, or take memory without end (test_fault_kind). */
+static void test_fault(const ps_config *cfg, uint64_t line)
+{
+    log_error("test fault switch: '%s' on line %llu", cfg->test_fault_kind, (unsigned long long)line);
+    if (strcmp(cfg->test_fault_kind, "cpu") == 0) {
+        for (volatile uint64_t spin = 0;; spin++)
+            ;
+    }
+    if (strcmp(cfg->test_fault_kind, "memory") == 0) {
+        static void *volatile held; /* a chain of touched blocks: resident, and kept */
+        for (;;) {
+            void **p = malloc(1 << 20);
+            if (p != NULL) {
+                memset(p, 1, 1 << 20);
+                *p = held;
+                held = p;
+            }
+        }
+    }
+    abort();
+}
+
 int plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen)
 {
     return stage_plan_path(c, job, shard, out, outlen);
@@ -665,10 +688,8 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
         counts->read++;
         pl.looked.on = 0;
         uint64_t line = rec.line;
-        if (w->cfg->test_fault_line > 0 && line == (uint64_t)w->cfg->test_fault_line) {
-            log_error("test fault switch: aborting on line %llu", (unsigned long long)line);
-            abort();
-        }
+        if (w->cfg->test_fault_line > 0 && line == (uint64_t)w->cfg->test_fault_line)
+            test_fault(w->cfg, line);
         while (note < t->n_notes && t->notes[note]->line < line)
             note++;
         if (note < t->n_notes && t->notes[note]->line == line) {

@@ -4,7 +4,16 @@ import os
 import signal
 import subprocess
 
-from harness import BIN, Cluster, cluster_pid, cluster_signal, main, test, wait_gone
+from harness import BIN, Cluster, cluster_pid, cluster_signal, district, main, test, wait_gone, workdir
+
+_files = {}
+
+
+def files():
+    if not _files:
+        day1, prof, sites = district(workdir("resilience-files"), 3000, 31, "p.properties")
+        _files.update(day1=day1, prof=prof, sites=sites)
+    return _files
 
 
 def second(c, exe):
@@ -44,6 +53,40 @@ def a_killed_scheduler_and_broker_leave_no_stale_lock():
         for name in ("scheduler", "broker"):
             pid = cluster_pid(c, name)
             assert open(os.path.join(c.data, "run", f"{name}.lock")).read().strip() == str(pid)
+
+
+def over_a_limit(name, kind, limit):
+    """A record that makes its planner spin or take memory without end (a
+    test-only switch, as a runaway pattern would): each attempt's process is
+    ended at its limit and counted as a failed attempt; the shard fails, the
+    job ends complete_with_errors, every other shard
+    is applied, and the workers live on."""
+    f = files()
+    settings = {"test_fault_line": "1700", "test_fault_kind": kind, "max_attempts": "2", "shard_size": "500"}
+    settings.update(limit)
+    with Cluster(name, workers=2, settings=settings) as c:
+        c.sites(f["sites"])
+        s = c.run(f["day1"], f["prof"], expect_exit=3)
+        assert s["state"] == "complete_with_errors", s["state"]
+        assert s["shards_failed"] == 1, s
+        assert s["counts"]["added"] >= 3000 - 500 - 10, s["counts"]
+        for name in ("worker-1", "worker-2"):
+            assert cluster_pid(c, name), f"{name} died with its task"
+        logs = "".join(open(os.path.join(c.data, "logs", f"worker-{i}.log"), errors="replace").read() for i in (1, 2))
+        return s, logs
+
+
+@test
+def a_task_past_its_cpu_time_is_ended_and_reported():
+    s, _ = over_a_limit("limit-cpu", "cpu", {"task_cpu_seconds": "2"})
+    assert any("CPU time limit (task_cpu_seconds=2)" in n for n in s["notes"]), s["notes"]
+
+
+@test
+def a_task_past_its_memory_is_ended_and_reported():
+    s, logs = over_a_limit("limit-memory", "memory", {"task_memory_mb": "300"})
+    assert any("memory limit" in n and "task_memory_mb=300" in n for n in s["notes"]), s["notes"]
+    assert "past task_memory_mb=300; ending it" in logs
 
 
 if __name__ == "__main__":
