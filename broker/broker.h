@@ -110,6 +110,11 @@ typedef struct {
 int prepare_job(broker *b, job *j, char *err, size_t errlen);
 /* Add a job-level note to the summary (a copy of msg). 0 / -1 (no memory). */
 int job_note(job *j, const char *msg);
+/* Add a warning: a note beginning SUMMARY_WARNING (summary.h). A job with
+ * one ends complete_with_errors (docs/INPUT.md). 0 / -1 (no memory). */
+int job_warn(job *j, const char *msg);
+/* Whether the job's notes hold a warning. */
+int job_warned(const job *j);
 /* Whether the job reads a run-now's file: patronctl run's own copy of the
  * operator's file in import/adhoc/, written for this job alone (a
  * scheduled file is its exporter's). */

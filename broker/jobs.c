@@ -694,7 +694,9 @@ static int assemble(broker *b, job *j)
         if (status_do(b->redis, "HSET ps:job:%s:summary %s %llu", j->id, summary_counts[i].name,
                       (unsigned long long)*summary_count_ptr(&total, i)) < 0)
             goto out;
-    const char *state = j->final_state[0] ? j->final_state : j->nfailed > 0 ? "complete_with_errors" : "complete";
+    const char *state = j->final_state[0]                  ? j->final_state
+                        : j->nfailed > 0 || job_warned(j) ? "complete_with_errors"
+                                                          : "complete";
     if (status_do(b->redis, "HSET ps:job:%s state %s finished_ms %lld error %s shards_done %llu shards_failed %llu phase done",
                   j->id, state, (long long)now_ms(), j->error, (unsigned long long)j->ndone,
                   (unsigned long long)j->nfailed) < 0)

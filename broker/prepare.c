@@ -19,6 +19,7 @@
 #include "incremental.h"
 #include "log.h"
 #include "profile.h"
+#include "summary.h"
 #include "util.h"
 
 /* What a mode is, for messages. */
@@ -872,6 +873,26 @@ int job_note(job *j, const char *msg)
     return 0;
 }
 
+int job_warn(job *j, const char *msg)
+{
+    size_t n = strlen(SUMMARY_WARNING) + strlen(msg) + 1;
+    char *w = malloc(n);
+    if (w == NULL)
+        return -1;
+    snprintf(w, n, "%s%s", SUMMARY_WARNING, msg);
+    int rc = job_note(j, w);
+    free(w);
+    return rc;
+}
+
+int job_warned(const job *j)
+{
+    for (size_t i = 0; i < j->njob_notes; i++)
+        if (summary_note_is_warning(j->job_notes[i]))
+            return 1;
+    return 0;
+}
+
 /* A file is refused as "not text" when this share of its records (or more)
  * hold NUL bytes or bytes invalid in its encoding, at least NOT_TEXT_MIN of
  * them: a binary file, or a file in another encoding than configured. A
@@ -967,6 +988,87 @@ static int looks_utf16(const char *rec, size_t len)
     return n > 0 && nul * 4 >= n;
 }
 
+/* Whether the encoding given is one of UTF-16's names. */
+static int named_utf16(const encoding_report *rep)
+{
+    return strncmp(rep->configured, "UTF-16", 6) == 0;
+}
+
+/* A file given as UTF-16 (without a BOM) whose NUL bytes say it is not
+ * that: none in every second byte (not UTF-16 at all), or in the other
+ * byte of each pair (the other byte order). 1 with err when refused. */
+static int utf16_refused(const encoding_report *rep, const char *file, char *err, size_t errlen)
+{
+    if (!named_utf16(rep) || rep->bom[0] || rep->sniff_bytes < 2)
+        return 0;
+    unsigned long long n = rep->sniff_bytes, pairs = n / 2, f = rep->nul_first, s = rep->nul_second;
+    if (rep->utf16_pattern == NULL) {
+        if (f + s == 0)
+            err_set(err, errlen,
+                    "file '%s' does not read as %s: it has no byte order mark, and none of its first %llu bytes is "
+                    "NUL, where UTF-16 text has a NUL in every second byte (in each digit, comma and line end); "
+                    "give the encoding it is in (windows-1252? UTF-8?); no patron was changed",
+                    file, rep->configured, n);
+        else
+            err_set(err, errlen,
+                    "file '%s' does not read as %s: it has no byte order mark, and its NUL bytes are not every second "
+                    "byte (%llu of its first %llu byte pairs have a NUL first, %llu a NUL second), where UTF-16 text "
+                    "has a NUL in every second byte (in each digit, comma and line end); give the encoding it is "
+                    "in; no patron was changed",
+                    file, rep->configured, f, pairs, s);
+        return 1;
+    }
+    if (strcmp(rep->configured, "UTF-16") != 0 && strcmp(rep->configured, rep->utf16_pattern) != 0) {
+        int be = strcmp(rep->utf16_pattern, "UTF-16BE") == 0;
+        err_set(err, errlen,
+                "file '%s' does not read as %s: it has no byte order mark, and every second byte is NUL from the "
+                "%s on (the %s byte of %llu of its first %llu byte pairs), the byte order of %s; give its encoding "
+                "as %s (or UTF-16); no patron was changed",
+                file, rep->configured, be ? "first" : "second", be ? "first" : "second", be ? f : s, pairs,
+                rep->utf16_pattern, rep->utf16_pattern);
+        return 1;
+    }
+    return 0;
+}
+
+/* The evidence that a file read as a one-byte encoding or UTF-8 (no BOM)
+ * is UTF-16: its NUL bytes, for a message ("" when they say nothing). */
+static void utf16_evidence(const encoding_report *rep, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (named_utf16(rep) || rep->bom[0] || rep->utf16_pattern == NULL)
+        return;
+    int be = strcmp(rep->utf16_pattern, "UTF-16BE") == 0;
+    snprintf(out, outlen, "every second byte is NUL (the %s of %llu of its first %llu byte pairs), the pattern of %s",
+             be ? "first" : "second", (unsigned long long)(be ? rep->nul_first : rep->nul_second),
+             (unsigned long long)(rep->sniff_bytes / 2), rep->utf16_pattern);
+}
+
+/* Physical lines a record's line ends open after its first (CRLF, CR, LF
+ * each one, as csvscan counts them). */
+static uint64_t lines_within(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            k++;
+        } else if (p[i] == '\r') {
+            k++;
+            if (i + 1 < n && p[i + 1] == '\n')
+                i++;
+        }
+    }
+    return k;
+}
+
+/* A file whose rows to skip hold more than this, or span more lines than
+ * there are rows to skip and this many more, and that yields no record, is
+ * not a header-only file: its line ends were not found (an encoding that
+ * hides them, a quote that swallows them). A header row is a line of a
+ * few hundred bytes. */
+#define HEADER_MAX_BYTES 16384
+#define HEADER_EXTRA_LINES 2
+
 int prepare_job(broker *b, job *j, char *err, size_t errlen)
 {
     const Patronsync__JobRequest *req = j->req;
@@ -1026,8 +1128,21 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     }
     t_converted = mono_ms();
     const char *enc_name = rep.detected[0] ? rep.detected : enc;
-    if (rep.note[0])
-        job_note(j, rep.note);
+    if (utf16_refused(&rep, req->file, err, errlen))
+        goto out;
+    if (rep.bom_contradicts) {
+        /* Read as the BOM says, which is right; but the encoding given is
+         * wrong, and the operator must hear of it (complete_with_errors). */
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "file '%s' begins with a %s byte order mark, so it was read as %s, not as the %s it was given as. "
+                 "Give its encoding as %s%s.",
+                 req->file, rep.bom, rep.bom, rep.configured, rep.bom, strncmp(rep.bom, "UTF-16", 6) == 0 ? " (or UTF-16)" : "");
+        if (job_warn(j, msg) < 0)
+            goto oom;
+    } else if (rep.note[0] && job_note(j, rep.note) < 0) {
+        goto oom;
+    }
     broker_pump(b);
 
     maplen = (size_t)rep.out_bytes;
@@ -1096,6 +1211,8 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     /* What decides whether the file is text at all (every record counts,
      * the rows to skip too). */
     uint64_t all = 0, unreadable = 0, first_unreadable = 0, open_quote = 0;
+    /* the rows to skip: their bytes, the lines they start and end on */
+    uint64_t skipped_bytes = 0, skipped_first_line = 0, skipped_last_line = 0;
     int first_nul = 0, first_utf16 = 0;
     while (winscan_next(&sc, &r)) {
         /* Pages behind us are not needed again (a hash match re-reads its
@@ -1133,6 +1250,10 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
         }
         if (skip > 0) {
             skip--;
+            if (skipped_bytes == 0)
+                skipped_first_line = r.line;
+            skipped_bytes += r.len;
+            skipped_last_line = r.line + lines_within(map + r.off, r.len);
             continue;
         }
         j->records++;
@@ -1187,9 +1308,25 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
     /* A file that is not text, or that ends inside a quoted field, fails
      * the job before any record is planned: it must never pass for a short
      * file (whose missing patrons would be inactivated). */
+    char utf16[200];
+    utf16_evidence(&rep, utf16, sizeof(utf16));
     if (first_nul) {
-        err_set(err, errlen, "file '%s' is not a text file: line 1 holds NUL bytes%s; no patron was changed", req->file,
-                first_utf16 ? " (UTF-16 without a byte-order mark? give its encoding as UTF-16LE or UTF-16BE)" : "");
+        if (utf16[0])
+            err_set(err, errlen,
+                    "file '%s' is not a text file: line 1 holds NUL bytes: %s (UTF-16 without a byte-order mark? "
+                    "give its encoding as %s, or UTF-16); no patron was changed",
+                    req->file, utf16, rep.utf16_pattern);
+        else
+            err_set(err, errlen, "file '%s' is not a text file: line 1 holds NUL bytes%s; no patron was changed",
+                    req->file,
+                    first_utf16 ? " (UTF-16 without a byte-order mark? give its encoding as UTF-16LE or UTF-16BE)" : "");
+        goto out;
+    }
+    if (utf16[0]) {
+        err_set(err, errlen,
+                "file '%s' does not read as %s: %s (UTF-16 without a byte-order mark? give its encoding as %s, or "
+                "UTF-16); no patron was changed",
+                req->file, enc_name, utf16, rep.utf16_pattern);
         goto out;
     }
     if (unreadable >= NOT_TEXT_MIN && unreadable * 100 > all * NOT_TEXT_PCT) {
@@ -1237,6 +1374,19 @@ int prepare_job(broker *b, job *j, char *err, size_t errlen)
         snprintf(msg, sizeof(msg), "%llu place(s) in the file held bytes invalid in %s; each record holding them was skipped.",
                  (unsigned long long)rep.bad_total, enc_name);
         job_note(j, msg);
+    }
+    if (j->records == 0 && skipped_bytes > 0 &&
+        (skipped_bytes > HEADER_MAX_BYTES ||
+         skipped_last_line - skipped_first_line + 1 > (uint64_t)profile_rows_to_skip(prof) + HEADER_EXTRA_LINES)) {
+        err_set(err, errlen,
+                "file '%s' yields no records, though it holds %llu bytes: all of them read as its %lld row(s) to skip "
+                "(the header), %llu bytes on lines %llu-%llu, where a header is one line of a few hundred bytes. Its "
+                "line ends were not found: is its encoding right (%s), or does a quote on line %llu swallow the "
+                "lines after it? no patron was changed",
+                req->file, (unsigned long long)in.sb.st_size, (long long)profile_rows_to_skip(prof),
+                (unsigned long long)skipped_bytes, (unsigned long long)skipped_first_line,
+                (unsigned long long)skipped_last_line, enc_name, (unsigned long long)skipped_first_line);
+        goto out;
     }
     if (j->records == 0) {
         char msg[300];

@@ -416,6 +416,30 @@ static const char *bom_of(const unsigned char *p, size_t n, size_t *bom_len)
     return NULL;
 }
 
+/* Count the NUL bytes of p[0..n) by place in each pair and name the
+ * pattern they make, if it is UTF-16's. */
+static void sniff_utf16(const unsigned char *p, size_t n, encoding_report *rep)
+{
+    n = n < ENCODING_SNIFF_BYTES ? n : ENCODING_SNIFF_BYTES;
+    n &= ~(size_t)1;
+    uint64_t first = 0, second = 0;
+    for (size_t i = 0; i < n; i += 2) {
+        first += p[i] == 0;
+        second += p[i + 1] == 0;
+    }
+    uint64_t pairs = n / 2;
+    rep->sniff_bytes = n;
+    rep->nul_first = first;
+    rep->nul_second = second;
+    rep->utf16_pattern = NULL;
+    if (pairs == 0)
+        return;
+    if (first * 8 >= pairs && second * 8 <= first)
+        rep->utf16_pattern = "UTF-16BE";
+    else if (second * 8 >= pairs && first * 8 <= second)
+        rep->utf16_pattern = "UTF-16LE";
+}
+
 int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char *name,
                         encoding_report *rep, char *err, size_t errlen)
 {
@@ -452,20 +476,23 @@ int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char 
 
     size_t bom_len;
     const char *bom = bom_of((const unsigned char *)in, avail, &bom_len);
+    str_copy(rep->configured, sizeof rep->configured, configured);
+    sniff_utf16((const unsigned char *)in + bom_len, avail - bom_len, rep);
     if (bom != NULL) {
         int agrees = strcmp(from, bom) == 0 || (strcmp(from, "UTF-16") == 0 && bom_len == 2);
         if (!agrees)
             err_set(rep->note, sizeof rep->note,
                     "file starts with a %s byte-order mark; read as %s instead of %s", bom, bom,
                     configured);
+        rep->bom_contradicts = !agrees;
+        str_copy(rep->bom, sizeof rep->bom, bom);
         from = bom;
         unit = bom_len == 2 ? 2 : 1;
         str_copy(rep->detected, sizeof rep->detected, bom);
     } else if (strcmp(from, "UTF-16") == 0) {
-        from = "UTF-16BE";
-        str_copy(rep->detected, sizeof rep->detected, "UTF-16BE");
-        str_copy(rep->note, sizeof rep->note,
-                 "UTF-16 file without a byte-order mark; read as UTF-16BE");
+        from = rep->utf16_pattern ? rep->utf16_pattern : "UTF-16BE";
+        str_copy(rep->detected, sizeof rep->detected, from);
+        err_set(rep->note, sizeof rep->note, "UTF-16 file without a byte-order mark; read as %s", from);
     } else {
         str_copy(rep->detected, sizeof rep->detected, configured);
     }

@@ -14,8 +14,22 @@ typedef struct {
 /* rep->bad keeps at most this many entries; later runs are only counted. */
 #define ENCODING_MAX_BAD 10000
 
+/* Bytes of the file's start (after any BOM) looked at for the NUL bytes
+ * that tell UTF-16 without a BOM (rep->utf16_pattern). */
+#define ENCODING_SNIFF_BYTES 65536
+
 typedef struct {
     char detected[32];    /* encoding actually used (a BOM wins), e.g. "UTF-16LE" */
+    char configured[32];  /* the encoding as given, by the name messages use ("windows-1252") */
+    char bom[16];         /* the encoding a byte-order mark at the start names, "" without one */
+    int bom_contradicts;  /* that BOM named another encoding than the configured one (it was followed) */
+    /* NUL bytes among the first sniff_bytes bytes after any BOM (at most
+     * ENCODING_SNIFF_BYTES, even), by place in each pair of bytes: UTF-16
+     * text of letters, digits, commas and line ends has the NUL of each
+     * such character's other byte in every second byte. */
+    uint64_t sniff_bytes, nul_first, nul_second;
+    const char *utf16_pattern; /* "UTF-16BE": the first byte of at least 1 in 8 pairs is NUL, the second
+                                * seldom (at most 1 in 8 as often); "UTF-16LE": the reverse; NULL: neither */
     char note[256];       /* set when a BOM contradicted the configured encoding,
                            * or UTF-16 without a BOM was read as big-endian */
     encoding_bad *bad;    /* invalid byte runs, in order; owned, free with encoding_report_free */
@@ -40,7 +54,10 @@ typedef struct {
  *     undefined bytes (0x81 0x8D 0x8F 0x90 0x9D) are invalid.
  *   - UTF-8 input is validated strictly (no overlongs, surrogates or code
  *     points past U+10FFFF: glibc's iconv lets the last through) and copied.
- *   - UTF-16 without a BOM is read as big-endian (and noted).
+ *   - UTF-16 without a BOM is read as the NUL bytes say (utf16_pattern), or
+ *     as big-endian when they say nothing, and noted either way. Whether a
+ *     file's bytes contradict the encoding given is the caller's to decide
+ *     from the report (bom_contradicts, utf16_pattern).
  *   - NUL bytes pass through as NUL.
  * rep is reset first; free it with encoding_report_free even after -1. */
 int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char *name,

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "textwidth.h"
+
 #define C(field) {#field, offsetof(Patronsync__Counts, field)}
 const summary_count summary_counts[] = {
     C(read), C(added), C(added_with_warnings), C(updated), C(updated_with_warnings),
@@ -70,6 +72,82 @@ static void fmt_time(const char *ms, char *out, size_t n)
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* What the Line column says of a summary line. */
+static void line_cell(const Patronsync__Exception *e, char *out, size_t n)
+{
+    if (e->line == 0)
+        str_copy(out, n, SUMMARY_NOT_IN_FILE);
+    else
+        snprintf(out, n, "%llu", (unsigned long long)e->line);
+}
+
+int summary_note_is_warning(const char *note)
+{
+    return note != NULL && strncmp(note, SUMMARY_WARNING, strlen(SUMMARY_WARNING)) == 0;
+}
+
+/* The table of a summary's lines, each column as wide as its widest cell
+ * in display columns (textwidth: an accented or CJK name takes the columns
+ * it shows in, not its bytes). A line about a patron who is not in the
+ * file (line 0: the finishing step's missing patrons) says so instead of
+ * a line number. */
+static void render_lines(const redisReply *xr, strbuf *out)
+{
+    if (xr->elements == 0)
+        return;
+    Patronsync__Exception **v = calloc(xr->elements, sizeof(*v));
+    if (v == NULL) {
+        sb_puts(out, "\n  (out of memory listing the summary lines)\n");
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < xr->elements; i++) {
+        Patronsync__Exception *e = status_exception_decode(xr->element[i]->str, xr->element[i]->len);
+        if (e != NULL)
+            v[n++] = e;
+    }
+    enum { LINE, DID, NAME, OUTCOME, NCOLS };
+    static const char *heads[NCOLS] = {"Line", "District ID", "Name", "Outcome"};
+    size_t width[NCOLS];
+    for (int c = 0; c < NCOLS; c++)
+        width[c] = textwidth_str(heads[c]);
+    char num[32];
+    for (size_t i = 0; i < n; i++) {
+        line_cell(v[i], num, sizeof(num));
+        const char *cell[NCOLS] = {num, v[i]->district_id, v[i]->name, v[i]->outcome};
+        for (int c = 0; c < NCOLS; c++) {
+            size_t cw = textwidth_str(cell[c]);
+            if (cw > width[c])
+                width[c] = cw;
+        }
+    }
+    sb_puts(out, "\n");
+    for (size_t i = 0; i <= n; i++) {
+        const Patronsync__Exception *e = i > 0 ? v[i - 1] : NULL;
+        const char *cell[NCOLS];
+        const char *msg = "Message";
+        if (e == NULL) {
+            for (int c = 0; c < NCOLS; c++)
+                cell[c] = heads[c];
+        } else {
+            line_cell(e, num, sizeof(num));
+            cell[LINE] = num;
+            cell[DID] = e->district_id;
+            cell[NAME] = e->name;
+            cell[OUTCOME] = e->outcome;
+            msg = e->message;
+        }
+        sb_puts(out, "  ");
+        for (int c = 0; c < NCOLS; c++) {
+            textwidth_pad(out, cell[c], width[c]);
+            sb_puts(out, " ");
+        }
+        sb_printf(out, "%s\n", msg ? msg : "");
+    }
+    status_free_exceptions(v, n);
+    free(v);
 }
 
 int summary_render(status *st, const char *job, int json, strbuf *out)
@@ -159,8 +237,14 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
             sb_printf(out, "Error: %s\n", hget(jr, "error"));
         if (hget(jr, "held_reason") && *hget(jr, "held_reason"))
             sb_printf(out, "Held: %s\n", hget(jr, "held_reason"));
+        /* A warning (a note the broker marked so, docs/INPUT.md) first:
+         * it is why the job did not end plain "complete". */
         for (size_t i = 0; i < nr->elements; i++)
-            sb_printf(out, "Note: %s\n", nr->element[i]->str);
+            if (summary_note_is_warning(nr->element[i]->str))
+                sb_printf(out, "%s\n", nr->element[i]->str);
+        for (size_t i = 0; i < nr->elements; i++)
+            if (!summary_note_is_warning(nr->element[i]->str))
+                sb_printf(out, "Note: %s\n", nr->element[i]->str);
 #define N(f) count_of(cr, f)
         sb_printf(out, "\n  Patron records read:      %lld\n", N("read"));
         sb_printf(out, "  Patrons added:            %lld (%lld with warnings)\n", N("added"), N("added_with_warnings"));
@@ -173,16 +257,7 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
         sb_printf(out, "  Invalid records skipped:  %lld\n", N("invalid_skipped"));
         sb_printf(out, "  Duplicates superseded:    %lld\n", N("duplicates_superseded"));
 #undef N
-        if (xr->elements > 0)
-            sb_printf(out, "\n  %-7s %-14s %-24s %-8s %s\n", "Line", "District ID", "Name", "Outcome", "Message");
-        for (size_t i = 0; i < xr->elements; i++) {
-            Patronsync__Exception *e = status_exception_decode(xr->element[i]->str, xr->element[i]->len);
-            if (e == NULL)
-                continue;
-            sb_printf(out, "  %-7llu %-14s %-24s %-8s %s\n", (unsigned long long)e->line, e->district_id,
-                      e->name, e->outcome, e->message);
-            status_free_exceptions(&e, 1);
-        }
+        render_lines(xr, out);
     }
     freeReplyObject(jr);
     freeReplyObject(cr);
@@ -191,15 +266,50 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
     return 0;
 }
 
+/* The jobs list as text: a header and one row a job, each column as wide
+ * as its widest cell in display columns (the file, last, is not padded). */
+enum { JOBS_ID, JOBS_STATE, JOBS_STARTED, JOBS_READ, JOBS_FILE, JOBS_NCOLS };
+
+static void render_job_rows(char **cells, size_t nrows, strbuf *out)
+{
+    static const char *heads[JOBS_NCOLS] = {"JOB", "STATE", "STARTED", "RECORDS", "FILE"};
+    size_t width[JOBS_NCOLS];
+    for (int c = 0; c < JOBS_NCOLS; c++) {
+        width[c] = textwidth_str(heads[c]);
+        for (size_t i = 0; i < nrows; i++) {
+            size_t w = textwidth_str(cells[i * JOBS_NCOLS + c]);
+            if (w > width[c])
+                width[c] = w;
+        }
+    }
+    for (size_t i = 0; i <= nrows; i++) {
+        for (int c = 0; c < JOBS_NCOLS; c++) {
+            const char *cell = i == 0 ? heads[c] : cells[(i - 1) * JOBS_NCOLS + c];
+            if (c + 1 < JOBS_NCOLS) {
+                textwidth_pad(out, cell, width[c]);
+                sb_puts(out, " ");
+            } else {
+                sb_printf(out, "%s\n", cell ? cell : "");
+            }
+        }
+    }
+}
+
 int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
 {
     redisReply *r = status_cmd(st, "ZREVRANGE ps:jobs 0 %lld", (long long)limit - 1);
     if (r == NULL)
         return -1;
-    if (json)
+    int rc = -1;
+    char **cells = NULL; /* text: JOBS_NCOLS strings a row, owned */
+    size_t nrows = 0;
+    if (json) {
         sb_puts(out, "[");
-    else
-        sb_printf(out, "%-34s %-22s %-19s %-8s %s\n", "JOB", "STATE", "STARTED", "RECORDS", "FILE");
+    } else if (r->elements > 0) {
+        cells = calloc(r->elements * JOBS_NCOLS, sizeof(*cells));
+        if (cells == NULL)
+            goto out;
+    }
     for (size_t i = 0; i < r->elements; i++) {
         const char *id = r->element[i]->str;
         redisReply *jr = status_cmd(st, "HGETALL ps:job:%s", id);
@@ -209,8 +319,7 @@ int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
                 freeReplyObject(jr);
             if (cr)
                 freeReplyObject(cr);
-            freeReplyObject(r);
-            return -1;
+            goto out;
         }
         const char *state = or_empty(hget(jr, "state"));
         const char *file = or_empty(hget(jr, "file"));
@@ -234,13 +343,26 @@ int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
         } else {
             char t[32];
             fmt_time(hget(jr, "started_ms"), t, sizeof(t));
-            sb_printf(out, "%-34s %-22s %-19s %-8s %s\n", id, state, t, read, file);
+            char **row = &cells[nrows * JOBS_NCOLS];
+            row[JOBS_ID] = strdup(id);
+            row[JOBS_STATE] = strdup(state);
+            row[JOBS_STARTED] = strdup(t);
+            row[JOBS_READ] = strdup(read);
+            row[JOBS_FILE] = strdup(file);
+            nrows++;
         }
         freeReplyObject(jr);
         freeReplyObject(cr);
     }
     if (json)
         sb_puts(out, "]\n");
+    else
+        render_job_rows(cells, nrows, out);
+    rc = 0;
+out:
+    for (size_t i = 0; i < nrows * JOBS_NCOLS; i++)
+        free(cells[i]);
+    free(cells);
     freeReplyObject(r);
-    return 0;
+    return rc;
 }

@@ -325,16 +325,22 @@ def encodings_end_to_end():
 
 
 @test
-def byte_order_mark_contradicting_the_encoding_wins_and_is_noted():
-    run_case(corpus("bom-utf8-in-cp1252.csv"), "complete", {IDS[162]: {"last_name": "Đorđević"}},
+def byte_order_mark_contradicting_the_encoding_wins_with_a_warning():
+    # The BOM is followed (the records are read right), but the encoding
+    # given is wrong: a warning, and complete_with_errors (exit 3), never a
+    # plain "complete" (issue 16).
+    run_case(corpus("bom-utf8-in-cp1252.csv"), "complete_with_errors", {IDS[162]: {"last_name": "Đorđević"}},
              counts={"updated": 1, "unchanged": 19}, read=20,
-             notes=["UTF-8 byte-order mark; read as UTF-8 instead of windows-1252"])
-    run_case(corpus("bom-utf16le-in-cp1252.csv"), "complete", {IDS[183]: {"last_name": "Ōtake"}},
+             notes=["Warning: file 'adhoc/", "bom-utf8-in-cp1252.csv' begins with a UTF-8 byte order mark, so it was "
+                    "read as UTF-8, not as the windows-1252 it was given as. Give its encoding as UTF-8."])
+    run_case(corpus("bom-utf16le-in-cp1252.csv"), "complete_with_errors", {IDS[183]: {"last_name": "Ōtake"}},
              counts={"updated": 1, "unchanged": 19}, read=20,
-             notes=["UTF-16LE byte-order mark; read as UTF-16LE instead of windows-1252"])
-    run_case(corpus("bom-utf16be-in-utf8.csv"), "complete", {IDS[201]: {"last_name": "Šťastný"}},
+             notes=["begins with a UTF-16LE byte order mark, so it was read as UTF-16LE, not as the windows-1252 it "
+                    "was given as. Give its encoding as UTF-16LE (or UTF-16)."])
+    run_case(corpus("bom-utf16be-in-utf8.csv"), "complete_with_errors", {IDS[201]: {"last_name": "Šťastný"}},
              encoding="UTF-8", counts={"updated": 1, "unchanged": 19}, read=20,
-             notes=["UTF-16BE byte-order mark; read as UTF-16BE instead of UTF-8"])
+             notes=["begins with a UTF-16BE byte order mark, so it was read as UTF-16BE, not as the UTF-8 it was "
+                    "given as."])
     run_case(corpus("utf16-nobom.csv"), "complete", {IDS[222]: {"last_name": "Ærø"}},
              encoding="UTF-16", counts={"updated": 1, "unchanged": 19}, read=20,
              notes=["without a byte-order mark; read as UTF-16BE"])
@@ -364,7 +370,9 @@ def a_file_that_is_not_text_fails_the_job():
              error=["does not read as UTF-8 text: 20 of its 21 records hold NUL bytes or bytes invalid in UTF-8",
                     "the first on line 2", "is its encoding right?", "no patron was changed"])
     run_case(corpus("utf16le-nobom-as-cp1252.csv"), "failed", read=0,
-             error=["is not a text file: line 1 holds NUL bytes", "UTF-16 without a byte-order mark?"])
+             error=["is not a text file: line 1 holds NUL bytes", "UTF-16 without a byte-order mark?",
+                    "every second byte is NUL (the second of ", "the pattern of UTF-16LE",
+                    "give its encoding as UTF-16LE, or UTF-16"])
     for name in ("binary-zip.xlsx", "binary-gzip.csv.gz", "binary-elf"):
         run_case(corpus(name), "failed", read=0, error=["is not a text file: line 1 holds NUL bytes"])
     for name in ("binary-png.png", "binary-pdf.pdf"):
@@ -459,8 +467,11 @@ def large_field_and_wide_record_are_skipped_in_bounded_memory():
 def files_without_records_change_nothing():
     for name in ("empty.csv", "header-only.csv", "header-only-no-newline.csv", "whitespace-only.csv"):
         run_case(corpus(name), "complete", read=0, notes=["holds no records"])
-    run_case(corpus("bom-only.csv"), "complete", read=0,
-             notes=["holds no records", "read as UTF-8 instead of windows-1252"])
+    # a UTF-8 BOM in a file given as windows-1252 contradicts it, records or
+    # none: a warning (docs/INPUT.md)
+    run_case(corpus("bom-only.csv"), "complete_with_errors", read=0,
+             notes=["holds no records", "begins with a UTF-8 byte order mark, so it was read as UTF-8, not as the "
+                    "windows-1252 it was given as"])
 
 
 # ---- the file itself ----

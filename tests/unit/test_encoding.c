@@ -542,6 +542,88 @@ static void test_known_names(void)
     CHECK(encoding_known("UTF-8//IGNORE") == 0);
 }
 
+/* The report's evidence for the broker's wrong-encoding checks: the BOM
+ * and whether it contradicts, and the NUL bytes of UTF-16 without a BOM,
+ * by which a file given as "UTF-16" is read in the byte order they show. */
+static void test_wrong_encoding_evidence(void)
+{
+    strbuf out;
+    encoding_report rep;
+    char err[ERRLEN];
+    /* "id,name\nJos\xe9\n" in UTF-16LE without a BOM, given as UTF-16: little-endian by its NULs */
+    const char le[] = "i\0d\0,\0n\0a\0m\0e\0\n\0J\0o\0s\0\xe9\0\n\0";
+    CHECK(convert("UTF-16", le, sizeof le - 1, &out, &rep, err) == 0);
+    CHECK(OUT_IS(&out, "id,name\nJos\xc3\xa9\n"));
+    CHECK_STR(rep.detected, "UTF-16LE");
+    CHECK_STR(rep.configured, "UTF-16");
+    CHECK_STR(rep.note, "UTF-16 file without a byte-order mark; read as UTF-16LE");
+    CHECK_STR(rep.bom, "");
+    CHECK(rep.bom_contradicts == 0);
+    CHECK(rep.sniff_bytes == sizeof le - 1 && rep.nul_second == 13 && rep.nul_first == 0);
+    CHECK(rep.utf16_pattern != NULL && strcmp(rep.utf16_pattern, "UTF-16LE") == 0);
+    encoding_report_free(&rep);
+    sb_free(&out);
+
+    /* the same bytes given as windows-1252: read as given (NULs and all), the pattern reported */
+    CHECK(convert("cp1252", le, sizeof le - 1, &out, &rep, err) == 0);
+    CHECK_STR(rep.detected, "windows-1252");
+    CHECK_STR(rep.configured, "windows-1252");
+    CHECK(rep.utf16_pattern != NULL && strcmp(rep.utf16_pattern, "UTF-16LE") == 0);
+    encoding_report_free(&rep);
+    sb_free(&out);
+
+    /* big-endian: the first byte of each pair */
+    const char be[] = "\0i\0d\0,\0\xe9\0\n";
+    CHECK(convert("UTF-16LE", be, sizeof be - 1, &out, &rep, err) == 0);
+    CHECK_STR(rep.detected, "UTF-16LE"); /* read as given; the broker refuses it */
+    CHECK(rep.nul_first == 5 && rep.nul_second == 0);
+    CHECK(rep.utf16_pattern != NULL && strcmp(rep.utf16_pattern, "UTF-16BE") == 0);
+    encoding_report_free(&rep);
+    sb_free(&out);
+
+    /* windows-1252 text has no NUL: no pattern, whatever it is given as */
+    const char cp[] = "id,name\r\n41415926,N\xfa\xf1" "ez\r\n";
+    const char *as[] = {"windows-1252", "UTF-16", "UTF-16BE"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(convert(as[i], cp, sizeof cp - 1, &out, &rep, err) == 0);
+        CHECK(rep.utf16_pattern == NULL);
+        CHECK(rep.nul_first == 0 && rep.nul_second == 0 && rep.sniff_bytes == sizeof cp - 1 - 1); /* even */
+        encoding_report_free(&rep);
+        sb_free(&out);
+    }
+
+    /* NULs on both sides (a binary file): no pattern */
+    const char bin[] = "\0\0\0\0PK\0\0\0\0\x14\0\0\0";
+    CHECK(convert("UTF-16", bin, sizeof bin - 1, &out, &rep, err) == 0);
+    CHECK(rep.utf16_pattern == NULL);
+    encoding_report_free(&rep);
+    sb_free(&out);
+
+    /* a BOM: named, and whether it contradicts; the NULs are counted after it */
+    const char u8[] = "\xef\xbb\xbf" "Jos\xc3\xa9";
+    CHECK(convert("windows-1252", u8, sizeof u8 - 1, &out, &rep, err) == 0);
+    CHECK_STR(rep.bom, "UTF-8");
+    CHECK(rep.bom_contradicts == 1);
+    CHECK_STR(rep.configured, "windows-1252");
+    CHECK(rep.sniff_bytes == 4);
+    encoding_report_free(&rep);
+    sb_free(&out);
+    CHECK(convert("UTF-8", u8, sizeof u8 - 1, &out, &rep, err) == 0);
+    CHECK_STR(rep.bom, "UTF-8");
+    CHECK(rep.bom_contradicts == 0);
+    encoding_report_free(&rep);
+    sb_free(&out);
+    const char bomle[] = "\xff\xfe" "a\0,\0";
+    CHECK(convert("UTF-16", bomle, sizeof bomle - 1, &out, &rep, err) == 0);
+    CHECK(rep.bom_contradicts == 0 && strcmp(rep.bom, "UTF-16LE") == 0);
+    encoding_report_free(&rep);
+    sb_free(&out);
+    CHECK(convert("UTF-16BE", bomle, sizeof bomle - 1, &out, &rep, err) == 0);
+    CHECK(rep.bom_contradicts == 1 && strcmp(rep.detected, "UTF-16LE") == 0);
+    encoding_report_free(&rep);
+    sb_free(&out);
+}
+
 int main(void)
 {
     T_RUN(test_windows_1252);
@@ -560,5 +642,6 @@ int main(void)
     T_RUN(test_empty_file);
     T_RUN(test_unknown_encoding_and_io_errors);
     T_RUN(test_known_names);
+    T_RUN(test_wrong_encoding_evidence);
     T_END();
 }
