@@ -1,6 +1,7 @@
 /* cluster: `patronctl up` and `down` — the processes of a single-host
  * install, their pid files and logs under the data folder, readiness by
  * asking each one. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,7 +67,58 @@ static void run_path(const ps_config *cfg, const char *name, const char *ext, ch
     snprintf(out, n, "%s/run/%s.%s", cfg->data_dir, name, ext);
 }
 
-int cluster_pid(const ps_config *cfg, const char *name)
+/* The program a process started by up runs, by its pid file's name
+ * (NULL: not checked). A pid file outlives its process (a reboot, a
+ * kill -9), and its number can be taken by another program since. */
+static const char *expected_program(const char *name)
+{
+    if (strcmp(name, "scheduler") == 0)
+        return "patron-scheduler";
+    if (strcmp(name, "broker") == 0)
+        return "patron-broker";
+    if (strncmp(name, "worker-", 7) == 0)
+        return "patron-worker";
+    return NULL; /* redis: its program's name varies (redis-server, valkey-server ...) */
+}
+
+/* Whether pid is alive (not a zombie) and, when its name says which
+ * program it must be, runs that program. */
+static int pid_alive(int pid, const char *name)
+{
+    if (pid <= 0)
+        return 0;
+    /* EPERM: alive, another user's (a cluster started by root, say). */
+    if (kill((pid_t)pid, 0) < 0 && errno != EPERM)
+        return 0;
+    /* A zombie (exited, not yet reaped by its parent) is not alive. */
+    int st;
+    if (waitpid((pid_t)pid, &st, WNOHANG) == (pid_t)pid)
+        return 0;
+    char path[64];
+    size_t len;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    char *stat = file_read_all(path, 4096, &len, NULL, 0);
+    if (stat != NULL) {
+        const char *paren = strrchr(stat, ')');
+        int zombie = paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+        free(stat);
+        if (zombie)
+            return 0;
+    }
+    const char *prog = expected_program(name);
+    if (prog == NULL)
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    char *cmd = file_read_all(path, 4096, &len, NULL, 0);
+    if (cmd == NULL)
+        return 1; /* no /proc to ask: take the pid's word */
+    int ok = len == 0 || strstr(cmd, prog) != NULL; /* argv[0] (NUL-terminated first) */
+    free(cmd);
+    return ok;
+}
+
+/* The pid a pid file holds, or 0. */
+static int pid_file(const ps_config *cfg, const char *name)
 {
     char path[CONFIG_STR + 64];
     run_path(cfg, name, "pid", path, sizeof(path));
@@ -77,25 +130,170 @@ int cluster_pid(const ps_config *cfg, const char *name)
     char *nl = strchr(t, '\n');
     if (nl)
         *nl = '\0';
-    parse_i64(t, 1, INT32_MAX, &pid);
+    if (parse_i64(t, 1, INT32_MAX, &pid) < 0)
+        pid = 0;
     free(t);
-    if (pid > 0 && kill((pid_t)pid, 0) == 0) {
-        /* A zombie (exited, not yet reaped by its parent) is not alive. */
-        int st;
-        if (waitpid((pid_t)pid, &st, WNOHANG) == (pid_t)pid)
-            return 0;
-        char statp[64];
-        snprintf(statp, sizeof(statp), "/proc/%d/stat", (int)pid);
-        char *stat = file_read_all(statp, 4096, &len, NULL, 0);
-        int zombie = 0;
-        if (stat != NULL) {
-            const char *paren = strrchr(stat, ')');
-            zombie = paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
-            free(stat);
-        }
-        return zombie ? 0 : (int)pid;
+    return (int)pid;
+}
+
+int cluster_pid(const ps_config *cfg, const char *name)
+{
+    int pid = pid_file(cfg, name);
+    return pid_alive(pid, name) ? pid : 0;
+}
+
+/* Order in lists: redis, broker, workers by number, scheduler, others. */
+static int proc_rank(const char *name, long *num)
+{
+    *num = 0;
+    if (strcmp(name, "redis") == 0)
+        return 0;
+    if (strcmp(name, "broker") == 0)
+        return 1;
+    if (strncmp(name, "worker-", 7) == 0) {
+        *num = strtol(name + 7, NULL, 10);
+        return 2;
     }
+    if (strcmp(name, "scheduler") == 0)
+        return 3;
+    return 4;
+}
+
+static int proc_cmp(const void *a, const void *b)
+{
+    const cluster_proc *x = a, *y = b;
+    long nx, ny;
+    int rx = proc_rank(x->name, &nx), ry = proc_rank(y->name, &ny);
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    if (nx != ny)
+        return nx < ny ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int cluster_procs(const ps_config *cfg, cluster_proc *procs, int cap)
+{
+    char dir[CONFIG_STR + 16];
+    snprintf(dir, sizeof(dir), "%s/run", cfg->data_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while (n < cap && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len <= 4 || len - 4 >= sizeof(procs[n].name) || strcmp(e->d_name + len - 4, ".pid") != 0)
+            continue;
+        memcpy(procs[n].name, e->d_name, len - 4);
+        procs[n].name[len - 4] = '\0';
+        procs[n].pid = pid_file(cfg, procs[n].name);
+        procs[n].alive = pid_alive(procs[n].pid, procs[n].name);
+        n++;
+    }
+    closedir(d);
+    qsort(procs, (size_t)n, sizeof(procs[0]), proc_cmp);
+    return n;
+}
+
+/* "broker (pid 12), worker-1 (pid 13)" of the procs alive (or not). */
+static void procs_list(const cluster_proc *p, int n, int alive, char *out, size_t outlen)
+{
+    strbuf sb;
+    sb_init(&sb);
+    int listed = 0, more = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i].alive != alive)
+            continue;
+        if (listed == 8) {
+            more++;
+            continue;
+        }
+        if (alive)
+            sb_printf(&sb, "%s%s (pid %d)", listed ? ", " : "", p[i].name, p[i].pid);
+        else
+            sb_printf(&sb, "%s%s", listed ? ", " : "", p[i].name);
+        listed++;
+    }
+    if (more)
+        sb_printf(&sb, " and %d more", more);
+    str_copy(out, outlen, listed ? sb_str(&sb) : "nothing");
+    sb_free(&sb);
+}
+
+static int run_file_exists(const ps_config *cfg, const char *leaf)
+{
+    char path[CONFIG_STR + 64];
+    snprintf(path, sizeof(path), "%s/run/%s", cfg->data_dir, leaf);
+    return access(path, F_OK) == 0;
+}
+
+/* Whether the operator pointed patronctl at a cluster that up did not
+ * start (a container's, say): a scheduler advertised under DIR, or an
+ * endpoint set by hand (environment, DATA/patronsync.conf, --set). */
+static int configured_elsewhere(const ps_config *cfg, int needs)
+{
+    if (run_file_exists(cfg, "control.endpoint"))
+        return 1;
+    ps_config d;
+    config_defaults(&d);
+    if ((needs & CLI_SCHEDULER) &&
+        (getenv("PATRONSYNC_CONTROL_ENDPOINT") != NULL || strcmp(cfg->control_endpoint, d.control_endpoint) != 0))
+        return 1;
+    if ((needs & CLI_REDIS) && (getenv("PATRONSYNC_REDIS_URL") != NULL || strcmp(cfg->redis_url, d.redis_url) != 0))
+        return 1;
     return 0;
+}
+
+int cluster_check(const ps_config *cfg, int needs, char *err, size_t errlen)
+{
+    cluster_proc p[CLUSTER_MAX_PROCS];
+    int n = cluster_procs(cfg, p, CLUSTER_MAX_PROCS);
+    const char *dir = cfg->data_dir;
+    if (n == 0 && !run_file_exists(cfg, "cluster.conf")) {
+        if (!(needs & CLI_CLUSTER_DIR) && configured_elsewhere(cfg, needs))
+            return 0;
+        err_set(err, errlen, "no cluster under %s (start one with 'patronctl --data %s up', or pass --data)", dir, dir);
+        return -1;
+    }
+    if (needs & CLI_CLUSTER_DIR)
+        return 0;
+    const char *missing = NULL;
+    int alive = 0, sched = 0, redis = -1;
+    for (int i = 0; i < n; i++) {
+        alive += p[i].alive;
+        if (strcmp(p[i].name, "scheduler") == 0)
+            sched = p[i].alive;
+        if (strcmp(p[i].name, "redis") == 0)
+            redis = p[i].alive;
+    }
+    /* Redis is the cluster's own when up wrote its address (else it is
+     * the operator's, not ours to judge). */
+    if (redis < 0) {
+        char path[CONFIG_STR + 64];
+        run_path(cfg, "cluster", "conf", path, sizeof(path));
+        size_t len;
+        char *conf = file_read_all(path, 1 << 16, &len, NULL, 0);
+        if (conf != NULL && strstr(conf, "\nredis_url=") != NULL)
+            redis = 0;
+        free(conf);
+    }
+    if ((needs & CLI_SCHEDULER) && !sched)
+        missing = "scheduler";
+    else if ((needs & CLI_REDIS) && redis == 0)
+        missing = "Redis";
+    if (missing == NULL && alive > 0)
+        return 0;
+    if (alive == 0) {
+        err_set(err, errlen, "the cluster under %s is down (none of its processes is running; "
+                "'patronctl --data %s up' starts it)", dir, dir);
+        return -1;
+    }
+    char running[512];
+    procs_list(p, n, 1, running, sizeof(running));
+    err_set(err, errlen, "the cluster under %s is down: its %s is not running (running: %s). "
+            "'patronctl --data %s down', then 'patronctl --data %s up', starts it again",
+            dir, missing, running, dir, dir);
+    return -1;
 }
 
 static int self_dir(char *out, size_t n)
@@ -110,9 +308,21 @@ static int self_dir(char *out, size_t n)
     return 0;
 }
 
-/* Start a program in its own session, output to DATA/logs/NAME.log. */
-static pid_t spawn(const ps_config *cfg, const char *name, char *const argv[], char *err, size_t errlen)
+/* What one `up` started: only these are stopped when it fails. */
+typedef struct {
+    cluster_proc p[CLUSTER_MAX_PROCS];
+    int n;
+} started_set;
+
+/* Start a program in its own session, output to DATA/logs/NAME.log; its
+ * pid in DATA/run/NAME.pid and in started. */
+static pid_t spawn(const ps_config *cfg, const char *name, char *const argv[], started_set *started, char *err,
+                   size_t errlen)
 {
+    if (started->n == CLUSTER_MAX_PROCS) {
+        err_set(err, errlen, "more than %d processes to start", CLUSTER_MAX_PROCS);
+        return -1;
+    }
     char logp[CONFIG_STR + 64];
     snprintf(logp, sizeof(logp), "%s/logs/%s.log", cfg->data_dir, name);
     pid_t pid = fork();
@@ -134,10 +344,15 @@ static pid_t spawn(const ps_config *cfg, const char *name, char *const argv[], c
         fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    cluster_proc *sp = &started->p[started->n++];
+    str_copy(sp->name, sizeof(sp->name), name);
+    sp->pid = (int)pid;
+    sp->alive = 1;
     char path[CONFIG_STR + 64], line[32];
     run_path(cfg, name, "pid", path, sizeof(path));
     int n = snprintf(line, sizeof(line), "%d\n", (int)pid);
-    file_write_atomic(path, line, (size_t)n, err, errlen);
+    if (file_write_atomic(path, line, (size_t)n, err, errlen) < 0)
+        return -1;
     return pid;
 }
 
@@ -204,11 +419,11 @@ static int broker_workers(const ps_config *cfg)
     return workers;
 }
 
-static int scheduler_ping(const ps_config *cfg)
+static int scheduler_ping(const ps_config *cfg, long timeout_ms)
 {
     Patronsync__ControlRequest rq = PATRONSYNC__CONTROL_REQUEST__INIT;
     rq.verb = "ping";
-    Patronsync__ControlReply *r = control_call(cfg, &rq, 500, NULL, 0);
+    Patronsync__ControlReply *r = control_call(cfg, &rq, timeout_ms, NULL, 0);
     int ok = r != NULL && r->ok;
     if (r)
         patronsync__control_reply__free_unpacked(r, NULL);
@@ -234,20 +449,8 @@ static int scheduler_ping(const ps_config *cfg)
         }                                                                                       \
     } while (0)
 
-static int up_once(ps_config *cfg, int workers, int redis_configured, char *err, size_t errlen)
+static int up_once(ps_config *cfg, int workers, int redis_configured, started_set *started, char *err, size_t errlen)
 {
-    char dir[CONFIG_STR + 32];
-    static const char *subdirs[] = {"", "/import", "/import/adhoc", "/logs", "/run", "/redis", "/stage", "/work", "/archive"};
-    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-        snprintf(dir, sizeof(dir), "%s%s", cfg->data_dir, subdirs[i]);
-        if (mkdir_p(dir, 0750, err, errlen) < 0)
-            return -1;
-    }
-    if (cluster_pid(cfg, "scheduler") || cluster_pid(cfg, "broker")) {
-        err_set(err, errlen, "a cluster is already running under %s (patronctl down --data %s first)", cfg->data_dir,
-                cfg->data_dir);
-        return -1;
-    }
     char absdata[PATH_MAX];
     if (realpath(cfg->data_dir, absdata) == NULL) {
         err_set(err, errlen, "%s: %s", cfg->data_dir, strerror(errno));
@@ -288,7 +491,7 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, char *err,
                         "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", rlog, NULL};
         if (access(argv[0], X_OK) != 0)
             argv[0] = "/usr/local/bin/redis-server";
-        if (spawn(cfg, "redis", argv, err, errlen) < 0)
+        if (spawn(cfg, "redis", argv, started, err, errlen) < 0)
             return -1;
         WAIT_FOR(redis_ping(cfg->redis_url), "redis", "PING");
     }
@@ -296,7 +499,7 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, char *err,
     str_copy(datarg, sizeof(datarg), absdata);
     snprintf(exe, sizeof(exe), "%s/patron-broker", bindir);
     char *bargv[] = {exe, "--data", datarg, NULL};
-    if (spawn(cfg, "broker", bargv, err, errlen) < 0)
+    if (spawn(cfg, "broker", bargv, started, err, errlen) < 0)
         return -1;
     WAIT_FOR(broker_workers(cfg) >= 0, "broker", "Ping");
     for (int i = 1; i <= workers; i++) {
@@ -305,15 +508,15 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, char *err,
         snprintf(set, sizeof(set), "worker_id=%s", name);
         snprintf(wexe, sizeof(wexe), "%s/patron-worker", bindir);
         char *wargv[] = {wexe, "--data", datarg, "--set", set, NULL};
-        if (spawn(cfg, name, wargv, err, errlen) < 0)
+        if (spawn(cfg, name, wargv, started, err, errlen) < 0)
             return -1;
     }
     char sexe[PATH_MAX + 32];
     snprintf(sexe, sizeof(sexe), "%s/patron-scheduler", bindir);
     char *sargv[] = {sexe, "--data", datarg, NULL};
-    if (spawn(cfg, "scheduler", sargv, err, errlen) < 0)
+    if (spawn(cfg, "scheduler", sargv, started, err, errlen) < 0)
         return -1;
-    WAIT_FOR(scheduler_ping(cfg), "scheduler", "ping");
+    WAIT_FOR(scheduler_ping(cfg, 500), "scheduler", "ping");
     WAIT_FOR(broker_workers(cfg) >= workers, "broker", "workers registered");
     char wn[32];
     snprintf(wn, sizeof(wn), "%d", workers);
@@ -322,22 +525,163 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, char *err,
     return 0;
 }
 
-int cluster_up(ps_config *cfg, int workers, int redis_configured, char *err, size_t errlen)
+/* Wait until pid is gone (reaped when it is our child). 1 when gone. */
+static int wait_pid_gone(int pid, int64_t ms)
 {
-    srandom((unsigned)(getpid() ^ mono_ms()));
-    for (int attempt = 1;; attempt++) {
-        if (up_once(cfg, workers, redis_configured, err, errlen) == 0)
+    int64_t until = mono_ms() + ms;
+    for (;;) {
+        int st;
+        if (waitpid((pid_t)pid, &st, WNOHANG) == (pid_t)pid || kill((pid_t)pid, 0) < 0)
+            return 1;
+        if (mono_ms() > until)
             return 0;
-        /* A port taken between its choice and its bind: start again on
-         * other ports (what did start is stopped first). */
-        if (attempt == 5 || strstr(err, "Address already in use") == NULL)
-            return -1;
-        char derr[ERRLEN];
-        cluster_down(cfg, derr, sizeof(derr));
-        fprintf(stderr, "patronctl up: a port was taken while starting; starting again on other ports\n");
+        usleep(20 * 1000);
     }
 }
 
+/* Remove DATA/run/NAME.pid if it still names pid. */
+static void pid_file_remove(const ps_config *cfg, const char *name, int pid)
+{
+    if (pid_file(cfg, name) != pid)
+        return;
+    char path[CONFIG_STR + 64];
+    run_path(cfg, name, "pid", path, sizeof(path));
+    unlink(path);
+}
+
+/* Stop what this `up` started (its last first), nothing else. */
+static void stop_started(const ps_config *cfg, started_set *started)
+{
+    int64_t grace = cfg->shutdown_grace_ms + 5000;
+    for (int i = started->n - 1; i >= 0; i--)
+        kill((pid_t)started->p[i].pid, SIGTERM);
+    for (int i = started->n - 1; i >= 0; i--) {
+        cluster_proc *p = &started->p[i];
+        if (!wait_pid_gone(p->pid, grace)) {
+            kill((pid_t)p->pid, SIGKILL);
+            wait_pid_gone(p->pid, 5000);
+        }
+        pid_file_remove(cfg, p->name, p->pid);
+    }
+    started->n = 0;
+}
+
+/* What runs under DIR before an `up`: 0 nothing (start it), 1 a whole
+ * cluster whose scheduler answers (msg says so), -1 part of one, or one
+ * that does not answer (msg says what runs and what does not). */
+static int running_already(ps_config *cfg, int workers, char *msg, size_t msglen)
+{
+    cluster_proc p[CLUSTER_MAX_PROCS];
+    int n = cluster_procs(cfg, p, CLUSTER_MAX_PROCS);
+    int alive = 0, nworkers = 0, sched = 0, broker = 0;
+    for (int i = 0; i < n; i++) {
+        alive += p[i].alive;
+        if (!p[i].alive)
+            continue;
+        nworkers += strncmp(p[i].name, "worker-", 7) == 0;
+        sched |= strcmp(p[i].name, "scheduler") == 0;
+        broker |= strcmp(p[i].name, "broker") == 0;
+    }
+    if (alive == 0)
+        return 0;
+    const char *dir = cfg->data_dir;
+    char running[512], stopped[512];
+    procs_list(p, n, 1, running, sizeof(running));
+    procs_list(p, n, 0, stopped, sizeof(stopped));
+    if (alive < n || !sched || !broker || nworkers == 0) {
+        /* What a whole cluster has and no pid file names is not running either. */
+        strbuf notrun;
+        sb_init(&notrun);
+        if (alive < n)
+            sb_puts(&notrun, stopped);
+        static const char *const parts[] = {"broker", "workers", "scheduler"};
+        const int have[] = {broker, nworkers > 0, sched};
+        for (size_t k = 0; k < 3; k++)
+            if (!have[k])
+                sb_printf(&notrun, "%s%s", sb_str(&notrun)[0] ? ", " : "", parts[k]);
+        err_set(msg, msglen,
+                "the cluster under %s is half-running: running: %s; not running: %s. Nothing was started or "
+                "stopped: 'patronctl --data %s down' stops what runs, then 'patronctl --data %s up' starts it whole",
+                dir, running, sb_str(&notrun), dir, dir);
+        sb_free(&notrun);
+        return -1;
+    }
+    if (!scheduler_ping(cfg, 3000)) {
+        err_set(msg, msglen,
+                "a cluster runs under %s (%s) but its scheduler does not answer at %s. Nothing was started or "
+                "stopped: see %s/logs/scheduler.log; 'patronctl --data %s down' stops it",
+                dir, running, cfg->control_endpoint, dir, dir);
+        return -1;
+    }
+    char note[CONFIG_STR + 256] = "";
+    if (workers > 0 && workers != nworkers)
+        snprintf(note, sizeof(note), " It has %d worker%s: --workers %d takes effect after 'patronctl --data %s down'.",
+                 nworkers, nworkers == 1 ? "" : "s", workers, dir);
+    err_set(msg, msglen,
+            "a cluster is already running under %s: %s; scheduler at %s, Redis at %s. Nothing was changed.%s", dir,
+            running, cfg->control_endpoint, cfg->redis_url, note);
+    return 1;
+}
+
+int cluster_up(ps_config *cfg, int workers, int redis_configured, char *err, size_t errlen)
+{
+    char dir[CONFIG_STR + 32];
+    static const char *subdirs[] = {"", "/import", "/import/adhoc", "/logs", "/run", "/redis", "/stage", "/work", "/archive"};
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        snprintf(dir, sizeof(dir), "%s%s", cfg->data_dir, subdirs[i]);
+        if (mkdir_p(dir, 0750, err, errlen) < 0)
+            return -1;
+    }
+    /* One `up` at a time under DIR: a second one waits for nothing and
+     * starts nothing. Not inherited by what it starts (O_CLOEXEC). */
+    char lockp[CONFIG_STR + 64];
+    run_path(cfg, "up", "lock", lockp, sizeof(lockp));
+    int lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (lock < 0) {
+        err_set(err, errlen, "cannot open %s: %s", lockp, strerror(errno));
+        return -1;
+    }
+    if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        err_set(err, errlen, "another 'patronctl up' is starting the cluster under %s now; nothing was done",
+                cfg->data_dir);
+        close(lock);
+        return -1;
+    }
+    int rc = running_already(cfg, workers, err, errlen);
+    if (rc != 0) {
+        close(lock);
+        return rc;
+    }
+    if (workers <= 0)
+        workers = CLUSTER_DEFAULT_WORKERS;
+    srandom((unsigned)(getpid() ^ mono_ms()));
+    started_set *started = calloc(1, sizeof(*started));
+    if (started == NULL) {
+        err_set(err, errlen, "out of memory");
+        close(lock);
+        return -1;
+    }
+    for (int attempt = 1;; attempt++) {
+        if (up_once(cfg, workers, redis_configured, started, err, errlen) == 0) {
+            rc = 0;
+            break;
+        }
+        /* Whatever failed, only what this `up` started is stopped. */
+        stop_started(cfg, started);
+        /* A port taken between its choice and its bind: start again on
+         * other ports. */
+        if (attempt == 5 || strstr(err, "Address already in use") == NULL) {
+            rc = -1;
+            break;
+        }
+        fprintf(stderr, "patronctl up: a port was taken while starting; starting again on other ports\n");
+    }
+    free(started);
+    close(lock);
+    return rc;
+}
+
+/* Stop the process of a pid file: SIGTERM, then SIGKILL after grace_ms. */
 static int stop_one(const ps_config *cfg, const char *name, int64_t grace_ms)
 {
     int pid = cluster_pid(cfg, name);
@@ -359,36 +703,28 @@ static int stop_one(const ps_config *cfg, const char *name, int64_t grace_ms)
     return pid;
 }
 
-int cluster_down(ps_config *cfg, char *err, size_t errlen)
+int cluster_down(ps_config *cfg, int *stopped, char *err, size_t errlen)
 {
     int64_t grace = cfg->shutdown_grace_ms + 5000;
+    cluster_proc p[CLUSTER_MAX_PROCS];
+    int n = cluster_procs(cfg, p, CLUSTER_MAX_PROCS);
+    *stopped = 0;
+    for (int i = 0; i < n; i++)
+        *stopped += p[i].alive;
+    /* The scheduler first: no new job. Then the workers, all told at once
+     * to finish or hand back what they hold; the broker then has nothing
+     * in flight; Redis last. Whatever else a pid file names, after them. */
     stop_one(cfg, "scheduler", grace);
-    /* Workers first finish or hand back what they hold; the broker then
-     * has nothing in flight. */
-    char path[CONFIG_STR + 64];
-    run_path(cfg, "workers", "count", path, sizeof(path));
-    size_t len;
-    char *t = file_read_all(path, 32, &len, NULL, 0);
-    int64_t n = 64;
-    if (t) {
-        parse_i64(t, 0, 4096, &n);
-        free(t);
-    }
-    int pids[4096];
-    for (int i = 1; i <= n; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "worker-%d", i);
-        pids[i - 1] = cluster_pid(cfg, name);
-        if (pids[i - 1] > 0)
-            kill(pids[i - 1], SIGTERM);
-    }
-    for (int i = 1; i <= n; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "worker-%d", i);
-        stop_one(cfg, name, grace);
-    }
+    for (int i = 0; i < n; i++)
+        if (strncmp(p[i].name, "worker-", 7) == 0 && p[i].alive)
+            kill(p[i].pid, SIGTERM);
+    for (int i = 0; i < n; i++)
+        if (strncmp(p[i].name, "worker-", 7) == 0)
+            stop_one(cfg, p[i].name, grace);
     stop_one(cfg, "broker", grace);
     stop_one(cfg, "redis", grace);
+    for (int i = 0; i < n; i++)
+        stop_one(cfg, p[i].name, grace);
     (void)err;
     (void)errlen;
     return 0;

@@ -18,12 +18,6 @@
 #include "rules.h"
 #include "store.h"
 
-static const char *check_usage =
-    "usage: patronctl profile check FILE.properties [--csv SAMPLE.csv] [--records N] [--encoding ENC]\n"
-    "  Checks the profile (a bad one is reported with its file, line and text; exit 1).\n"
-    "  With --csv, maps the first N records of the sample (default 5) field by field and shows\n"
-    "  what the patron rules would do with them against DATA/store.db (read-only) when it exists.\n";
-
 static const char *yes_no(int v)
 {
     return v ? "true" : "false";
@@ -219,7 +213,7 @@ static int show_sample(const ps_config *cfg, const profile *p, const char *csv, 
     char *buf = read_sample(csv, enc && *enc ? enc : profile_encoding(p), &len, err, sizeof(err));
     if (buf == NULL) {
         fprintf(stderr, "patronctl: %s\n", err);
-        return 1;
+        return PS_EXIT_FAILED;
     }
     /* The rules' reference data, when there is a store here. */
     store *st = NULL;
@@ -293,62 +287,50 @@ static int show_sample(const ps_config *cfg, const profile *p, const char *csv, 
     rules_ref_free(&ref);
     store_close(&st);
     free(buf);
-    return 0;
+    return PS_EXIT_OK;
 }
 
-int profile_cmd(const ps_config *cfg, int argc, char **argv)
+int profile_cmd(const cli_ctx *c)
 {
-    const char *sub = argc > 2 ? argv[2] : "";
-    const char *file = NULL, *csv = NULL, *enc = NULL;
+    const ps_config *cfg = c->cfg;
+    const char *file = c->pos[0], *csv = cli_value(c, "--csv"), *enc = cli_value(c, "--encoding");
     int64_t nrec = 5;
-    if (strcmp(sub, "check") != 0) {
-        fputs(check_usage, strcmp(sub, "help") == 0 ? stdout : stderr);
-        return strcmp(sub, "help") == 0 ? 0 : 2;
+    const char *records = cli_value(c, "--records");
+    if (records && parse_i64(records, 1, 100000, &nrec) < 0) {
+        fprintf(stderr, "patronctl profile check: --records '%s' is not a number from 1 to 100000\n", records);
+        return PS_EXIT_USAGE;
     }
-    for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
-            csv = argv[++i];
-        } else if (strcmp(argv[i], "--encoding") == 0 && i + 1 < argc) {
-            enc = argv[++i];
-        } else if (strcmp(argv[i], "--records") == 0 && i + 1 < argc) {
-            if (parse_i64(argv[++i], 1, 100000, &nrec) < 0) {
-                fprintf(stderr, "patronctl: --records '%s' is not a number from 1 to 100000\n", argv[i]);
-                return 2;
-            }
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            fprintf(stderr, "patronctl: unknown option '%s'\n%s", argv[i], check_usage);
-            return 2;
-        } else if (file == NULL) {
-            file = argv[i];
-        } else {
-            fprintf(stderr, "patronctl: one profile at a time\n%s", check_usage);
-            return 2;
-        }
+    if (enc && *enc && !encoding_known(enc)) {
+        fprintf(stderr, "patronctl profile check: encoding '%s' is not known\n", enc);
+        return PS_EXIT_USAGE;
     }
-    if (file == NULL) {
-        fputs(check_usage, stderr);
-        return 2;
+    /* The files named: there, and regular files, before anything is read. */
+    int fd;
+    int rc = cli_open_operand(c, file, &fd);
+    if (rc != 0)
+        return rc;
+    close(fd);
+    if (csv) {
+        rc = cli_open_operand(c, csv, &fd);
+        if (rc != 0)
+            return rc;
+        close(fd);
     }
     char err[ERRLEN];
     profile *p = profile_load(file, err, sizeof(err));
     if (p == NULL) {
         fprintf(stderr, "patronctl: profile refused: %s\n", err);
-        return 1;
-    }
-    if (enc && *enc && !encoding_known(enc)) {
-        fprintf(stderr, "patronctl: encoding '%s' is not known\n", enc);
-        profile_destroy(&p);
-        return 2;
+        return PS_EXIT_FAILED;
     }
     if (!encoding_known(profile_encoding(p))) {
         fprintf(stderr, "patronctl: profile refused: %s: CsvTextEncoding=%s is not an encoding this system knows\n",
                 file, profile_encoding(p));
         profile_destroy(&p);
-        return 1;
+        return PS_EXIT_FAILED;
     }
     print_settings(file, p);
     print_warnings(p);
-    int rc = csv ? show_sample(cfg, p, csv, enc, nrec) : 0;
+    rc = csv ? show_sample(cfg, p, csv, enc, nrec) : PS_EXIT_OK;
     profile_destroy(&p);
     return rc;
 }

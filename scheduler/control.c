@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "csvscan.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "profile.h"
 #include "safety.h"
@@ -161,7 +162,7 @@ static store *open_store(scheduler *s, int flags, Patronsync__ControlReply *rep,
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, flags, err, sizeof(err));
     if (st == NULL)
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
     return st;
 }
 
@@ -169,7 +170,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
                      strbuf *body)
 {
     if (rq->n_args != 1) {
-        control_fail(rep, body, 2, "run: expected the file name (relative to the import root)");
+        control_fail(rep, body, PS_EXIT_USAGE, "run: expected the file name (relative to the import root)");
         return;
     }
     const char *pname = control_opt(rq, "profile_name");
@@ -177,7 +178,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     /* A profile is checked before any job exists: no job runs with a bad one. */
     char *ptext = malloc(rq->payload.len + 1);
     if (ptext == NULL) {
-        control_fail(rep, body, 1, "out of memory");
+        control_fail(rep, body, PS_EXIT_FAILED, "out of memory");
         return;
     }
     memcpy(ptext, rq->payload.data, rq->payload.len);
@@ -185,7 +186,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     profile *p = profile_parse(ptext, rq->payload.len, pname ? pname : "profile", err, sizeof(err));
     if (p == NULL) {
         free(ptext);
-        control_fail(rep, body, 2, "profile refused: %s", err);
+        control_fail(rep, body, PS_EXIT_USAGE, "profile refused: %s", err);
         return;
     }
     profile_destroy(&p);
@@ -196,7 +197,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     if (jobctl_run_options(s, rq, &o, &fired_at_ms, local_date, sizeof(local_date), err, sizeof(err)) < 0) {
         safety_option_lists_free(&o);
         free(ptext);
-        control_fail(rep, body, 2, "%s", err);
+        control_fail(rep, body, PS_EXIT_USAGE, "%s", err);
         return;
     }
     const char *v = control_opt(rq, "dry_run");
@@ -224,7 +225,7 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
     safety_option_lists_free(&o);
     free(ptext);
     if (rc < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         return;
     }
     control_audit(s, user, "run", id);
@@ -237,12 +238,12 @@ static void verb_run(scheduler *s, const char *user, const Patronsync__ControlRe
 static void verb_site_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
 {
     if (rq->n_args != 2) {
-        control_fail(rep, body, 2, "site add: expected SHORT_NAME \"Name\"");
+        control_fail(rep, body, PS_EXIT_USAGE, "site add: expected SHORT_NAME \"Name\"");
         return;
     }
     const char *shortname = rq->args[0];
     if (shortname[0] == '\0' || utf8_chars(shortname, strlen(shortname)) > 10) {
-        control_fail(rep, body, 2, "site short name '%s' must be 1 to 10 characters", shortname);
+        control_fail(rep, body, PS_EXIT_USAGE, "site short name '%s' must be 1 to 10 characters", shortname);
         return;
     }
     const char *m = control_opt(rq, "media");
@@ -253,7 +254,7 @@ static void verb_site_add(scheduler *s, const Patronsync__ControlRequest *rq, Pa
     const char *level = control_opt(rq, "access_level"); /* the site's default access level (docs/RULES.md) */
     if (store_site_upsert(st, shortname, rq->args[1], m && strcmp(m, "1") == 0, err, sizeof(err)) < 0 ||
         (level && store_site_set_access_level(st, shortname, level, err, sizeof(err)) < 0))
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
     else
         sb_printf(body, "site %s saved\n", shortname);
     store_close(&st);
@@ -308,12 +309,12 @@ static void verb_site_import(scheduler *s, const Patronsync__ControlRequest *rq,
         n++;
     }
     if (store_commit(st, err, sizeof(err)) < 0)
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
     else {
         sb_puts(body, sb_str(&problems));
         sb_printf(body, "%d sites imported, %d lines refused\n", n, bad);
         if (bad)
-            rep->status = 1;
+            rep->status = PS_EXIT_WITH_ERRORS; /* done, but not every line */
     }
     sb_free(&problems);
     csvrow_destroy(&row);
@@ -324,7 +325,7 @@ static void verb_patron_show(scheduler *s, const Patronsync__ControlRequest *rq,
                              strbuf *body)
 {
     if (rq->n_args != 1) {
-        control_fail(rep, body, 2, "patron show: expected a District ID");
+        control_fail(rep, body, PS_EXIT_USAGE, "patron show: expected a District ID");
         return;
     }
     store *st = open_store(s, STORE_READONLY, rep, body);
@@ -336,9 +337,9 @@ static void verb_patron_show(scheduler *s, const Patronsync__ControlRequest *rq,
     char err[ERRLEN];
     int found = store_find(st, PF_DISTRICT_ID, rq->args[0], &rec, &meta, err, sizeof(err));
     if (found < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
     } else if (found == 0) {
-        control_fail(rep, body, 3, "no patron with District ID '%s'", rq->args[0]);
+        control_fail(rep, body, PS_EXIT_NOT_FOUND, "no patron with District ID '%s'", rq->args[0]);
     } else if (rq->json) {
         sb_puts(body, "{");
         for (int f = 0; f < PF__COUNT; f++) {
@@ -374,10 +375,15 @@ void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
         rep->body = body->buf;
         return;
     }
-    /* Reading a patron is allowed to any user; everything else changes state. */
+    /* Every verb but ping is a user's: reading a patron is allowed to any
+     * user, everything else changes state. */
     char user[128];
     if (control_user(s, rq->token, user, sizeof(user)) < 0) {
-        control_fail(rep, body, 4, "%s: a valid user token is required (patronctl reads DATA/admin.token or PATRONSYNC_TOKEN)", verb);
+        control_fail(rep, body, PS_EXIT_REFUSED,
+                     "%s: refused: %s; a valid user token is required (patronctl sends PATRONSYNC_TOKEN, else "
+                     "DATA/admin.token)",
+                     verb, rq->token == NULL || rq->token[0] == '\0' ? "no user token was given"
+                                                                      : "the token given is not a user's");
         return;
     }
     if (strcmp(verb, "run") == 0)
@@ -393,7 +399,7 @@ void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     else if (strncmp(verb, "job.", 4) == 0)
         jobctl_verb(s, user, rq, rep, body);
     else if (refdata_handle(s, rq, rep, body) == 0)
-        control_fail(rep, body, 2, "unknown request '%s'", verb);
+        control_fail(rep, body, PS_EXIT_USAGE, "unknown request '%s'", verb);
     if (rep->ok)
         rep->body = body->buf ? body->buf : "";
     if (rep->ok && strcmp(verb, "patron.show") != 0)

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exitcodes.h"
 #include "log.h"
 #include "rules.h"
 #include "safety.h"
@@ -17,6 +18,7 @@
 #include "slots.h"
 #include "stage.h"
 #include "store.h"
+#include "summary.h"
 #include "wire.h"
 
 static void utc_time(int64_t ms, char *out, size_t outlen)
@@ -109,17 +111,40 @@ out:
     return rc;
 }
 
+/* A job's state in Redis (into state). 0, or -1 when Redis does not say. */
+static int redis_state(scheduler *s, const char *id, char *state, size_t statelen)
+{
+    if (s->redis == NULL)
+        return -1;
+    redisReply *r = status_cmd(s->redis, "HGET ps:job:%s state", id);
+    if (r == NULL)
+        return -1;
+    int rc = r->type == REDIS_REPLY_STRING ? 0 : -1;
+    if (rc == 0)
+        str_copy(state, statelen, r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
 static void verb_decide(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, const char *action,
                         Patronsync__ControlReply *rep, strbuf *body)
 {
     if (rq->n_args != 1) {
-        control_fail(rep, body, 2, "job %s: expected the job id", action);
+        control_fail(rep, body, PS_EXIT_USAGE, "job %s: expected the job id", action);
         return;
     }
     const char *id = rq->args[0];
     char state[64] = "", err[ERRLEN];
     if (ask_broker(s, id, action, user, state, sizeof(state), err, sizeof(err)) < 0) {
-        control_fail(rep, body, strncmp(err, "no job", 6) == 0 ? 5 : 1, "%s", err);
+        /* The broker's word on an ended job may lack its state (its work
+         * folder's end marker holds none, or is gone): Redis has it. */
+        char ended[64] = "";
+        if (state[0] == '\0' && redis_state(s, id, ended, sizeof(ended)) == 0 && summary_state_final(ended) &&
+            strcmp(ended, "held") != 0) {
+            control_fail(rep, body, PS_EXIT_FAILED, "job %s is not held: it ended %s", id, ended);
+            return;
+        }
+        control_fail(rep, body, strncmp(err, "no job", 6) == 0 ? PS_EXIT_NOT_FOUND : PS_EXIT_FAILED, "%s", err);
         return;
     }
     if (rq->json) {
@@ -380,7 +405,7 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
                       strbuf *body)
 {
     if (rq->n_args != 1) {
-        control_fail(rep, body, 2, "job undo: expected the job id");
+        control_fail(rep, body, PS_EXIT_USAGE, "job undo: expected the job id");
         return;
     }
     const char *id = rq->args[0];
@@ -397,7 +422,7 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
     u.st = store_open(s->cfg->store_path, 64, 0, err, sizeof(err));
     int in_txn = 0;
     if (u.st == NULL) {
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
     uint8_t *blob = NULL;
@@ -406,7 +431,7 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
     free(blob);
     blob = NULL;
     if (m <= 0) {
-        control_fail(rep, body, m < 0 ? 1 : 5,
+        control_fail(rep, body, m < 0 ? PS_EXIT_FAILED : PS_EXIT_NOT_FOUND,
                "job %s changed nothing in the store (unknown, or not applied: a dry run, held, discarded or failed); nothing to undo",
                id);
         goto out;
@@ -418,33 +443,33 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
         memcpy(done, blob, n);
         done[n] = '\0';
         free(blob);
-        control_fail(rep, body, 1, "job %s was undone already (%s)", id, done);
+        control_fail(rep, body, PS_EXIT_FAILED, "job %s was undone already (%s)", id, done);
         goto out;
     }
     if (store_begin(u.st, 1, err, sizeof(err)) < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
     in_txn = 1;
     if (walk(&u, 1, err, sizeof(err)) < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
     if (u.nconflicts > 0 && !u.force) {
         more_line(&u.conflicts, u.nconflicts);
-        control_fail(rep, body, 1,
+        control_fail(rep, body, PS_EXIT_FAILED,
                "job %s not undone: %zu patron%s changed by later jobs since (undo those first, or "
                "'patronctl job undo %s --force' puts this job's before-images back anyway):\n%s",
                id, u.nconflicts, u.nconflicts == 1 ? " was" : "s were", id, sb_str(&u.conflicts));
         goto out;
     }
     if (walk(&u, 2, err, sizeof(err)) < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
     if (u.nfailures > 0 && !u.force) {
         more_line(&u.failures, u.nfailures);
-        control_fail(rep, body, 1, "job %s not undone: %zu patrons could not be put back:\n%s", id, u.nfailures,
+        control_fail(rep, body, PS_EXIT_FAILED, "job %s not undone: %zu patrons could not be put back:\n%s", id, u.nfailures,
                sb_str(&u.failures));
         goto out;
     }
@@ -459,7 +484,7 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
              (unsigned long long)u.marks, (unsigned long long)u.assoc);
     if (store_marker_put(u.st, id, "undo", (const uint8_t *)summary, strlen(summary), err, sizeof(err)) < 0 ||
         store_commit(u.st, err, sizeof(err)) < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
     in_txn = 0;
@@ -505,5 +530,5 @@ void jobctl_verb(scheduler *s, const char *user, const Patronsync__ControlReques
     else if (strcmp(rq->verb, "job.undo") == 0)
         verb_undo(s, user, rq, rep, body);
     else
-        control_fail(rep, body, 2, "unknown request '%s'", rq->verb);
+        control_fail(rep, body, PS_EXIT_USAGE, "unknown request '%s'", rq->verb);
 }

@@ -1,0 +1,723 @@
+/* verbs: patronctl's commands as one table — name, sub-command, operands,
+ * options, what each needs of the cluster, its handler — and what the
+ * table drives: the dispatch, `patronctl help`, `COMMAND --help`, option
+ * parsing, and the messages for an unknown word (with the nearest one).
+ * A new command is a row here and a handler; docs/OPERATORS.md lists them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define FLAG(n, h) {n, CLI_FLAG, NULL, NULL, NULL, h}
+#define VALUE(n, a, h) {n, CLI_VALUE, a, NULL, NULL, h}
+#define KFLAG(n, k, v, h) {n, CLI_FLAG, NULL, k, v, h}
+#define KVALUE(n, a, k, h) {n, CLI_VALUE, a, k, NULL, h}
+#define KYESNO(n, k, h) {n, CLI_YESNO, "yes|no", k, NULL, h}
+#define END {NULL, 0, NULL, NULL, NULL, NULL}
+
+/* ---- options ---- */
+
+static const cli_opt o_json[] = {FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_json[] = {{NULL, o_json}, {NULL, NULL}};
+
+static const cli_opt o_up[] = {VALUE("--workers", "N", "how many workers to start (1-256, default 3)"), END};
+static const cli_optgroup g_up[] = {{NULL, o_up}, {NULL, NULL}};
+
+static const cli_opt o_site_add[] = {
+    KFLAG("--media", "media", "1", "a media (library) site"),
+    KVALUE("--access-level", "LEVEL", "access_level", "the site's default access level (docs/RULES.md)"),
+    END};
+static const cli_optgroup g_site_add[] = {{NULL, o_site_add}, {NULL, NULL}};
+
+static const cli_opt o_run[] = {
+    VALUE("--profile", "FILE.properties", "the PIC profile the file is read with (required)"),
+    FLAG("--copy-in", "copy a FILE outside the import root into DATA/import/adhoc/ and run the copy"),
+    KVALUE("--encoding", "ENC", "encoding", "the file's encoding (default: the profile's CsvTextEncoding)"),
+    KFLAG("--dry-run", "dry_run", "1", "do everything but change the store: the summary says what a run would do"),
+    KVALUE("--shard-size", "N", "shard_size", "records in a shard (default: setting shard_size)"),
+    KFLAG("--allow-delete-outstanding", "allow_delete_outstanding", "1",
+          "DeleteWhen rules may delete patrons with checkouts or fines"),
+    FLAG("--wait", "wait for the job's end and print its summary (exit status: the job's state)"),
+    FLAG("--json", "with --wait the summary, else the job id, as one JSON object"),
+    END};
+static const cli_opt o_run_safety[] = {
+    KFLAG("--inactivate-missing", "inactivate_missing", "1", "inactivate patrons missing from the file"),
+    KVALUE("--min-records", "N", "min_records", "patron records read before missing patrons are touched"),
+    KVALUE("--days-before-inactivate", "N", "days_before_inactivate", "days a patron must be missing first"),
+    KVALUE("--inactive-homeroom", "H", "inactive_homeroom", "homeroom set on inactivated patrons"),
+    KVALUE("--delete-after-days", "N|never", "delete_after_days", "delete instead of inactivate after N more days"),
+    KVALUE("--scope-sites", "A,B", "scope_sites", "sites missing patrons are looked for in (default: the file's)"),
+    KVALUE("--scope-types", "T,U", "scope_types", "patron types likewise (default: all)"),
+    KVALUE("--max-add-pct", "P", "max_add_pct", "hold the job if it adds more (P: 0-100 or off)"),
+    KVALUE("--max-update-pct", "P", "max_update_pct", "hold the job if it updates more (default 75)"),
+    KVALUE("--max-inactivate-pct", "P", "max_inactivate_pct", "hold the job if it inactivates more"),
+    KVALUE("--max-delete-pct", "P", "max_delete_pct", "hold the job if it deletes more"),
+    KVALUE("--max-remove-pct", "P", "max_remove_pct", "hold the job if it inactivates and deletes more (default 10)"),
+    FLAG("--no-thresholds", "every --max-*-pct off"),
+    END};
+static const cli_optgroup g_run[] = {
+    {NULL, o_run}, {"missing patrons and thresholds (percent of patrons in scope; docs/SAFETY.md)", o_run_safety}, {NULL, NULL}};
+
+static const cli_opt o_job_show[] = {FLAG("--json", "print one JSON object"),
+                                     FLAG("--wait", "wait until the job has ended"), END};
+static const cli_optgroup g_job_show[] = {{NULL, o_job_show}, {NULL, NULL}};
+static const cli_opt o_approve[] = {FLAG("--wait", "wait for the job's end and print its summary"),
+                                    FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_approve[] = {{NULL, o_approve}, {NULL, NULL}};
+static const cli_opt o_undo[] = {
+    KFLAG("--force", "force", "1", "put the before-images back even where later jobs changed the same patrons"),
+    FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_undo[] = {{NULL, o_undo}, {NULL, NULL}};
+
+static const cli_opt o_profile[] = {
+    VALUE("--csv", "SAMPLE.csv", "map the first records of a sample file field by field"),
+    VALUE("--records", "N", "how many records of the sample (1-100000, default 5)"),
+    VALUE("--encoding", "ENC", "the sample's encoding (default: the profile's CsvTextEncoding)"),
+    END};
+static const cli_optgroup g_profile[] = {{NULL, o_profile}, {NULL, NULL}};
+
+static const cli_opt o_ref_add[] = {
+    KFLAG("--default", "default", "1", "NAME becomes the district's default patron type or resource group"), END};
+static const cli_optgroup g_ref_add[] = {{NULL, o_ref_add}, {NULL, NULL}};
+
+static const cli_opt o_sched_show[] = {FLAG("--json", "print one JSON object"),
+                                       KFLAG("--properties", "properties", "1", "print its stored properties file"),
+                                       END};
+static const cli_optgroup g_sched_show[] = {{NULL, o_sched_show}, {NULL, NULL}};
+static const cli_opt o_sched_run[] = {
+    KFLAG("--incremental", "mode", "incremental", "an Incremental update (default: Full)"),
+    KFLAG("--full", "mode", "full", "a Full update"),
+    KFLAG("--dry-run", "dry_run", "1", "do everything but change the store"),
+    FLAG("--wait", "wait for the job's end and print its summary (exit status: the job's state)"),
+    FLAG("--json", "print one JSON object"),
+    END};
+static const cli_optgroup g_sched_run[] = {{NULL, o_sched_run}, {NULL, NULL}};
+static const cli_opt o_sched_edit[] = {
+    KVALUE("--name", "NEW", "name", "rename it"),
+    KVALUE("--file", "FILE", "file", "the file to update from (relative to the import root)"),
+    VALUE("--profile", "FILE.properties", "its properties file (stored with the schedule)"),
+    KVALUE("--time", "HH:MM", "time", "the time of day (the district's local time, setting timezone)"),
+    KVALUE("--full", "DAYS", "full", "days of a Full update"),
+    KVALUE("--incremental", "DAYS", "incremental", "days of an Incremental update"),
+    KVALUE("--none", "DAYS", "none", "days without an update"),
+    KVALUE("--days", "DAYS", "days", "days of a Full update (as --full)"),
+    KVALUE("--encoding", "ENC", "encoding", "the file's encoding (default: the properties file's CsvTextEncoding)"),
+    KYESNO("--disabled", "disabled", "added disabled, or disable it"),
+    KYESNO("--allow-delete-outstanding", "allow_delete_outstanding", "delete patrons with checkouts or fines"),
+    KYESNO("--errors-only", "errors_only", "the job summary lists errors and warnings only"),
+    KVALUE("--keep-jobs", "N|off", "keep_jobs", "delete previously run jobs, keeping N (1-99)"),
+    FLAG("--json", "print one JSON object"),
+    END};
+static const cli_opt o_sched_safety[] = {
+    KYESNO("--inactivate-missing", "inactivate_missing", "inactivate patrons missing from the file"),
+    KVALUE("--min-records", "N", "min_records", "patron records read before missing patrons are touched (0-999,999)"),
+    KVALUE("--days-before-inactivate", "N", "days_before_inactivate", "days a patron must be missing first (0-999)"),
+    KVALUE("--inactive-homeroom", "TEXT", "inactive_homeroom", "homeroom set on inactivated patrons"),
+    KVALUE("--delete-after-days", "N|never", "delete_after_days", "delete instead of inactivate after N more days"),
+    KVALUE("--scope-sites", "A,B|file", "scope_sites", "sites missing patrons are looked for in (default: the file's)"),
+    KVALUE("--scope-types", "X,Y|all", "scope_types", "patron types likewise (default: all)"),
+    KVALUE("--max-add-pct", "P|off", "max_add_pct", "hold a job adding more (percent of patrons in scope)"),
+    KVALUE("--max-update-pct", "P|off", "max_update_pct", "hold a job updating more (default 75)"),
+    KVALUE("--max-inactivate-pct", "P|off", "max_inactivate_pct", "hold a job inactivating more"),
+    KVALUE("--max-delete-pct", "P|off", "max_delete_pct", "hold a job deleting more"),
+    KVALUE("--max-remove-pct", "P|off", "max_remove_pct", "hold a job inactivating and deleting more (default 10)"),
+    END};
+static const cli_optgroup g_sched_edit[] = {
+    {NULL, o_sched_edit}, {"missing patrons and thresholds (docs/SAFETY.md)", o_sched_safety}, {NULL, NULL}};
+
+static const char *const sched_notes =
+    "DAYS: Sun..Sat, ranges (Mon-Fri), daily, weekdays, weekends, comma-separated; other days are None.\n"
+    "Times are the district's local time (setting timezone). docs/SCHEDULES.md.\n";
+
+static const char *const run_notes =
+    "A FILE under the import root (setting import_root, default DATA/import) runs in place. A FILE outside\n"
+    "it is refused unless --copy-in is given; then it is copied into DATA/import/adhoc/, the job runs on the\n"
+    "copy and the copy is removed when the job ends. Only a regular file is run (never a device, fifo or\n"
+    "folder). A held job (exit 4) is decided with 'patronctl --data DIR job approve|discard ID'.\n";
+
+/* ---- the table ---- */
+
+static int cmd_help(const cli_ctx *c);
+
+const cli_verb cli_verbs[] = {
+    {"up", NULL, "", "start a single-host cluster under DIR (a running one is left as it is)", 0, 0, CLI_LOCAL, g_up,
+     NULL, cmd_up},
+    {"down", NULL, "", "stop the cluster under DIR", 0, 0, CLI_CLUSTER_DIR, NULL, NULL, cmd_down},
+    {"status", NULL, "", "workers and what they do", 0, 0, CLI_REDIS, g_json, NULL, cmd_status},
+    {"site", "add", "SHORT \"Name\"", "add or change a site", 2, 2, CLI_SCHEDULER, g_site_add, NULL, cmd_site_add},
+    {"site", "import", "FILE.csv", "sites from CSV: short_name,name,media", 1, 1, CLI_SCHEDULER, NULL, NULL,
+     cmd_site_import},
+    {"run", NULL, "FILE --profile FILE.properties", "update patrons from FILE now", 1, 1, CLI_SCHEDULER | CLI_REDIS,
+     g_run, run_notes, cmd_run},
+    {"jobs", NULL, "", "recent jobs", 0, 0, CLI_REDIS, g_json, NULL, cmd_jobs},
+    {"job", "show", "ID", "a job's summary", 1, 1, CLI_REDIS, g_job_show, NULL, cmd_job_show},
+    {"job", "approve", "ID", "apply a held job exactly as its preview shows", 1, 1, CLI_SCHEDULER | CLI_REDIS,
+     g_approve, NULL, jobctl_cmd},
+    {"job", "discard", "ID", "end a held job without any change", 1, 1, CLI_SCHEDULER, g_json, NULL, jobctl_cmd},
+    {"job", "undo", "ID", "put back what a job changed (refused where later jobs changed the same patrons)", 1, 1,
+     CLI_SCHEDULER, g_undo, NULL, jobctl_cmd},
+    {"patron", "show", "DISTRICT_ID", "every stored field of a patron", 1, 1, CLI_SCHEDULER, g_json, NULL,
+     cmd_patron_show},
+    {"profile", "check", "FILE.properties", "check a profile; with a sample, how its first records map (no cluster needed)",
+     1, 1, CLI_LOCAL, g_profile, "A bad profile is reported with its file, line and text (exit 1).\n", profile_cmd},
+    {"ref", "add", "patron-type|access-level|resource-group NAME...",
+     "add reference data the patron rules check values against (docs/RULES.md)", 2, CLI_MAX_ARGS, CLI_SCHEDULER,
+     g_ref_add, "A site's default access level: patronctl site add SHORT \"Name\" --access-level LEVEL\n", ref_cmd},
+    {"ref", "list", "", "the reference data and the district's defaults", 0, 0, CLI_SCHEDULER, g_json, NULL, ref_cmd},
+    {"schedule", "list", "", "every schedule: created by, last run, next run, missed slots", 0, 0, CLI_SCHEDULER,
+     g_json, NULL, schedule_cmd},
+    {"schedule", "show", "NAME", "one schedule", 1, 1, CLI_SCHEDULER, g_sched_show, NULL, schedule_cmd},
+    {"schedule", "add", "NAME --file FILE --profile FILE.properties --time HH:MM --full DAYS|--incremental DAYS",
+     "schedule updates of a file", 1, 1, CLI_SCHEDULER, g_sched_edit, sched_notes, schedule_cmd},
+    {"schedule", "edit", "NAME", "change a schedule", 1, 1, CLI_SCHEDULER, g_sched_edit, sched_notes, schedule_cmd},
+    {"schedule", "delete", "NAME", "delete a schedule (a job of it already running is not disturbed)", 1, 1,
+     CLI_SCHEDULER, g_json, NULL, schedule_cmd},
+    {"schedule", "run", "NAME", "run a schedule now (Full unless --incremental)", 1, 1, CLI_SCHEDULER | CLI_REDIS,
+     g_sched_run, NULL, schedule_cmd},
+    {"schedule", "enable", "NAME", "enable a schedule", 1, 1, CLI_SCHEDULER, g_json, NULL, schedule_cmd},
+    {"schedule", "disable", "NAME", "disable a schedule (its slots are not run)", 1, 1, CLI_SCHEDULER, g_json, NULL,
+     schedule_cmd},
+    {"help", NULL, "[COMMAND [SUB]]", "this list, or one command's usage and options", 0, 2, CLI_LOCAL, NULL, NULL,
+     cmd_help},
+};
+const size_t cli_nverbs = sizeof(cli_verbs) / sizeof(cli_verbs[0]);
+
+static const char *const help_tail =
+    "'patronctl COMMAND --help' shows a command's options; docs/OPERATORS.md describes them all.\n"
+    "DIR defaults to $PATRONSYNC_DATA_DIR, else ./data.\n"
+    "Exit status: 0 done (a job: complete), 1 failed, 2 usage, 3 complete with errors, 4 held,\n"
+    "5 not found (a job, patron, schedule or a file named), 6 refused (permission or token).\n";
+
+/* ---- nearest word ---- */
+
+/* Edit distance with adjacent transpositions (optimal string alignment):
+ * "jbos" is one from "jobs". Words past 63 bytes count as far. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63)
+        return 64;
+    size_t d[64][64];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    }
+    return d[n][m];
+}
+
+/* Keeps the nearest candidate seen that is near enough to suggest. */
+typedef struct {
+    const char *word;
+    const char *best;
+    size_t dist;
+} nearest;
+
+static void nearest_init(nearest *n, const char *word)
+{
+    n->word = word;
+    n->best = NULL;
+    n->dist = (size_t)-1;
+}
+
+static void nearest_try(nearest *n, const char *cand)
+{
+    size_t d = distance(n->word, cand);
+    size_t len = strlen(n->word);
+    /* Near enough: a slip of two, a third of the word, or its beginning. */
+    int near = d <= 2 || d * 3 <= len || (len >= 3 && strncmp(cand, n->word, len) == 0);
+    if (near && d < n->dist) {
+        n->best = cand;
+        n->dist = d;
+    }
+}
+
+/* "; did you mean 'X'?" or "". */
+static void did_you_mean(const nearest *n, char *out, size_t outlen)
+{
+    if (n->best)
+        snprintf(out, outlen, "; did you mean '%s'?", n->best);
+    else
+        out[0] = '\0';
+}
+
+/* ---- help ---- */
+
+void cli_verb_words(const cli_verb *v, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "patronctl %s%s%s", v->name, v->sub ? " " : "", v->sub ? v->sub : "");
+}
+
+static size_t nopts(const cli_verb *v)
+{
+    size_t n = 0;
+    for (const cli_optgroup *g = v->groups; g && g->opts; g++)
+        for (const cli_opt *o = g->opts; o->name; o++)
+            n++;
+    return n;
+}
+
+/* Whether the usage's operands already show option name. */
+static int in_args(const cli_verb *v, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = strstr(v->args, name); p; p = strstr(p + 1, name))
+        if (p[len] == '\0' || p[len] == ' ' || p[len] == '|')
+            return 1;
+    return 0;
+}
+
+/* "job approve ID [--wait] [--json]": a few options inline, else [OPTIONS]. */
+static void usage_line(const cli_verb *v, strbuf *sb)
+{
+    sb_printf(sb, "%s%s%s%s%s", v->name, v->sub ? " " : "", v->sub ? v->sub : "", v->args[0] ? " " : "", v->args);
+    size_t n = nopts(v), shown = 0;
+    for (const cli_optgroup *g = v->groups; g && g->opts; g++)
+        for (const cli_opt *o = g->opts; o->name; o++)
+            shown += in_args(v, o->name);
+    if (n - shown > 3) {
+        sb_puts(sb, " [OPTIONS]");
+        return;
+    }
+    for (const cli_optgroup *g = v->groups; g && g->opts; g++)
+        for (const cli_opt *o = g->opts; o->name; o++)
+            if (!in_args(v, o->name))
+                sb_printf(sb, " [%s%s%s]", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+}
+
+static void print_overview(FILE *out)
+{
+    strbuf sb;
+    sb_init(&sb);
+    sb_puts(&sb, "usage: patronctl [--data DIR] COMMAND ...\n");
+    for (size_t i = 0; i < cli_nverbs; i++) {
+        sb_puts(&sb, "  ");
+        usage_line(&cli_verbs[i], &sb);
+        sb_printf(&sb, "\n      %s\n", cli_verbs[i].help);
+    }
+    sb_puts(&sb, help_tail);
+    fputs(sb_str(&sb), out);
+    sb_free(&sb);
+}
+
+static void print_verb_help(const cli_verb *v, FILE *out)
+{
+    strbuf sb;
+    sb_init(&sb);
+    sb_puts(&sb, "usage: patronctl [--data DIR] ");
+    usage_line(v, &sb);
+    sb_printf(&sb, "\n  %s\n", v->help);
+    size_t width = 0;
+    for (const cli_optgroup *g = v->groups; g && g->opts; g++)
+        for (const cli_opt *o = g->opts; o->name; o++) {
+            size_t w = strlen(o->name) + (o->arg ? strlen(o->arg) + 1 + (o->kind == CLI_YESNO ? 2 : 0) : 0);
+            if (w > width)
+                width = w;
+        }
+    if (width > 32)
+        width = 32;
+    for (const cli_optgroup *g = v->groups; g && g->opts; g++) {
+        sb_printf(&sb, "%s:\n", g->title ? g->title : "options");
+        for (const cli_opt *o = g->opts; o->name; o++) {
+            char left[128];
+            if (o->kind == CLI_YESNO)
+                snprintf(left, sizeof(left), "%s [%s]", o->name, o->arg);
+            else
+                snprintf(left, sizeof(left), "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+            if (strlen(left) > width)
+                sb_printf(&sb, "  %s\n  %-*s  %s\n", left, (int)width, "", o->help);
+            else
+                sb_printf(&sb, "  %-*s  %s\n", (int)width, left, o->help);
+        }
+    }
+    if (v->notes)
+        sb_puts(&sb, v->notes);
+    fputs(sb_str(&sb), out);
+    sb_free(&sb);
+}
+
+/* Every command of name (its sub-commands). */
+static void print_group(const char *name, FILE *out)
+{
+    strbuf sb;
+    sb_init(&sb);
+    sb_printf(&sb, "usage: patronctl [--data DIR] %s COMMAND ...\n", name);
+    const char *notes = NULL;
+    for (size_t i = 0; i < cli_nverbs; i++) {
+        if (strcmp(cli_verbs[i].name, name) != 0)
+            continue;
+        sb_puts(&sb, "  ");
+        usage_line(&cli_verbs[i], &sb);
+        sb_printf(&sb, "\n      %s\n", cli_verbs[i].help);
+        if (cli_verbs[i].notes && notes == NULL)
+            notes = cli_verbs[i].notes;
+    }
+    sb_printf(&sb, "'patronctl %s COMMAND --help' shows a command's options.\n", name);
+    if (notes)
+        sb_puts(&sb, notes);
+    fputs(sb_str(&sb), out);
+    sb_free(&sb);
+}
+
+static int is_help(const char *s)
+{
+    return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
+}
+
+/* ---- finding a command ---- */
+
+static int has_subs(const char *name)
+{
+    for (size_t i = 0; i < cli_nverbs; i++)
+        if (strcmp(cli_verbs[i].name, name) == 0)
+            return cli_verbs[i].sub != NULL;
+    return 0;
+}
+
+static int known_name(const char *name)
+{
+    for (size_t i = 0; i < cli_nverbs; i++)
+        if (strcmp(cli_verbs[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static const cli_verb *find(const char *name, const char *sub)
+{
+    for (size_t i = 0; i < cli_nverbs; i++) {
+        const cli_verb *v = &cli_verbs[i];
+        if (strcmp(v->name, name) == 0 && (sub == NULL ? v->sub == NULL : v->sub && strcmp(v->sub, sub) == 0))
+            return v;
+    }
+    return NULL;
+}
+
+static int unknown_command(const char *word)
+{
+    nearest n;
+    nearest_init(&n, word);
+    for (size_t i = 0; i < cli_nverbs; i++)
+        nearest_try(&n, cli_verbs[i].name);
+    char hint[160];
+    did_you_mean(&n, hint, sizeof(hint));
+    /* `patronctl approve`: the word is a sub-command of one. */
+    if (n.best == NULL) {
+        for (size_t i = 0; i < cli_nverbs && !hint[0]; i++)
+            if (cli_verbs[i].sub && strcmp(cli_verbs[i].sub, word) == 0)
+                snprintf(hint, sizeof(hint), "; did you mean '%s %s'?", cli_verbs[i].name, word);
+    }
+    fprintf(stderr, "patronctl: unknown command '%s'%s\n'patronctl help' lists the commands.\n", word, hint);
+    return PS_EXIT_USAGE;
+}
+
+static int unknown_sub(const char *name, const char *word)
+{
+    nearest n;
+    nearest_init(&n, word);
+    for (size_t i = 0; i < cli_nverbs; i++)
+        if (strcmp(cli_verbs[i].name, name) == 0)
+            nearest_try(&n, cli_verbs[i].sub);
+    char hint[160];
+    did_you_mean(&n, hint, sizeof(hint));
+    fprintf(stderr, "patronctl %s: unknown command '%s'%s\n'patronctl %s --help' lists its commands.\n", name, word,
+            hint, name);
+    return PS_EXIT_USAGE;
+}
+
+static int cmd_help(const cli_ctx *c)
+{
+    if (c->npos == 0) {
+        print_overview(stdout);
+        return PS_EXIT_OK;
+    }
+    const char *name = c->pos[0];
+    if (!known_name(name))
+        return unknown_command(name);
+    if (c->npos == 1 && has_subs(name)) {
+        print_group(name, stdout);
+        return PS_EXIT_OK;
+    }
+    const cli_verb *v = find(name, c->npos > 1 ? c->pos[1] : NULL);
+    if (v == NULL)
+        return c->npos > 1 && has_subs(name) ? unknown_sub(name, c->pos[1]) : unknown_command(name);
+    print_verb_help(v, stdout);
+    return PS_EXIT_OK;
+}
+
+/* ---- options ---- */
+
+static const cli_opt *find_opt(const cli_verb *v, const char *name, size_t len)
+{
+    for (const cli_optgroup *g = v->groups; g && g->opts; g++)
+        for (const cli_opt *o = g->opts; o->name; o++)
+            if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+                return o;
+    return NULL;
+}
+
+static int yes_no_word(const char *s)
+{
+    static const char *words[] = {"yes", "no", "y", "n", "true", "false", "on", "off", "1", "0"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* argv (the words after the command's own) into c. 0, or -1 printed. */
+static int parse(cli_ctx *c, int argc, char **argv)
+{
+    const cli_verb *v = c->verb;
+    char words[96];
+    cli_verb_words(v, words, sizeof(words));
+    int only_operands = 0;
+    for (int i = 0; i < argc; i++) {
+        char *s = argv[i];
+        if (!only_operands && strcmp(s, "--") == 0) {
+            only_operands = 1;
+            continue;
+        }
+        if (only_operands || s[0] != '-' || s[1] != '-') {
+            if (c->npos == CLI_MAX_ARGS || c->npos >= v->max_args) {
+                fprintf(stderr, "%s: unexpected argument '%s' (usage: patronctl %s%s%s%s%s; quote a name with spaces)\n",
+                        words, s, v->name, v->sub ? " " : "", v->sub ? v->sub : "", v->args[0] ? " " : "", v->args);
+                return -1;
+            }
+            c->pos[c->npos++] = s;
+            continue;
+        }
+        const char *eq = strchr(s, '=');
+        size_t len = eq ? (size_t)(eq - s) : strlen(s);
+        const cli_opt *o = find_opt(v, s, len);
+        if (o == NULL) {
+            char name[128];
+            snprintf(name, sizeof(name), "%.*s", (int)(len < 100 ? len : 100), s);
+            nearest n;
+            nearest_init(&n, name);
+            for (const cli_optgroup *g = v->groups; g && g->opts; g++)
+                for (const cli_opt *k = g->opts; k->name; k++)
+                    nearest_try(&n, k->name);
+            char hint[160];
+            did_you_mean(&n, hint, sizeof(hint));
+            fprintf(stderr, "%s: unknown option '%s'%s\n'%s --help' lists its options.\n", words, name, hint, words);
+            return -1;
+        }
+        const char *value = o->value ? o->value : "1";
+        if (o->kind == CLI_FLAG && eq) {
+            fprintf(stderr, "%s: %s takes no value\n", words, o->name);
+            return -1;
+        }
+        if (o->kind == CLI_VALUE || (o->kind == CLI_YESNO && eq)) {
+            if (eq) {
+                value = eq + 1;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                fprintf(stderr, "%s: %s needs a value (%s)\n", words, o->name, o->arg);
+                return -1;
+            }
+        } else if (o->kind == CLI_YESNO) {
+            if (i + 1 < argc && yes_no_word(argv[i + 1]))
+                value = argv[++i];
+            else
+                value = "yes";
+        }
+        if (c->nopt == CLI_MAX_OPTS) {
+            fprintf(stderr, "%s: too many options (at most %d)\n", words, CLI_MAX_OPTS);
+            return -1;
+        }
+        c->opt[c->nopt] = o;
+        c->val[c->nopt] = value;
+        c->nopt++;
+    }
+    if (c->npos < v->min_args) {
+        fprintf(stderr, "%s: expected %s (usage: patronctl %s%s%s %s)\n", words, v->args, v->name, v->sub ? " " : "",
+                v->sub ? v->sub : "", v->args);
+        return -1;
+    }
+    return 0;
+}
+
+const char *cli_value(const cli_ctx *c, const char *name)
+{
+    for (int i = c->nopt - 1; i >= 0; i--)
+        if (strcmp(c->opt[i]->name, name) == 0)
+            return c->val[i];
+    return NULL;
+}
+
+int cli_flag(const cli_ctx *c, const char *name)
+{
+    return cli_value(c, name) != NULL;
+}
+
+void cli_put_opt(Patronsync__ControlRequest *rq, Patronsync__ControlRequest__OptsEntry *store, const char *key,
+                 const char *value)
+{
+    for (size_t i = 0; i < rq->n_opts; i++) {
+        if (strcmp(rq->opts[i]->key, key) == 0) {
+            rq->opts[i]->value = (char *)value; /* given twice: the later wins */
+            return;
+        }
+    }
+    Patronsync__ControlRequest__OptsEntry *e = &store[rq->n_opts];
+    patronsync__control_request__opts_entry__init(e);
+    e->key = (char *)key;
+    e->value = (char *)value;
+    rq->opts[rq->n_opts++] = e;
+}
+
+int cli_put_keyed(const cli_ctx *c, Patronsync__ControlRequest *rq, Patronsync__ControlRequest__OptsEntry *store,
+                  size_t cap)
+{
+    for (int i = 0; i < c->nopt; i++) {
+        if (c->opt[i]->key == NULL)
+            continue;
+        if (rq->n_opts >= cap) {
+            fprintf(stderr, "patronctl: too many options\n");
+            return -1;
+        }
+        cli_put_opt(rq, store, c->opt[i]->key, c->val[i]);
+    }
+    return 0;
+}
+
+int cli_unreadable(const cli_ctx *c, const char *path, const char *why)
+{
+    char words[96];
+    cli_verb_words(c->verb, words, sizeof(words));
+    fprintf(stderr, "%s: cannot read %s: %s\n", words, path, why);
+    return PS_EXIT_NOT_FOUND;
+}
+
+/* What kind of file a mode is, for a refusal. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a folder";
+    if (S_ISFIFO(m))
+        return "a fifo";
+    if (S_ISCHR(m) || S_ISBLK(m))
+        return "a device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    return "not a regular file";
+}
+
+int cli_open_operand(const cli_ctx *c, const char *path, int *fd)
+{
+    /* O_NONBLOCK: opening a fifo does not wait for a writer. */
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (*fd < 0)
+        return cli_unreadable(c, path, strerror(errno));
+    struct stat sb;
+    if (fstat(*fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        int e = errno;
+        char words[96];
+        cli_verb_words(c->verb, words, sizeof(words));
+        if (S_ISREG(sb.st_mode))
+            fprintf(stderr, "%s: cannot read %s: %s\n", words, path, strerror(e));
+        else
+            fprintf(stderr, "%s: %s is %s; only a regular file is read\n", words, path, file_kind(sb.st_mode));
+        close(*fd);
+        *fd = -1;
+        return PS_EXIT_USAGE;
+    }
+    int fl = fcntl(*fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
+    return 0;
+}
+
+char *cli_read_operand(const cli_ctx *c, const char *path, size_t max, size_t *len, int *rc)
+{
+    int fd;
+    *rc = cli_open_operand(c, path, &fd);
+    if (*rc != 0)
+        return NULL;
+    close(fd);
+    char err[ERRLEN];
+    char *data = file_read_all(path, max, len, err, sizeof(err));
+    if (data == NULL) {
+        *rc = cli_unreadable(c, path, err);
+        return NULL;
+    }
+    return data;
+}
+
+/* ---- dispatch ---- */
+
+int cli_main(ps_config *cfg, int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stderr);
+        return PS_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (is_help(name))
+        name = "help";
+    if (!known_name(name))
+        return unknown_command(name);
+    int first = 2;
+    const cli_verb *v;
+    if (has_subs(name)) {
+        if (argc < 3 || is_help(argv[2]) || strcmp(argv[2], "help") == 0) {
+            print_group(name, argc < 3 ? stderr : stdout);
+            return argc < 3 ? PS_EXIT_USAGE : PS_EXIT_OK;
+        }
+        v = find(name, argv[2]);
+        if (v == NULL)
+            return unknown_sub(name, argv[2]);
+        first = 3;
+    } else {
+        v = find(name, NULL);
+    }
+    /* --help anywhere after the command's words: its usage and options. */
+    for (int i = first; i < argc && v->run != cmd_help; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (is_help(argv[i])) {
+            print_verb_help(v, stdout);
+            return PS_EXIT_OK;
+        }
+    }
+    cli_ctx *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        fprintf(stderr, "patronctl: out of memory\n");
+        return PS_EXIT_FAILED;
+    }
+    c->cfg = cfg;
+    c->verb = v;
+    int rc = PS_EXIT_USAGE;
+    if (parse(c, argc - first, argv + first) == 0) {
+        char err[ERRLEN];
+        if (v->needs != CLI_LOCAL && cluster_check(cfg, v->needs, err, sizeof(err)) < 0) {
+            char words[96];
+            cli_verb_words(v, words, sizeof(words));
+            fprintf(stderr, "%s: %s\n", words, err);
+            rc = PS_EXIT_FAILED;
+        } else {
+            rc = v->run(c);
+        }
+    }
+    free(c);
+    return rc;
+}

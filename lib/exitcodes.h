@@ -1,0 +1,41 @@
+/* exitcodes: what patronctl's exit status means, and the status code of
+ * the scheduler's control replies (ControlReply.status), which patronctl
+ * exits with: one table for both (docs/OPERATORS.md, "Exit status").
+ * To add one: a new number at the end (scripts test these), a line in
+ * ps_exit_name, the table in docs/OPERATORS.md and patronctl's help. */
+#ifndef EXITCODES_H
+#define EXITCODES_H
+
+#include <string.h>
+
+enum ps_exit {
+    PS_EXIT_OK = 0,          /* done; a job: ended complete */
+    PS_EXIT_FAILED = 1,      /* it could not be done (a job: failed; the cluster is down or not there) */
+    PS_EXIT_USAGE = 2,       /* refused as asked: an unknown word or option, a bad value, an operand refused */
+    PS_EXIT_WITH_ERRORS = 3, /* done with errors (a job: complete_with_errors; site import: lines refused) */
+    PS_EXIT_HELD = 4,        /* a job is held for approval: nothing was changed */
+    PS_EXIT_NOT_FOUND = 5,   /* what was named does not exist (a job, patron, schedule, or an operand file) */
+    PS_EXIT_REFUSED = 6,     /* refused: permission or token */
+};
+
+/* A short name of each status, for messages and the help ("unknown" past the table). */
+static inline const char *ps_exit_name(int code)
+{
+    static const char *const names[] = {"done", "failed", "usage", "complete with errors", "held",
+                                        "not found", "refused (permission or token)"};
+    return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : "unknown";
+}
+
+/* The exit status of a job in a final state (docs/REDIS.md's states). */
+static inline int ps_exit_for_state(const char *state)
+{
+    if (strcmp(state, "complete") == 0)
+        return PS_EXIT_OK;
+    if (strcmp(state, "complete_with_errors") == 0)
+        return PS_EXIT_WITH_ERRORS;
+    if (strcmp(state, "held") == 0)
+        return PS_EXIT_HELD;
+    return PS_EXIT_FAILED;
+}
+
+#endif
