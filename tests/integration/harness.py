@@ -108,8 +108,9 @@ class Cluster:
         self.ctl("site", "import", path)
 
     def run(self, path, profile, *extra, expect_exit=None):
-        """Run a file to its end; returns the JSON summary."""
-        p = self.ctl("run", path, "--profile", profile, "--wait", "--json", *extra, check=False)
+        """Run a file to its end; returns the JSON summary. The tests' files
+        live outside the import root: --copy-in (a file under it runs in place)."""
+        p = self.ctl("run", path, "--profile", profile, "--copy-in", "--wait", "--json", *extra, check=False)
         if expect_exit is not None:
             assert p.returncode == expect_exit, f"exit {p.returncode}, expected {expect_exit}: {p.stderr}{p.stdout[:2000]}"
         elif p.returncode not in (0, 3):

@@ -43,7 +43,7 @@ def clean():
 
 def start_run(c):
     f = files()
-    cmd = [os.path.join(BIN, "patronctl"), "--data", c.data, "run", f["day1"], "--profile", f["prof"],
+    cmd = [os.path.join(BIN, "patronctl"), "--data", c.data, "run", f["day1"], "--profile", f["prof"], "--copy-in",
            "--wait", "--json"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -125,7 +125,7 @@ def scheduler_killed_right_after_firing():
     c = new_cluster("chaos-scheduler")
     try:
         f = files()
-        out = c.ctl("run", f["day1"], "--profile", f["prof"]).stdout.strip()
+        out = c.ctl("run", f["day1"], "--profile", f["prof"], "--copy-in").stdout.strip()
         pid = cluster_signal(c, "scheduler", signal.SIGKILL)
         wait_gone(pid)
         cluster_restart(c, "scheduler")

@@ -276,7 +276,7 @@ def run_case(path, state, changes=None, encoding=None, **expect):
     before = c.dump()
     extra = ["--encoding", encoding] if encoding else []
     t0 = time.time()
-    p = c.ctl("run", path, "--profile", PROFILE, "--wait", "--json", *extra, check=False, timeout=180)
+    p = c.ctl("run", path, "--profile", PROFILE, "--copy-in", "--wait", "--json", *extra, check=False, timeout=180)
     assert p.returncode == EXIT[state], f"exit {p.returncode}, expected {EXIT[state]}: {p.stderr}{p.stdout[:2000]}"
     s = json.loads(p.stdout)
     check(s, state, **expect)

@@ -331,7 +331,7 @@ def grace_days_deletion_and_outstanding_across_days():
                            (["--min-records", "1000000"], "Patron records read must be between 0 and 999,999."),
                            (["--inactive-homeroom", "X"], "only when patrons missing from the file are inactivated"),
                            (["--inactivate-missing", "--max-remove-pct", "101"], "percentage between 0 and 100")):
-            p = c.ctl("run", DAY1, "--profile", PROFILE, *flags, check=False)
+            p = c.ctl("run", DAY1, "--profile", PROFILE, "--copy-in", *flags, check=False)
             assert p.returncode == 2 and msg in p.stderr, (flags, p.returncode, p.stderr)
         c.run(DAY1, PROFILE)
         # Circulation's figures (patronsync never sets them).
