@@ -80,6 +80,7 @@ typedef struct {
     uint32_t plan_slots; /* ... and the shards that machine plans at once (0: no limit) */
     int64_t idle_since_ms;
     uint64_t max_task_rss_kb;
+    int stopping;    /* it said it is stopping: given no new task */
 } worker_ref;
 
 /* A worker holding any task (busy) is not idle; one holding a streaming
@@ -134,6 +135,7 @@ void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__Ap
 void jobs_on_apply_progress(broker *b, const wire_peer *from, const Patronsync__ApplyProgress *p);
 void jobs_on_worker_lost(broker *b, const wire_peer *peer);
 void jobs_recover(broker *b);                  /* rebuild in-flight jobs after a restart */
+void jobs_stopped_cleanly(broker *b);          /* at a clean stop: its in-flight jobs start no poison count */
 /* An operator's decision on a held job: "approve" queues its apply step
  * (the staged plans, exactly as previewed), "discard" ends it unchanged.
  * 0 with the job's new state, or -1 with err (not held, unknown, ...). */

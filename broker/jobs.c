@@ -1011,6 +1011,14 @@ void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__Sh
         s->error[0] = '\0';
         shard_status(b, j, r->shard);
         job_progress(b, j);
+    } else if (r->handed_back) {
+        /* Never started (the worker is stopping): not an attempt; given out
+         * again a little later, by when a stopping worker has said goodbye. */
+        s->attempt--;
+        s->state = SH_PENDING;
+        s->not_before_ms = now_ms() + 250;
+        log_info("job %s shard %u handed back (%s); not an attempt", r->job_id, r->shard, r->error);
+        shard_status(b, j, r->shard);
     } else {
         shard_failed_attempt(b, j, r->shard, r->error);
     }
@@ -1098,6 +1106,43 @@ void jobs_on_worker_lost(broker *b, const wire_peer *peer)
 
 static int resume_approved(broker *b, const char *id, char *err, size_t errlen);
 
+/* A poison job — one that crashes or freezes the broker itself, so that it is
+ * in flight at every start — is counted in its work folder (STARTS_FILE: the
+ * broker starts in a row it was in flight at, each after a crash or a kill;
+ * a clean stop clears it). At poison_starts it fails instead of resuming,
+ * so the cluster always comes up. The count after this start, or -1. */
+#define STARTS_FILE "starts"
+static int64_t count_start(broker *b, const job *j)
+{
+    char path[CONFIG_STR + 200], err[ERRLEN];
+    snprintf(path, sizeof(path), "%s/" STARTS_FILE, j->workdir);
+    size_t len;
+    int64_t n = 0;
+    char *t = file_read_all(path, 64, &len, NULL, 0);
+    if (t != NULL) {
+        t[strcspn(t, "\n")] = '\0';
+        if (parse_i64(t, 0, INT32_MAX, &n) < 0)
+            n = 0;
+    }
+    free(t);
+    char line[32];
+    int k = snprintf(line, sizeof(line), "%lld\n", (long long)++n);
+    if (file_write_atomic(path, line, (size_t)k, err, sizeof(err)) < 0) {
+        log_warn("job %s: %s", j->id, err);
+        return -1;
+    }
+    return n;
+}
+
+void jobs_stopped_cleanly(broker *b)
+{
+    for (size_t i = 0; i < b->njobs; i++) {
+        char path[CONFIG_STR + 200];
+        snprintf(path, sizeof(path), "%s/" STARTS_FILE, b->jobs[i]->workdir);
+        unlink(path);
+    }
+}
+
 void jobs_recover(broker *b)
 {
     char dir[CONFIG_STR + 16];
@@ -1139,6 +1184,17 @@ void jobs_recover(broker *b)
         job *j = job_new(b, req);
         if (j == NULL || job_push(b, j) < 0) {
             job_free(j);
+            continue;
+        }
+        int64_t starts = count_start(b, j);
+        if (starts >= b->cfg->poison_starts) {
+            char why[300];
+            snprintf(why, sizeof(why),
+                     "quarantined: the job was in flight at each of the last %lld broker starts, each after a crash or a "
+                     "kill (poison_starts); it is not resumed again",
+                     (long long)starts);
+            j->started_ms = now_ms();
+            job_fail(b, j, why);
             continue;
         }
         log_info("job %s resumed after a restart", j->id);

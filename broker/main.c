@@ -93,6 +93,7 @@ static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
         switch (m->body_case) {
         case PATRONSYNC__WORKER_MSG__BODY_HEARTBEAT:
             w->max_task_rss_kb = m->heartbeat->max_task_rss_kb;
+            w->stopping = m->heartbeat->stopping;
             break;
         case PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT:
             jobs_on_shard_result(b, from, m->shard_result);
@@ -200,6 +201,7 @@ int main(int argc, char **argv)
         if (!proc_stopping)
             jobs_step(&b);
     }
+    jobs_stopped_cleanly(&b);
     for (size_t i = 0; i < b.njobs; i++)
         job_free(b.jobs[i]);
     free(b.jobs);

@@ -75,7 +75,7 @@ worker_ref *workers_idle(broker *b)
     worker_ref *best = NULL;
     for (size_t i = 0; i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (!worker_busy(w) && (best == NULL || w->idle_since_ms < best->idle_since_ms))
+        if (!worker_busy(w) && !w->stopping && (best == NULL || w->idle_since_ms < best->idle_since_ms))
             best = w;
     }
     return best;
@@ -106,14 +106,14 @@ worker_ref *workers_for_shard(broker *b, const char *not_host)
     worker_ref *best = NULL;
     for (size_t i = 0; i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (!elsewhere(w, not_host))
+        if (!elsewhere(w, not_host) || w->stopping)
             continue;
         if (!worker_busy(w) && (best == NULL || w->idle_since_ms < best->idle_since_ms) && host_has_room(b, w))
             best = w;
     }
     for (size_t i = 0; best == NULL && i < b->nworkers; i++) {
         worker_ref *w = &b->workers[i];
-        if (!elsewhere(w, not_host))
+        if (!elsewhere(w, not_host) || w->stopping)
             continue;
         if (w->streaming && w->beside_ok && w->shards == 0 && host_has_room(b, w))
             best = w;

@@ -35,6 +35,7 @@ typedef struct {
     int64_t settle_timeout_seconds;
     int64_t grace_minutes;
     int64_t job_deadline_seconds;
+    int64_t poison_starts;            /* broker: starts in a row a job may be in flight at before it fails */
     int64_t archive_keep;
     int64_t shutdown_grace_ms;
     int64_t task_cpu_seconds;         /* worker: CPU seconds a task's process may use (0: any) */

@@ -36,6 +36,7 @@ static void send_heartbeat(worker_ctx *w)
 {
     Patronsync__Heartbeat hb = PATRONSYNC__HEARTBEAT__INIT;
     hb.max_task_rss_kb = (uint64_t)w->child_maxrss_kb;
+    hb.stopping = proc_stopping != 0;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     m.body_case = PATRONSYNC__WORKER_MSG__BODY_HEARTBEAT;
     m.heartbeat = &hb;
@@ -393,7 +394,7 @@ static unsigned task_attempt(const task *t)
 }
 
 /* A failed result for a task that produced none (why: what happened). */
-static void send_failed(worker_ctx *w, const Patronsync__BrokerMsg *bm, const char *why)
+static void send_result(worker_ctx *w, const Patronsync__BrokerMsg *bm, const char *why, int handed_back)
 {
     Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
@@ -405,6 +406,7 @@ static void send_failed(worker_ctx *w, const Patronsync__BrokerMsg *bm, const ch
         sr.attempt = bm->shard->attempt;
         sr.error = (char *)why;
         sr.counts = &counts;
+        sr.handed_back = handed_back;
         m.body_case = PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT;
         m.shard_result = &sr;
     } else {
@@ -412,10 +414,24 @@ static void send_failed(worker_ctx *w, const Patronsync__BrokerMsg *bm, const ch
         ar.attempt = bm->apply->attempt;
         ar.error = (char *)why;
         ar.counts = &counts;
+        ar.handed_back = handed_back;
         m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
         m.apply_result = &ar;
     }
     send_msg(w, &m);
+}
+
+/* The task failed (why): an attempt. */
+static void send_failed(worker_ctx *w, const Patronsync__BrokerMsg *bm, const char *why)
+{
+    send_result(w, bm, why, 0);
+}
+
+/* The task was never started here (why): the broker gives it to another
+ * worker without counting an attempt. */
+static void send_handed_back(worker_ctx *w, const Patronsync__BrokerMsg *bm, const char *why)
+{
+    send_result(w, bm, why, 1);
 }
 
 /* Whether bm may start now: nothing running, or a shard beside a
@@ -466,7 +482,7 @@ static void task_start(worker_ctx *w, Patronsync__BrokerMsg *bm)
     if (t == NULL) {
         /* The broker gives no more than that; say so rather than sit on it. */
         log_warn("a task came while this worker had no room for it; handed back");
-        send_failed(w, bm, "the worker had no room for it");
+        send_handed_back(w, bm, "the worker had no room for it");
         patronsync__broker_msg__free_unpacked(bm, NULL);
         return;
     }
@@ -662,7 +678,7 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
     case PATRONSYNC__BROKER_MSG__BODY_SHARD:
     case PATRONSYNC__BROKER_MSG__BODY_APPLY:
         if (proc_stopping) {
-            send_failed(w, bm, "the worker is stopping");
+            send_handed_back(w, bm, "the worker is stopping");
             break;
         }
         task_start(w, bm);
@@ -818,7 +834,10 @@ int main(int argc, char **argv)
         }
         reap_checkpoint(&w, 0);
         now = mono_ms();
-        if (now - w.last_sent_ms >= cfg.heartbeat_ms) {
+        /* Stopping: the broker hears it at once and gives this worker nothing new. */
+        int say_stop = proc_stopping && !w.said_stopping && ready_acked;
+        if (say_stop || now - w.last_sent_ms >= cfg.heartbeat_ms) {
+            w.said_stopping |= say_stop;
             if (!ready_acked)
                 send_ready(&w);
             else

@@ -15,6 +15,7 @@ typedef struct {
     store *st;           /* the task's handle: read-only for a plan, read-write for an apply */
     status *redis;
     int64_t last_sent_ms;
+    int said_stopping;      /* the broker was told this worker is stopping */
     int64_t last_heard_ms;
     volatile int *stopping;
     long child_maxrss_kb;/* largest task process (or two running together) so far */

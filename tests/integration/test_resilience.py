@@ -1,10 +1,14 @@
 """test_resilience: what keeps a fault or a mistake from taking the cluster
 down (issue 20) — one scheduler and one broker per data folder."""
+import json
 import os
+import shutil
 import signal
 import subprocess
+import time
 
-from harness import BIN, Cluster, cluster_pid, cluster_signal, district, main, test, wait_gone, workdir
+from harness import (BIN, Cluster, cluster_pid, cluster_restart, cluster_signal, district, main, test, wait_gone,
+                     workdir)
 
 _files = {}
 
@@ -87,6 +91,81 @@ def a_task_past_its_memory_is_ended_and_reported():
     s, logs = over_a_limit("limit-memory", "memory", {"task_memory_mb": "300"})
     assert any("memory limit" in n and "task_memory_mb=300" in n for n in s["notes"]), s["notes"]
     assert "past task_memory_mb=300; ending it" in logs
+
+
+def job_in_flight(c, timeout=60):
+    """The id of the job the broker has in its work folder, not done, once it runs."""
+    end = time.time() + timeout
+    work = os.path.join(c.data, "work")
+    while time.time() < end:
+        for jid in os.listdir(work) if os.path.isdir(work) else []:
+            if not os.path.exists(os.path.join(work, jid, "done")):
+                st = c.ctl("job", "show", jid, "--json", check=False)
+                if st.stdout.strip() and json.loads(st.stdout).get("state") == "running":
+                    return jid
+        time.sleep(0.05)
+    raise AssertionError("no job came to run")
+
+
+def in_import(c, path):
+    """A copy of path in the cluster's import root, where a run-now reads it in place."""
+    dst = os.path.join(c.data, "import", os.path.basename(path))
+    shutil.copyfile(path, dst)
+    return dst
+
+
+def slow_cluster(name):
+    # Each shard's write waits 1 s: the job is in flight for ~6 s at least.
+    return Cluster(name, workers=2, settings={"shard_size": "500", "test_apply_delay_ms": "1000",
+                                              "poison_starts": "2"})
+
+
+@test
+def a_job_in_flight_at_each_crash_of_the_broker_is_quarantined_not_resumed():
+    f = files()
+    with slow_cluster("poison-starts") as c:
+        c.sites(f["sites"])
+        run = subprocess.Popen([os.path.join(BIN, "patronctl"), "--data", c.data, "run", in_import(c, f["day1"]),
+                                "--profile", f["prof"], "--wait", "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        jid = job_in_flight(c)
+        for start in (1, 2):
+            wait_gone(cluster_signal(c, "broker", signal.SIGKILL))
+            cluster_restart(c, "broker")
+            # The new broker has taken the job up again (and counted this start).
+            starts = os.path.join(c.data, "work", jid, "starts")
+            end = time.time() + 60
+            while not (os.path.exists(starts) and open(starts).read().strip() == str(start)):
+                assert time.time() < end, "the restarted broker never took the job up"
+                time.sleep(0.02)
+            if start == 1:
+                assert job_in_flight(c) == jid  # resumed after the first crash
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 1, f"exit {run.returncode}: {err}"
+        s = json.loads(out)
+        assert s["state"] == "failed", s["state"]
+        assert "quarantined" in s["error"] and "last 2 broker starts" in s["error"], s["error"]
+        assert s["counts"]["added"] == 0 and s["counts"]["updated"] == 0, s["counts"]
+        # The cluster goes on: the same file again runs to its end.
+        s2 = c.run(f["day1"], f["prof"], expect_exit=0)
+        assert s2["state"] == "complete" and s2["counts"]["added"] == 3000, s2["counts"]
+
+
+@test
+def a_clean_stop_does_not_count_toward_quarantine():
+    f = files()
+    with slow_cluster("poison-clean-stops") as c:
+        c.sites(f["sites"])
+        c.ctl("run", in_import(c, f["day1"]), "--profile", f["prof"])
+        jid = job_in_flight(c)
+        for _ in range(3):
+            c.ctl("down")
+            c.ctl("up", "--workers", 2)
+            assert not os.path.exists(os.path.join(c.data, "work", jid, "starts")) or \
+                open(os.path.join(c.data, "work", jid, "starts")).read().strip() == "1"
+        s = json.loads(c.ctl("job", "show", jid, "--json", "--wait").stdout)
+        assert s["state"] == "complete", f"{s['state']}: {s.get('error')}"
+        assert s["counts"]["added"] == 3000, s["counts"]
 
 
 if __name__ == "__main__":
