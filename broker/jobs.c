@@ -539,6 +539,32 @@ static void utc_time(int64_t ms, char *out, size_t outlen)
 
 /* Gather the parts' results into the job summary. 0, or -1 when Redis is
  * not there (tried again later). */
+/* A job that failed before its apply committed changed nothing: its counts
+ * say so (all but the records read are 0), and what its shards had planned
+ * is kept apart (ps:job:ID:planned) and said in a note, labelled as
+ * planned. total: the planned counts in, the job's counts out. 0 / -1. */
+static int planned_note(broker *b, job *j, Patronsync__Counts *total)
+{
+    Patronsync__Counts changed = PATRONSYNC__COUNTS__INIT;
+    changed.read = total->read;
+    char note[600];
+    snprintf(note, sizeof(note),
+             "Nothing was changed: the job failed before its changes were applied. Its shards had planned "
+             "%llu added, %llu updated, %llu deleted, %llu inactivated (not done).",
+             (unsigned long long)(total->added + total->added_with_warnings),
+             (unsigned long long)(total->updated + total->updated_with_warnings),
+             (unsigned long long)(total->deleted + total->deleted_with_warnings), (unsigned long long)total->inactivated);
+    if (status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note) < 0 ||
+        status_do(b->redis, "DEL ps:job:%s:planned", j->id) < 0)
+        return -1;
+    for (size_t i = 0; i < summary_ncounts; i++)
+        if (status_do(b->redis, "HSET ps:job:%s:planned %s %llu", j->id, summary_counts[i].name,
+                      (unsigned long long)*summary_count_ptr(total, i)) < 0)
+            return -1;
+    *total = changed;
+    return 0;
+}
+
 static int assemble(broker *b, job *j)
 {
     int dry = j->req->options && j->req->options->dry_run;
@@ -690,6 +716,8 @@ static int assemble(broker *b, job *j)
     }
     if (!applied)
         total.read = j->records;
+    if (!applied && !dry && !j->held && strcmp(j->final_state, "failed") == 0 && planned_note(b, j, &total) < 0)
+        goto out;
     for (size_t i = 0; i < summary_ncounts; i++)
         if (status_do(b->redis, "HSET ps:job:%s:summary %s %llu", j->id, summary_counts[i].name,
                       (unsigned long long)*summary_count_ptr(&total, i)) < 0)

@@ -168,5 +168,23 @@ def a_clean_stop_does_not_count_toward_quarantine():
         assert s["counts"]["added"] == 3000, s["counts"]
 
 
+@test
+def a_job_that_fails_before_its_apply_says_nothing_was_changed():
+    """The watchdog ends a job whose apply is slow: its shards were planned
+    (3,000 additions) but nothing was applied, and the summary says so."""
+    f = files()
+    settings = {"shard_size": "500", "test_apply_delay_ms": "3000", "job_deadline_seconds": "2"}
+    with Cluster("fail-honest", workers=2, settings=settings) as c:
+        c.sites(f["sites"])
+        s = c.run(f["day1"], f["prof"], expect_exit=1)
+        assert s["state"] == "failed" and "watchdog" in s["error"], (s["state"], s["error"])
+        assert all(v == 0 for k, v in s["counts"].items() if k != "read"), s["counts"]
+        assert s["counts"]["read"] == 3000, s["counts"]
+        assert any(n.startswith("Nothing was changed") and "planned" in n for n in s["notes"]), s["notes"]
+        assert c.db().execute("SELECT count(*) FROM patrons").fetchone()[0] == 0
+        text = c.ctl("job", "show", s["job_id"], check=False).stdout
+        assert "Nothing was changed" in text, text[:2000]
+
+
 if __name__ == "__main__":
     main()
