@@ -51,7 +51,7 @@ build: all
 
 # Debian packages the build, the tests and the demo need (idempotent, quiet when present).
 DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
-            libhiredis-dev libsqlite3-dev libcsv-dev libsodium-dev redis-server sqlite3 \
+            libhiredis-dev libsqlite3-dev libcsv-dev libsodium-dev libpcre2-dev redis-server sqlite3 \
             python3 tzdata clang
 deps:
 	@./tools/install-deps $(DEB_PKGS)

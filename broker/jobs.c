@@ -537,16 +537,18 @@ static void utc_time(int64_t ms, char *out, size_t outlen)
         str_copy(out, outlen, "?");
 }
 
-/* Gather the parts' results into the job summary. 0, or -1 when Redis is
- * not there (tried again later). */
 /* A job that failed before its apply committed changed nothing: its counts
  * say so (all but the records read are 0), and what its shards had planned
- * is kept apart (ps:job:ID:planned) and said in a note, labelled as
- * planned. total: the planned counts in, the job's counts out. 0 / -1. */
+ * is kept apart (ps:job:ID:planned) and, when it planned any change, said
+ * in a note labelled as planned. total: the planned counts in, the job's
+ * counts out. 0 / -1. */
 static int planned_note(broker *b, job *j, Patronsync__Counts *total)
 {
     Patronsync__Counts changed = PATRONSYNC__COUNTS__INIT;
     changed.read = total->read;
+    unsigned long long planned = total->added + total->added_with_warnings + total->updated +
+                                 total->updated_with_warnings + total->deleted + total->deleted_with_warnings +
+                                 total->inactivated;
     char note[600];
     snprintf(note, sizeof(note),
              "Nothing was changed: the job failed before its changes were applied. Its shards had planned "
@@ -554,7 +556,7 @@ static int planned_note(broker *b, job *j, Patronsync__Counts *total)
              (unsigned long long)(total->added + total->added_with_warnings),
              (unsigned long long)(total->updated + total->updated_with_warnings),
              (unsigned long long)(total->deleted + total->deleted_with_warnings), (unsigned long long)total->inactivated);
-    if (status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note) < 0 ||
+    if ((planned > 0 && status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note) < 0) ||
         status_do(b->redis, "DEL ps:job:%s:planned", j->id) < 0)
         return -1;
     for (size_t i = 0; i < summary_ncounts; i++)
@@ -565,6 +567,8 @@ static int planned_note(broker *b, job *j, Patronsync__Counts *total)
     return 0;
 }
 
+/* Gather the parts' results into the job summary. 0, or -1 when Redis is
+ * not there (tried again later). */
 static int assemble(broker *b, job *j)
 {
     int dry = j->req->options && j->req->options->dry_run;

@@ -691,7 +691,7 @@ int cli_main(ps_config *cfg, int argc, char **argv)
         v = find(name, NULL);
     }
     /* --help anywhere after the command's words: its usage and options. */
-    for (int i = first; i < argc && v->run != cmd_help; i++) {
+    for (int i = first; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
         if (is_help(argv[i])) {

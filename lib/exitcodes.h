@@ -1,8 +1,8 @@
 /* exitcodes: what patronctl's exit status means, and the status code of
  * the scheduler's control replies (ControlReply.status), which patronctl
  * exits with: one table for both (docs/OPERATORS.md, "Exit status").
- * To add one: a new number at the end (scripts test these), a line in
- * ps_exit_name, the table in docs/OPERATORS.md and patronctl's help. */
+ * To add one: a new number at the end (scripts test these), the table in
+ * docs/OPERATORS.md and the line of patronctl's help (cli/verbs.c). */
 #ifndef EXITCODES_H
 #define EXITCODES_H
 
@@ -18,15 +18,8 @@ enum ps_exit {
     PS_EXIT_REFUSED = 6,     /* refused: permission or token */
 };
 
-/* A short name of each status, for messages and the help ("unknown" past the table). */
-static inline const char *ps_exit_name(int code)
-{
-    static const char *const names[] = {"done", "failed", "usage", "complete with errors", "held",
-                                        "not found", "refused (permission or token)"};
-    return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : "unknown";
-}
-
-/* The exit status of a job in a final state (docs/REDIS.md's states). */
+/* The exit status of a job in a final state (docs/REDIS.md's states):
+ * discarded, failed and stopped are PS_EXIT_FAILED. */
 static inline int ps_exit_for_state(const char *state)
 {
     if (strcmp(state, "complete") == 0)

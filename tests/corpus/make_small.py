@@ -2,8 +2,9 @@
 """make_small.py: writes the small hostile input files of tests/corpus/ (the
 files are committed; this script shows how each was made and remakes them:
 `python3 tests/corpus/make_small.py`). Every file is built from records of
-the shared sample (../shared/data/sample/day1.csv, windows-1252, CRLF), so a
-store loaded from that sample is the base every case is compared against.
+the repository's sample district (sample/day1.csv, windows-1252, CRLF, made by
+tools/gen_patrons.py), so a store loaded from that sample is the base every
+case is compared against.
 The expected outcome of each file is asserted in
 tests/integration/test_hostile.py; docs/INPUT.md is the table of outcomes.
 The large files (10 MB field, 10,000 columns, big binary) are made at test
@@ -14,7 +15,7 @@ import os
 import random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SAMPLE = os.environ.get("SAMPLE_DIR", os.path.join(HERE, "..", "..", "..", "shared", "data", "sample"))
+SAMPLE = os.environ.get("SAMPLE_DIR", os.path.join(HERE, "..", "..", "sample"))
 
 # Columns of the sample (0-based): 0 district_id, 2 last_name, 3 first_name,
 # 9 homeroom, 17 address1, 21 user_defined_1.
@@ -114,10 +115,11 @@ def main():
     put("line-ends-mixed.csv", "".join(x + ends[k % 3] for k, x in enumerate(rows)).encode("cp1252"))
     put("no-final-newline.csv", text([with_field(r, LAST, "Last-Line") if i == 19 else r
                                       for i, r in enumerate(R[380:400])], final=False).encode("cp1252"))
+    # records on lines 4, 6, 8, 10-11 (R[403]'s address holds a line break), 13, ... 23
     rows = [line(HEADER), "", ""]                                               # lines 1-3
     for r in R[400:410]:
-        rows += [line(r), "   \t"]                                              # records on 4, 6, ... 22
-    rows += [line(R[410][:3])]                                                  # line 24
+        rows += [line(r), "   \t"]
+    rows += [line(R[410][:3])]                                                  # line 25
     rows += ["", "  ", ""]
     put("blank-lines.csv", "\r\n".join(rows).encode("cp1252") + b"\r\n\r\n")
     put("trailing-spaces.csv", text(["  " + ",".join(f + "  " if f else f for f in r) + "   "

@@ -13,12 +13,11 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.environ.get("SHARED_DIR", os.path.join(os.path.dirname(ROOT), "shared"))
 BIN = os.environ.get("PATRONSYNC_BIN", os.path.join(ROOT, "build"))
 WORK = os.environ.get("TEST_WORK", os.path.join(ROOT, "tests", "work", "manual"))
 SANITIZED = os.environ.get("SANITIZED", "0") == "1"
-GEN = os.path.join(SHARED, "data", "gen_patrons.py")
-SAMPLE = os.path.join(SHARED, "data", "sample")
+GEN = os.path.join(ROOT, "tools", "gen_patrons.py")
+SAMPLE = os.path.join(ROOT, "sample")
 
 _tests = []
 
@@ -55,7 +54,7 @@ def workdir(name):
 
 
 def generate(path, rows, seed, encoding="cp1252", mutate_from=None, extra=()):
-    """A realistic district file from the shared generator."""
+    """A realistic district file from the repository's generator."""
     args = [sys.executable, GEN, "--seed", str(seed), "--encoding", encoding, "-o", path]
     if mutate_from:
         args += ["--mutate-from", mutate_from]
