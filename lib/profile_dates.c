@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 #define YY_PIVOT 45 /* yy: 00..45 -> 2000..2045, 46..99 -> 1946..1999 */
 
 enum dp_kind { DP_LIT, DP_YEAR, DP_MONTH, DP_MONTHNAME, DP_DAY, DP_NUM, DP_AMPM, DP_DAYNAME };
@@ -57,7 +59,7 @@ static int dp_push(date_pat *d, enum dp_kind kind, int count, const char *lit, s
         it->lit = nl;
         return 0;
     }
-    if (txt_grow(&d->items, &d->cap, (size_t)d->n + 1, sizeof(*d->items), 8) != 0)
+    if (array_grow(&d->items, &d->cap, (size_t)d->n + 1, sizeof(*d->items), 8) != 0)
         return -1;
     dp_item *it = &d->items[d->n];
     memset(it, 0, sizeof(*it));

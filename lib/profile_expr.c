@@ -122,7 +122,7 @@ static void x_skip_blanks(xparser *x)
 /* A new term of that kind at the end of e; NULL with why set (no memory). */
 static term *add_term(xparser *x, expr *e, enum term_kind kind)
 {
-    if (txt_grow(&e->terms, &e->termcap, (size_t)e->nterms + 1, sizeof(*e->terms), 2) != 0) {
+    if (array_grow(&e->terms, &e->termcap, (size_t)e->nterms + 1, sizeof(*e->terms), 2) != 0) {
         xwhy(x, "out of memory");
         return NULL;
     }
@@ -148,7 +148,7 @@ static int add_lit(xparser *x, expr *e, const char *s, size_t n)
 
 static op *add_op(term *t)
 {
-    if (txt_grow(&t->ops, &t->opcap, (size_t)t->nops + 1, sizeof(*t->ops), 2) != 0)
+    if (array_grow(&t->ops, &t->opcap, (size_t)t->nops + 1, sizeof(*t->ops), 2) != 0)
         return NULL;
     op *o = &t->ops[t->nops++];
     memset(o, 0, sizeof(*o));
@@ -384,7 +384,7 @@ static int x_isempty(xparser *x, expr *e)
         expr *a = x_seq(x, 1);
         if (a == NULL)
             return -1;
-        if (txt_grow(&t->args, &t->argcap, (size_t)t->nargs + 1, sizeof(*t->args), 2) != 0) {
+        if (array_grow(&t->args, &t->argcap, (size_t)t->nargs + 1, sizeof(*t->args), 2) != 0) {
             expr_free(a);
             xwhy(x, "out of memory");
             return -1;

@@ -19,7 +19,7 @@ int maps_find(const map_list *ml, const char *name, size_t n)
 
 int maps_add(map_list *ml, const char *name, size_t n)
 {
-    if (txt_grow(&ml->v, &ml->cap, (size_t)ml->n + 1, sizeof(*ml->v), 8) != 0)
+    if (array_grow(&ml->v, &ml->cap, (size_t)ml->n + 1, sizeof(*ml->v), 8) != 0)
         return -1;
     pmap *m = &ml->v[ml->n];
     memset(m, 0, sizeof(*m));
@@ -50,7 +50,7 @@ void maps_free(map_list *ml)
 
 int map_add_ent(pmap *m, const char *key, size_t keylen, int from)
 {
-    if (txt_grow(&m->ents, &m->cap, m->n + 1, sizeof(*m->ents), 16) != 0)
+    if (array_grow(&m->ents, &m->cap, m->n + 1, sizeof(*m->ents), 16) != 0)
         return -1;
     map_ent *me = &m->ents[m->n];
     memset(me, 0, sizeof(*me));

@@ -244,7 +244,7 @@ static int add_line(reader *r, const char *raw, size_t n, int line, slice text)
     if (e.norm == NULL)
         goto oom;
     props *pr = r->pr;
-    if (txt_grow(&pr->v, &pr->cap, pr->n + 1, sizeof(*pr->v), 64) != 0)
+    if (array_grow(&pr->v, &pr->cap, pr->n + 1, sizeof(*pr->v), 64) != 0)
         goto oom;
     pr->v[pr->n++] = e;
     return 0;

@@ -42,7 +42,7 @@ static int push_piece(rx *r, int group, const char *text, size_t len)
 {
     if (group < 0 && len == 0)
         return 0;
-    if (txt_grow(&r->repl, &r->replcap, (size_t)r->nrepl + 1, sizeof(*r->repl), 4) != 0)
+    if (array_grow(&r->repl, &r->replcap, (size_t)r->nrepl + 1, sizeof(*r->repl), 4) != 0)
         return -1;
     repl_piece *rp = &r->repl[r->nrepl];
     rp->group = group;

@@ -9,6 +9,7 @@
 #include "profile_int.h"
 #include "profile_keys.h"
 #include "profile_text.h"
+#include "util.h"
 
 int prule_add(pctx *c, const entry *e)
 {
@@ -72,7 +73,7 @@ int prule_add(pctx *c, const entry *e)
     if (r.val == NULL)
         return pctx_oom(c);
     r.vlen = val.len;
-    if (txt_grow(&rs->r, &rs->cap, (size_t)rs->n + 1, sizeof(*rs->r), 4) != 0) {
+    if (array_grow(&rs->r, &rs->cap, (size_t)rs->n + 1, sizeof(*rs->r), 4) != 0) {
         free(r.val);
         return pctx_oom(c);
     }

@@ -142,25 +142,6 @@ int txt_fold_eq(slice a, slice b)
     return 1;
 }
 
-int txt_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : first;
-    while (nc < need) {
-        if (nc > SIZE_MAX / 2 / size)
-            return -1;
-        nc *= 2;
-    }
-    void *old;
-    memcpy(&old, arrp, sizeof(old));
-    void *nv = realloc(old, nc * size);
-    if (nv == NULL)
-        return -1;
-    memcpy(arrp, &nv, sizeof(nv));
-    *cap = nc;
-    return 0;
-}
 
 void txt_line_verr(char *err, size_t errlen, const char *name, int line, const char *text, const char *fmt,
                    va_list ap)

@@ -68,10 +68,6 @@ char *txt_dup(const char *s, size_t n);
 void txt_case_map(const char *in, size_t n, char *out, int upper);
 /* Equal without regard to case (the letters txt_case_map changes). */
 int txt_fold_eq(slice a, slice b);
-/* Make the array *arrp (a T **, of *cap elements of `size` bytes) hold at
- * least need elements, doubling from `first` (contents kept). 0 / -1 (no
- * memory; the array unchanged). */
-int txt_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
 
 /* err = "<name>:<line>: <text>: <why>", the form of every refusal. */
 void txt_line_err(char *err, size_t errlen, const char *name, int line, const char *text, const char *fmt, ...)

@@ -42,6 +42,26 @@ void sb_reset(strbuf *sb)
         sb->buf[0] = '\0';
 }
 
+int array_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : first;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / size)
+            return -1;
+        nc *= 2;
+    }
+    void *old;
+    memcpy(&old, arrp, sizeof(old));
+    void *nv = realloc(old, nc * size);
+    if (nv == NULL)
+        return -1;
+    memcpy(arrp, &nv, sizeof(nv));
+    *cap = nc;
+    return 0;
+}
+
 int buf_reserve(char **buf, size_t *cap, size_t need, size_t first)
 {
     if (need <= *cap)

@@ -15,6 +15,10 @@ void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 /* Make *buf (of *cap bytes) hold at least need bytes, doubling from
  * `first` (its contents kept). 0 / -1 (no memory; *buf unchanged). */
 int buf_reserve(char **buf, size_t *cap, size_t need, size_t first);
+/* The one growing-array helper: make the array *arrp (a T **, of *cap
+ * elements of `size` bytes) hold at least need elements, doubling from
+ * `first` (contents kept). 0 / -1 (no memory; the array unchanged). */
+int array_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
 
 /* Growable byte string, always NUL-terminated when non-empty. */
 typedef struct {

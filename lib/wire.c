@@ -71,15 +71,25 @@ static void free_buf(void *data, void *hint)
     free(data);
 }
 
-int wire_send(void *sock, const wire_peer *to, const ProtobufCMessage *msg, char *err, size_t errlen)
+uint8_t *wire_pack(const ProtobufCMessage *msg, size_t *len, char *err, size_t errlen)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
     uint8_t *buf = malloc(n ? n : 1);
     if (buf == NULL) {
         err_set(err, errlen, "out of memory packing a %zu-byte message", n);
-        return -1;
+        return NULL;
     }
     protobuf_c_message_pack(msg, buf);
+    *len = n;
+    return buf;
+}
+
+int wire_send(void *sock, const wire_peer *to, const ProtobufCMessage *msg, char *err, size_t errlen)
+{
+    size_t n = 0;
+    uint8_t *buf = wire_pack(msg, &n, err, errlen);
+    if (buf == NULL)
+        return -1;
     if (to != NULL && zmq_send(sock, to->id, to->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         err_set(err, errlen, "send to peer: %s", zmq_strerror(errno));
         free(buf);

@@ -28,6 +28,11 @@ void *wire_socket(void *ctx, int type, int64_t max_message, char *err, size_t er
 int wire_bind(void *sock, const char *endpoint, char *actual, size_t actual_len, char *err, size_t errlen);
 int wire_connect(void *sock, const char *endpoint, char *err, size_t errlen);
 
+/* The one protobuf pack helper: msg packed into a new buffer the caller
+ * frees (never NULL for an empty message), its length in *len. NULL with
+ * err when out of memory. */
+uint8_t *wire_pack(const ProtobufCMessage *msg, size_t *len, char *err, size_t errlen);
+
 /* Send one message; `to` is the identity frame for a ROUTER, NULL otherwise.
  * Non-blocking: a full queue or an unknown peer is an error (-1), never a
  * silent drop. */
