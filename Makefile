@@ -2,7 +2,7 @@
 # `make` builds into build/; `make SANITIZE=1` builds with ASan+UBSan into build-asan/;
 # BUILD=DIR puts a build elsewhere (parallel work trees of objects).
 
-PKGS := libzmq libprotobuf-c hiredis sqlite3 libsodium
+PKGS := libzmq libprotobuf-c hiredis sqlite3 libsodium libpcre2-8
 CC ?= cc
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)

@@ -23,6 +23,13 @@ static const char *yes_no(int v)
     return v ? "true" : "false";
 }
 
+static void print_regex_risk(void *ctx, const char *where, const char *pattern, const char *why)
+{
+    (void)ctx;
+    printf("warning: %s: regex \"%s\": %s; a value that reaches the match limit is an error on its "
+           "record (docs/PROFILE.md, regex)\n", where, pattern, why);
+}
+
 /* What an operator should know before scheduling this profile. */
 static int print_warnings(const profile *p)
 {
@@ -48,7 +55,7 @@ static int print_warnings(const profile *p)
         w[n++] = "UpdateBeforeDelete=true has no effect without DeleteWhen rules";
     for (int i = 0; i < n; i++)
         printf("warning: %s\n", w[i]);
-    return n;
+    return n + profile_regex_risks(p, print_regex_risk, NULL);
 }
 
 static void print_settings(const char *path, const profile *p)

@@ -11,6 +11,7 @@
 
 #include <stdalign.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -401,6 +402,45 @@ int profile_field_max_column(const profile *p, int f)
     return f >= 0 && f < PF__COUNT && p->fields[f] != NULL ? p->field_max_column[f] : 0;
 }
 
+typedef struct {
+    void (*fn)(void *ctx, const char *where, const char *pattern, const char *why);
+    void *ctx;
+    char where[80];
+    int n;
+} risk_walk;
+
+static int risk_one(void *ctx, const rx *re)
+{
+    risk_walk *w = ctx;
+    if (rx_risk(re) != NULL) {
+        w->fn(w->ctx, w->where, rx_pattern(re), rx_risk(re));
+        w->n++;
+    }
+    return 0;
+}
+
+int profile_regex_risks(const profile *p, void (*fn)(void *ctx, const char *where, const char *pattern,
+                                                     const char *why),
+                        void *ctx)
+{
+    risk_walk w = {fn, ctx, "", 0};
+    for (int f = 0; f < PF__COUNT; f++) {
+        if (p->fields[f] == NULL)
+            continue;
+        snprintf(w.where, sizeof(w.where), "field_%s", patron_fields[f].pic);
+        expr_each_regex(p->fields[f], risk_one, &w);
+    }
+    for (int m = 0; m < p->maps.n; m++) {
+        const pmap *pm = &p->maps.v[m];
+        snprintf(w.where, sizeof(w.where), "map_%s", pm->name);
+        for (size_t i = 0; i < pm->n; i++)
+            expr_each_regex(pm->ents[i].val, risk_one, &w);
+        if (pm->def != NULL)
+            expr_each_regex(pm->def, risk_one, &w);
+    }
+    return w.n;
+}
+
 /* ---------------------------------------------------------------- mapping a record */
 
 static int map_one(const profile *p, int f, const prow *r, scratch *sc, patron_rec *rec, char *err, size_t errlen)
@@ -408,8 +448,10 @@ static int map_one(const profile *p, int f, const prow *r, scratch *sc, patron_r
     const expr *e = p->fields[f];
     slice v;
     int rc;
-    if (expr_eval(&p->maps, e, r, sc, &v, err, errlen) != 0)
+    if (expr_eval(&p->maps, e, r, sc, &v, err, errlen) != 0) {
+        err_prefix(err, errlen, "field_%s: ", patron_fields[f].pic);
         return -1;
+    }
     v = txt_trim(v);
     if (v.len == 0) {
         rc = patron_rec_set(rec, f, "", 0, expr_facts(e).omit ? PV_OMIT : PV_VALUE);

@@ -32,6 +32,15 @@ int profile_column_total(const profile *p);
 /* Whether field f has a field_ expression. */
 int profile_maps_field(const profile *p, int f);
 
+/* Each regex() of the profile whose pattern can blow up (a backreference,
+ * nested repeats): fn(ctx, where, pattern, why), where is "field_lastName"
+ * or "map_site". Matching stays bounded whatever this says (a value that
+ * reaches the limits is an error on its record); this is the warning
+ * `patronctl profile check` prints. The number of such patterns. */
+int profile_regex_risks(const profile *p, void (*fn)(void *ctx, const char *where, const char *pattern,
+                                                     const char *why),
+                        void *ctx);
+
 /* Map one record. cols[i]/lens[i] are the record's fields (0-based: {1} is
  * cols[0]); a reference past ncols reads as empty. Fills rec (reset first):
  * PV_VALUE for mapped fields, PV_OMIT for omit-and-empty, PV_INVALID for

@@ -71,24 +71,56 @@ expr_info expr_facts(const expr *e)
     return f;
 }
 
-int expr_each_map(const expr *e, int (*fn)(void *ctx, int map), void *ctx)
+/* Call fn(ctx, op) for each option of kind k in e, ISEMPTY arguments
+ * included, in reading order; the first nonzero fn returns stops it. */
+static int each_op(const expr *e, enum op_kind k, int (*fn)(void *ctx, const op *o), void *ctx)
 {
     for (int i = 0; i < e->nterms; i++) {
         const term *t = &e->terms[i];
         for (int j = 0; j < t->nops; j++) {
-            if (t->ops[j].kind != OP_MAP)
+            if (t->ops[j].kind != k)
                 continue;
-            int rc = fn(ctx, t->ops[j].map);
+            int rc = fn(ctx, &t->ops[j]);
             if (rc != 0)
                 return rc;
         }
         for (int j = 0; j < t->nargs; j++) {
-            int rc = expr_each_map(t->args[j], fn, ctx);
+            int rc = each_op(t->args[j], k, fn, ctx);
             if (rc != 0)
                 return rc;
         }
     }
     return 0;
+}
+
+typedef struct {
+    int (*map_fn)(void *ctx, int map);
+    int (*rx_fn)(void *ctx, const rx *re);
+    void *ctx;
+} op_visit;
+
+static int visit_map(void *ctx, const op *o)
+{
+    const op_visit *v = ctx;
+    return v->map_fn(v->ctx, o->map);
+}
+
+static int visit_regex(void *ctx, const op *o)
+{
+    const op_visit *v = ctx;
+    return v->rx_fn(v->ctx, o->re);
+}
+
+int expr_each_map(const expr *e, int (*fn)(void *ctx, int map), void *ctx)
+{
+    op_visit v = {fn, NULL, ctx};
+    return each_op(e, OP_MAP, visit_map, &v);
+}
+
+int expr_each_regex(const expr *e, int (*fn)(void *ctx, const rx *re), void *ctx)
+{
+    op_visit v = {NULL, fn, ctx};
+    return each_op(e, OP_REGEX, visit_regex, &v);
 }
 
 /* ---------------------------------------------------------------- the parser */

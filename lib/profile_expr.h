@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "profile_maps.h"
+#include "profile_regex.h"
 #include "profile_scratch.h"
 #include "profile_text.h"
 
@@ -37,6 +38,8 @@ expr_info expr_facts(const expr *e);
  * arguments included, in reading order; stops at and returns the first
  * nonzero fn returns (0 when none). */
 int expr_each_map(const expr *e, int (*fn)(void *ctx, int map), void *ctx);
+/* The same for each regex() option. */
+int expr_each_regex(const expr *e, int (*fn)(void *ctx, const rx *re), void *ctx);
 
 /* One record's columns (0-based: {1} is cols[0]). */
 typedef struct {

@@ -16,6 +16,10 @@ typedef struct rx rx;
  * expression ...", "replacement refers to group ...", "out of memory"). */
 rx *rx_compile(const char *pat, const char *rep, size_t replen, char *why, size_t whylen);
 void rx_free(rx *r); /* NULL-safe */
+/* The pattern as written, and why its matching can blow up (a
+ * backreference, nested repeats) or NULL: for profile check's warnings. */
+const char *rx_pattern(const rx *r);
+const char *rx_risk(const rx *r);
 
 /* in with every match replaced (out points into sc, or is in itself when
  * nothing matched). 0 / -1 with err (no memory, or the matcher failing). */

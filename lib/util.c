@@ -580,3 +580,22 @@ void str_copy(char *dst, size_t dstlen, const char *src)
     memcpy(dst, src, n);
     dst[n] = '\0';
 }
+
+void err_prefix(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    char head[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    size_t hl = strlen(head), el = strnlen(err, errlen - 1);
+    if (hl >= errlen)
+        hl = errlen - 1;
+    if (el > errlen - 1 - hl)
+        el = errlen - 1 - hl;
+    memmove(err + hl, err, el);
+    memcpy(err, head, hl);
+    err[hl + el] = '\0';
+}

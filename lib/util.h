@@ -98,4 +98,8 @@ int strset_add(strset *s, const char *k, size_t len);
 /* Copy at most dstlen-1 bytes and always terminate (NULL-safe src). */
 void str_copy(char *dst, size_t dstlen, const char *src);
 
+/* Put the formatted text before what err holds (the reason stays whole
+ * as far as errlen allows): "field_lastName: " + "regular expression ...". */
+void err_prefix(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -186,5 +186,77 @@ def a_job_that_fails_before_its_apply_says_nothing_was_changed():
         assert "Nothing was changed" in text, text[:2000]
 
 
+# ^(a+)+\1$: cubic (or worse) backtracking, as the issue measured; written
+# as a profile writes it (a backslash pair inside the quotes)
+CATASTROPHIC = r"^(a+)+\\1$"
+
+
+def with_runaway_value(src, dst, col, line_no):
+    """src with column col (0-based) of its line_no-th CRLF-ended piece a
+    30,000-character value that almost matches CATASTROPHIC; the file, and
+    the line the record starts on."""
+    rows = open(src, "rb").read().split(b"\r\n")
+    cells = rows[line_no - 1].split(b",")
+    cells[col] = b"a" * 29999 + b"b"
+    rows[line_no - 1] = b",".join(cells)
+    data = b"\r\n".join(rows)
+    open(dst, "wb").write(data)
+    # the line the summary names (records before it may hold line breaks)
+    return dst, data[:data.index(b"a" * 29999)].count(b"\n") + 1
+
+
+def runaway_profile(src, dst, key, col):
+    text = open(src, encoding="utf-8").read()
+    line = f"{key}={{{col + 1}}}"
+    assert line in text, line
+    open(dst, "w", encoding="utf-8").write(text.replace(line, f'{key}={{{col + 1},regex("{CATASTROPHIC}","x")}}'))
+    return dst
+
+
+@test
+def a_runaway_pattern_ends_as_an_error_on_its_record_and_the_cluster_answers():
+    """The backreference pattern on the District ID (which the broker reads
+    for the match key) and on a last name, with one 30,000-character value:
+    the record is skipped with the field named, every other record is done,
+    the broker answers throughout, profile check warns, down/up comes up and
+    nothing is resumed."""
+    f = files()
+    d = workdir("runaway-pattern")
+    with Cluster("runaway", workers=2, settings={"shard_size": "500"}) as c:
+        c.sites(f["sites"])
+        for key, col, line_no in (("field_districtID", 0, 1200), ("field_lastName", 2, 2400)):
+            prof = runaway_profile(f["prof"], os.path.join(d, f"{key}.properties"), key, col)
+            check = c.ctl("profile", "check", prof, check=False)
+            assert check.returncode == 0, check.stdout + check.stderr
+            assert f'warning: {key}: regex "^(a+)+\\1$": a repeated group holds a repeat of its own' \
+                in check.stdout and "power of its length" in check.stdout, check.stdout
+            data, line_no = with_runaway_value(f["day1"], os.path.join(d, f"{key}.csv"), col, line_no)
+            out_path = os.path.join(d, f"{key}.json")
+            out_file = open(out_path, "w")   # a file, not a pipe: the summary is larger than a pipe holds
+            run = subprocess.Popen([os.path.join(BIN, "patronctl"), "--data", c.data, "run", in_import(c, data),
+                                    "--profile", prof, "--wait", "--json"], stdout=out_file,
+                                   stderr=subprocess.PIPE, text=True)
+            # While it runs, the broker and the scheduler answer (up on a
+            # running cluster pings each part and changes nothing).
+            while run.poll() is None:
+                up = c.ctl("up", "--workers", 2, check=False, timeout=30)
+                assert up.returncode == 0, up.stdout + up.stderr
+                time.sleep(0.2)
+            _, err = run.communicate(timeout=30)
+            out_file.close()
+            s = json.loads(open(out_path).read())
+            assert run.returncode in (0, 3), f"exit {run.returncode}: {err}"
+            skips = [e for e in s["exceptions"] if e["line"] == line_no]
+            assert skips and f"{key}: regular expression gave up on a value of 30000 bytes" in skips[0]["message"], \
+                skips or s["exceptions"][:5]
+            assert s["counts"]["invalid_skipped"] >= 1, s["counts"]
+            done = s["counts"]["added"] + s["counts"]["updated"] + s["counts"]["unchanged"]
+            assert done >= 3000 - 2, s["counts"]
+        c.ctl("down")
+        c.ctl("up", "--workers", 2)
+        jobs = json.loads(c.ctl("jobs", "--json").stdout)
+        assert all(j["state"] != "running" for j in jobs), jobs
+
+
 if __name__ == "__main__":
     main()

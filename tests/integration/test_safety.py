@@ -446,7 +446,12 @@ def undo_restores_the_store_exactly_and_refuses_over_later_jobs():
         p = c.ctl("job", "undo", j2["job_id"], check=False)
         assert p.returncode == 1 and "changed by later jobs" in p.stderr, p.stderr
         assert "changed since by job " + j3["job_id"] in p.stderr, p.stderr[:1000]
-        assert later[0][0] in p.stderr
+        # every patron both jobs changed is named by its District ID
+        both = [r[0] for r in c.db().execute(
+            "SELECT DISTINCT p.district_id FROM job_changes a JOIN job_changes b ON a.patron_id=b.patron_id "
+            "JOIN patrons p ON p.id=a.patron_id WHERE a.job_id=? AND b.job_id=?", (j2["job_id"], j3["job_id"]))]
+        assert both and all(did in p.stderr for did in both), (both, p.stderr[:1000])
+        assert f"{len(both)} patrons were changed by later jobs" in p.stderr, (len(both), p.stderr[:300])
         assert c.dump()["patrons"] != dump2["patrons"]
         c.ctl("job", "undo", j3["job_id"])
         assert c.dump() == dump2

@@ -388,7 +388,7 @@ static void test_expr_forms(void)
     CHECK_STR(EVAL("", "{1,substring(2,2)}", "J\xc3\xb6rg"), "\xc3\xb6r");
     CHECK_STR(EVAL("", "{1,substring(1,1)}{2}", "Zo\xc3\xab", "Smith"), "ZSmith");
 
-    /* regex: POSIX extended, every match replaced, {$n} groups */
+    /* regex: PCRE2 (Java-style), every match replaced, {$n} groups */
     CHECK_STR(EVAL("", "{1,regex(\"^0+\",\"\")}", "000123"), "123");
     CHECK_STR(EVAL("", "{1,regex(\"([a-z]+)@(.*)\",\"{$2}/{$1}\")}", "jdoe@old.org"), "old.org/jdoe");
     CHECK_STR(EVAL("", "{1,regex(\"-\",\"\")}", "555-12-34"), "5551234");
@@ -458,6 +458,90 @@ static void test_expr_forms(void)
         CHECK(strlen(v) == (sizeof(big) - 1) * 3 + 1);
         CHECK(v[sizeof(big) - 2] == 'A' && v[sizeof(big) - 1] == '-' && v[sizeof(big)] == 'b');
         patron_rec_free(&rec);
+        profile_destroy(&p);
+    }
+}
+
+/* regex(): PCRE2 (Perl's and Java's syntax) with bounded cost. */
+static void test_regex_bounded(void)
+{
+    /* Java's classes and groups that POSIX lacks */
+    CHECK_STR(EVAL("", "{1,regex(\"\\d+\",\"#\")}", "ab12cd345"), "ab#cd#");
+    CHECK_STR(EVAL("", "{1,regex(\"(?i)smith\",\"X\")}", "SMITH-smith"), "X-X");
+    CHECK_STR(EVAL("", "{1,regex(\"(\\w)\\1\",\"{$1}\")}", "aabbc"), "abc");
+    CHECK_STR(EVAL("", "{1,regex(\"^a\",\"b\")}", "aaa"), "baa"); /* ^ is the value's start only */
+    /* the catastrophic backreference pattern on a 30,000-character value:
+     * an error on this record naming the field, in bounded time */
+    static char big[30001];
+    memset(big, 'a', sizeof(big) - 2);
+    big[sizeof(big) - 2] = 'b';
+    big[sizeof(big) - 1] = '\0';
+    profile *p = parse("field_lastName={1,regex(\"^(a+)+\\1$\",\"x\")}\n");
+    CHECK(p != NULL);
+    if (p) {
+        patron_rec rec;
+        patron_rec_init(&rec);
+        int64_t t0 = mono_ms();
+        CHECK(MAP(p, &rec, big) == -1);
+        int64_t spent = mono_ms() - t0;
+        CHECK(contains(errbuf, "field_lastName: regular expression gave up on a value of 30000 bytes"));
+        CHECK(contains(errbuf, "limit"));
+        /* not a timing assertion of speed: a bound far above any machine's
+         * cost of a million steps, far below the hours the pattern takes */
+        CHECK(spent < 30000);
+        /* the same profile maps a normal value */
+        CHECK(MAP(p, &rec, "aab") == 0);
+        CHECK_STR(patron_rec_get(&rec, PF_LAST_NAME), "aab");
+        patron_rec_free(&rec);
+        profile_destroy(&p);
+    }
+    REFUSED("field_lastName={1,regex(\"(?<n\",\"x\")}\n", "bad regular expression");
+}
+
+static void count_risk(void *ctx, const char *where, const char *pattern, const char *why)
+{
+    char *seen = ctx;
+    size_t n = strlen(seen);
+    snprintf(seen + n, 512 - n, "%s %s %s|", where, pattern, why);
+}
+
+/* profile check's warning: which patterns can blow up. */
+static void test_regex_risks(void)
+{
+    static const struct {
+        const char *pat;
+        int risky;
+    } cases[] = {
+        {"^(a+)+\\\\1$", 1}, {"(a+)+", 1}, {"(x*)*y", 1}, {"((ab)*c)+", 1}, {"(\\\\w)\\\\1", 1}, {"(?<x>a|b)\\\\k<x>", 1},
+        {"^0+", 0}, {"([a-z]+)@(.*)", 0}, {"(ab)+", 0}, {"[(a+)]+", 0}, {"(a++)+", 0}, {"(a{2,5})+", 0},
+        {"\\\\d{3}-\\\\d{4}", 0}, {"(a+)?", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[256], seen[512] = "";
+        snprintf(text, sizeof(text), "field_lastName={1,regex(\"%s\",\"x\")}\n", cases[i].pat);
+        profile *p = parse(text);
+        CHECK(p != NULL);
+        if (p == NULL) {
+            printf("  refused %s: %s\n", cases[i].pat, errbuf);
+            continue;
+        }
+        int n = profile_regex_risks(p, count_risk, seen);
+        if (n != cases[i].risky) {
+            printf("FAIL %s: pattern %s: %d warnings (%s), expected %d\n", t_case, cases[i].pat, n, seen,
+                   cases[i].risky);
+            t_case_failed = 1;
+        }
+        if (n > 0)
+            CHECK(contains(seen, "field_lastName ") && contains(seen, "power of"));
+        profile_destroy(&p);
+    }
+    /* in a map value too, named by its map */
+    profile *p = parse("map_site_1={1,regex(\"(a+)+$\",\"x\")}\nfield_siteShortName={2,map_site}\n");
+    char seen[512] = "";
+    CHECK(p != NULL);
+    if (p) {
+        CHECK(profile_regex_risks(p, count_risk, seen) == 1);
+        CHECK(contains(seen, "map_site (a+)+$"));
         profile_destroy(&p);
     }
 }
@@ -1052,6 +1136,8 @@ int main(int argc, char **argv)
     T_RUN(test_settings);
     T_RUN(test_field_names);
     T_RUN(test_expr_forms);
+    T_RUN(test_regex_bounded);
+    T_RUN(test_regex_risks);
     T_RUN(test_expr_errors);
     T_RUN(test_maps);
     T_RUN(test_dates);
