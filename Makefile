@@ -42,10 +42,12 @@ BINS := $(B)/patron-scheduler $(B)/patron-broker $(B)/patron-worker $(B)/patronc
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
+# LD_PRELOAD shims of the tests (tests/shim/): never linked into the programs
+SHIMS := $(patsubst tests/shim/%.c,$(B)/tools/lib%.so,$(wildcard tests/shim/*.c))
 
 .SECONDARY:
 .PHONY: all deps build unit test test-plain demo bench chaos fuzz clean compose-check
-all: $(BINS) $(UNIT_BINS) $(TOOL_BINS)
+all: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
 
 build: all
 
@@ -98,6 +100,13 @@ $(B)/tools/%: tests/tools/%.c $(B)/libps.a
 	@mkdir -p $(B)/tools
 	@echo "  LD $@"
 	@$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(B)/libps.a $(LDLIBS_ALL)
+
+# Uninstrumented even in the sanitized build: a preloaded library comes
+# before the sanitizer's runtime (the tests set verify_asan_link_order=0).
+$(B)/tools/lib%.so: tests/shim/%.c
+	@mkdir -p $(B)/tools
+	@echo "  SO $@"
+	@$(CC) -std=gnu11 -O1 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 # Unit tests only (fast, used while developing).
 unit: deps
