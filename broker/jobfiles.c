@@ -214,3 +214,16 @@ char *jobfiles_read(const char *dir, const char *name, size_t *len, char *err, s
     return file_read_all(path, (size_t)1 << 26, len, err, errlen);
 }
 
+
+Patronsync__JobRequest *jobfiles_read_request(const char *dir, char *err, size_t errlen)
+{
+    size_t n;
+    char *data = jobfiles_read(dir, "request.pb", &n, err, errlen);
+    if (data == NULL)
+        return NULL;
+    Patronsync__JobRequest *req = patronsync__job_request__unpack(NULL, n, (const uint8_t *)data);
+    free(data);
+    if (req == NULL)
+        err_set(err, errlen, "%s/request.pb does not decode", dir);
+    return req;
+}

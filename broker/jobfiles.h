@@ -27,5 +27,8 @@ void jobfiles_finish(const ps_config *cfg, job *j);
 void jobfiles_leave(const ps_config *cfg, const char *id, const char *workdir, const Patronsync__JobRequest *req);
 /* Read dir/name whole (at most 64 MiB; the caller frees). NULL with err. */
 char *jobfiles_read(const char *dir, const char *name, size_t *len, char *err, size_t errlen);
+/* dir/request.pb decoded (the caller frees it with
+ * patronsync__job_request__free_unpacked). NULL with err. */
+Patronsync__JobRequest *jobfiles_read_request(const char *dir, char *err, size_t errlen);
 
 #endif

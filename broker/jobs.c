@@ -399,15 +399,10 @@ static int resume_approved(broker *b, const char *id, char *err, size_t errlen)
     char dir[CONFIG_STR + 160];
     snprintf(dir, sizeof(dir), "%s/work/%s", b->cfg->data_dir, id);
     size_t n;
-    char *data = jobfiles_read(dir, "request.pb", &n, err, errlen);
-    if (data == NULL)
+    char *data;
+    Patronsync__JobRequest *req = jobfiles_read_request(dir, err, errlen);
+    if (req == NULL)
         return -1;
-    Patronsync__JobRequest *req = patronsync__job_request__unpack(NULL, n, (const uint8_t *)data);
-    free(data);
-    if (req == NULL) {
-        err_set(err, errlen, "%s/request.pb does not decode", dir);
-        return -1;
-    }
     job *j = job_new(b->cfg, req);
     if (j == NULL) {
         patronsync__job_request__free_unpacked(req, NULL);
@@ -534,6 +529,80 @@ void jobs_recover(broker *b)
     closedir(d);
 }
 
+/* Whether the job in dir may be decided on: held, and neither queued nor
+ * ended. 0, or -1 with err (and its state when it has one). */
+static int decide_check(broker *b, const char *id, const char *dir, char *state, size_t statelen, char *err,
+                        size_t errlen)
+{
+    job *q = jobq_find(b->jobs, id);
+    if (q != NULL) {
+        str_copy(state, statelen, "running");
+        err_set(err, errlen, "job %s is not held: it is %s", id, q->approved ? "being applied (approved already)" : "running");
+        return -1;
+    }
+    if (access(dir, F_OK) != 0) {
+        err_set(err, errlen, "no job '%s'", id);
+        return -1;
+    }
+    size_t n;
+    char *done = jobfiles_read(dir, "done", &n, NULL, 0);
+    if (done != NULL) {
+        str_copy(state, statelen, done);
+        err_set(err, errlen, "job %s is not held: it ended %s", id, done);
+        free(done);
+        return -1;
+    }
+    char path[CONFIG_STR + 200];
+    snprintf(path, sizeof(path), "%s/held", dir);
+    if (access(path, F_OK) != 0) {
+        err_set(err, errlen, "job %s is not held", id);
+        return -1;
+    }
+    return 0;
+}
+
+/* Approved: the decision kept (approved), the apply step queued. */
+static int decide_approve(broker *b, const char *id, const char *dir, const char *user, int64_t now, char *err,
+                          size_t errlen)
+{
+    char line[300], path[CONFIG_STR + 200];
+    int len = snprintf(line, sizeof(line), "%lld %s", (long long)now, user);
+    snprintf(path, sizeof(path), "%s/approved", dir);
+    if (file_write_atomic(path, line, (size_t)len, err, errlen) < 0)
+        return -1;
+    if (resume_approved(b, id, err, errlen) < 0) {
+        unlink(path);
+        return -1;
+    }
+    status_do(b->redis, "HSET ps:job:%s state running phase apply approved_by %s approved_ms %lld held_reason %s",
+              id, user, (long long)now, "");
+    status_event(b->redis, "job %s approved by %s", id, user);
+    log_info("job %s approved by %s: applying it as previewed", id, user);
+    return 0;
+}
+
+/* Discarded: it ends (done) changing nothing, and leaves. */
+static int decide_discard(broker *b, const char *id, const char *dir, const char *user, int64_t now, char *err,
+                          size_t errlen)
+{
+    char path[CONFIG_STR + 200], when[40];
+    job_utc_time(now, when, sizeof(when));
+    snprintf(path, sizeof(path), "%s/done", dir);
+    if (file_write_atomic(path, "discarded", 9, err, errlen) < 0)
+        return -1;
+    Patronsync__JobRequest *req = jobfiles_read_request(dir, NULL, 0);
+    jobfiles_leave(b->cfg, id, dir, req);
+    if (req != NULL)
+        patronsync__job_request__free_unpacked(req, NULL);
+    char note[400];
+    snprintf(note, sizeof(note), "Discarded by %s at %s: nothing was changed.", user, when);
+    status_do(b->redis, "HSET ps:job:%s state discarded finished_ms %lld discarded_by %s", id, (long long)now, user);
+    status_do(b->redis, "RPUSH ps:job:%s:notes %s", id, note);
+    status_event(b->redis, "job %s discarded by %s", id, user);
+    log_info("job %s discarded by %s", id, user);
+    return 0;
+}
+
 int jobs_decide(broker *b, const Patronsync__JobDecision *d, char *state, size_t statelen, char *err, size_t errlen)
 {
     const char *id = d->job_id;
@@ -547,67 +616,20 @@ int jobs_decide(broker *b, const Patronsync__JobDecision *d, char *state, size_t
         err_set(err, errlen, "unknown decision '%s' (approve or discard)", d->action);
         return -1;
     }
-    job *q = jobq_find(b->jobs, id);
-    if (q != NULL) {
-        str_copy(state, statelen, "running");
-        err_set(err, errlen, "job %s is not held: it is %s", id, q->approved ? "being applied (approved already)" : "running");
-        return -1;
-    }
-    char dir[CONFIG_STR + 160], path[CONFIG_STR + 200];
+    char dir[CONFIG_STR + 160];
     snprintf(dir, sizeof(dir), "%s/work/%s", b->cfg->data_dir, id);
-    if (access(dir, F_OK) != 0) {
-        err_set(err, errlen, "no job '%s'", id);
+    if (decide_check(b, id, dir, state, statelen, err, errlen) < 0)
         return -1;
-    }
-    size_t n;
-    char *done = jobfiles_read(dir, "done", &n, NULL, 0);
-    if (done != NULL) {
-        str_copy(state, statelen, done);
-        err_set(err, errlen, "job %s is not held: it ended %s", id, done);
-        free(done);
-        return -1;
-    }
-    snprintf(path, sizeof(path), "%s/held", dir);
-    if (access(path, F_OK) != 0) {
-        err_set(err, errlen, "job %s is not held", id);
-        return -1;
-    }
     const char *user = d->user && *d->user ? d->user : "?";
     int64_t now = now_ms();
-    char when[40];
-    job_utc_time(now, when, sizeof(when));
     if (approve) {
-        char line[300];
-        int len = snprintf(line, sizeof(line), "%lld %s", (long long)now, user);
-        snprintf(path, sizeof(path), "%s/approved", dir);
-        if (file_write_atomic(path, line, (size_t)len, err, errlen) < 0)
+        if (decide_approve(b, id, dir, user, now, err, errlen) < 0)
             return -1;
-        if (resume_approved(b, id, err, errlen) < 0) {
-            unlink(path);
-            return -1;
-        }
-        status_do(b->redis, "HSET ps:job:%s state running phase apply approved_by %s approved_ms %lld held_reason %s",
-                  id, user, (long long)now, "");
-        status_event(b->redis, "job %s approved by %s", id, user);
-        log_info("job %s approved by %s: applying it as previewed", id, user);
         str_copy(state, statelen, "running");
         return 0;
     }
-    snprintf(path, sizeof(path), "%s/done", dir);
-    if (file_write_atomic(path, "discarded", 9, err, errlen) < 0)
+    if (decide_discard(b, id, dir, user, now, err, errlen) < 0)
         return -1;
-    char *rq = jobfiles_read(dir, "request.pb", &n, NULL, 0);
-    Patronsync__JobRequest *req = rq ? patronsync__job_request__unpack(NULL, n, (const uint8_t *)rq) : NULL;
-    jobfiles_leave(b->cfg, id, dir, req);
-    if (req != NULL)
-        patronsync__job_request__free_unpacked(req, NULL);
-    free(rq);
-    char note[400];
-    snprintf(note, sizeof(note), "Discarded by %s at %s: nothing was changed.", user, when);
-    status_do(b->redis, "HSET ps:job:%s state discarded finished_ms %lld discarded_by %s", id, (long long)now, user);
-    status_do(b->redis, "RPUSH ps:job:%s:notes %s", id, note);
-    status_event(b->redis, "job %s discarded by %s", id, user);
-    log_info("job %s discarded by %s", id, user);
     str_copy(state, statelen, "discarded");
     return 0;
 }
