@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "jobs.h"
+#include "main.h"
+#include "workers.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -33,7 +35,7 @@ static void on_jobs_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
     if (rq->body_case == PATRONSYNC__BROKER_REQUEST__BODY_PING) {
         Patronsync__Pong pong = PATRONSYNC__PONG__INIT;
         pong.workers = (uint32_t)b->nworkers;
-        pong.jobs_active = (uint32_t)b->njobs;
+        pong.jobs_active = (uint32_t)jobq_count(b->jobs);
         r.body_case = PATRONSYNC__BROKER_REPLY__BODY_PONG;
         r.pong = &pong;
         reply(b, from, &r);
@@ -133,8 +135,11 @@ static void drain_socket(broker *b, void *sock, int is_jobs)
     }
 }
 
-void broker_pump(broker *b)
+/* Handle waiting messages and heartbeats without dispatching work: the
+ * loop's first half, and what long steps tick to stay alive (b->ka). */
+static void pump(void *ctx)
 {
+    broker *b = ctx;
     drain_socket(b, b->workers_sock, 0);
     drain_socket(b, b->jobs_sock, 1);
     workers_heartbeat(b);
@@ -153,6 +158,15 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     b.cfg = &cfg;
     b.stopping = &proc_stopping;
+    b.ka.fn = pump;
+    b.ka.ctx = &b;
+    b.ka.stopping = &proc_stopping;
+    b.worker_lost = jobs_on_worker_lost;
+    b.jobs = jobq_new();
+    if (b.jobs == NULL) {
+        log_error("out of memory");
+        return 1;
+    }
     if (proc_lock(&cfg, "broker", err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
@@ -197,14 +211,12 @@ int main(int argc, char **argv)
                 break;
         }
         zmq_poll(items, 2, 100);
-        broker_pump(&b);
+        pump(&b);
         if (!proc_stopping)
             jobs_step(&b);
     }
     jobs_stopped_cleanly(&b);
-    for (size_t i = 0; i < b.njobs; i++)
-        job_free(b.jobs[i]);
-    free(b.jobs);
+    jobq_destroy(&b.jobs);
     free(b.workers);
     zmq_close(b.jobs_sock);
     zmq_close(b.workers_sock);

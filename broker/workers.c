@@ -1,10 +1,11 @@
-/* workers: the broker's registry of workers — READY, liveness from any
- * message, least-recently-used choice of an idle one, heartbeats out. */
+/* workers: the broker's registry of workers (workers.h). */
+#include "workers.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "main.h"
 #include "log.h"
 #include "util.h"
 
@@ -36,11 +37,9 @@ worker_ref *workers_add(broker *b, const wire_peer *p, const Patronsync__Ready *
         w->last_seen_ms = mono_ms();
         return w;
     }
-    worker_ref *v = realloc(b->workers, (b->nworkers + 1) * sizeof(*v));
-    if (v == NULL)
+    if (array_grow(&b->workers, &b->workers_cap, b->nworkers + 1, sizeof(*b->workers), 8) < 0)
         return NULL;
-    b->workers = v;
-    w = &v[b->nworkers++];
+    w = &b->workers[b->nworkers++];
     memset(w, 0, sizeof(*w));
     w->peer = *p;
     str_copy(w->name, sizeof(w->name), name[0] ? name : "worker");
@@ -65,7 +64,8 @@ void workers_remove(broker *b, const wire_peer *p)
         memmove(&b->workers[i], &b->workers[i + 1], (b->nworkers - i - 1) * sizeof(worker_ref));
         b->nworkers--;
         publish(b, &gone, "gone");
-        jobs_on_worker_lost(b, &gone.peer);
+        if (b->worker_lost != NULL)
+            b->worker_lost(b, &gone.peer);
         return;
     }
 }
@@ -119,6 +119,30 @@ worker_ref *workers_for_shard(broker *b, const char *not_host)
             best = w;
     }
     return best;
+}
+
+void workers_took_shard(worker_ref *w)
+{
+    w->shards++; /* the second beside its streaming apply (workers_for_shard) */
+}
+
+void workers_took_apply(worker_ref *w, int streaming)
+{
+    w->applying = 1;
+    w->streaming = streaming;
+}
+
+void workers_release(broker *b, const wire_peer *p, int apply)
+{
+    worker_ref *w = workers_find(b, p);
+    if (w == NULL)
+        return;
+    if (apply)
+        w->applying = w->streaming = 0;
+    else if (w->shards > 0)
+        w->shards--;
+    if (!worker_busy(w))
+        w->idle_since_ms = mono_ms();
 }
 
 void workers_expire(broker *b)
