@@ -300,6 +300,39 @@ static void archive_prune(const char *dir, int64_t keep)
     free(names);
 }
 
+#define JUDGE_HEAD 65536            /* bytes read of the file's start */
+#define SPARSE_MIN (1LL << 20)      /* files smaller are never called sparse */
+
+int input_judge(const ps_config *c, const input_file *in, const char *name, char *err, size_t errlen)
+{
+    long long size = (long long)in->sb.st_size, on_disk = (long long)in->sb.st_blocks * 512;
+    if (c->max_file_bytes > 0 && size > c->max_file_bytes) {
+        err_set(err, errlen, "file '%s' is %lld bytes, over the limit of %lld bytes (max_file_bytes); not read", name,
+                size, (long long)c->max_file_bytes);
+        return -1;
+    }
+    if (size >= SPARSE_MIN && on_disk < size / 8) {
+        err_set(err, errlen, "file '%s' is a sparse file (%lld bytes long, %lld bytes on disk: its holes read as NUL "
+                "bytes), not a text export; not read", name, size, on_disk);
+        return -1;
+    }
+    char head[JUDGE_HEAD];
+    ssize_t n = pread(in->fd, head, sizeof(head), 0);
+    if (n < 0) {
+        err_set(err, errlen, "file '%s': cannot read: %s", name, strerror(errno));
+        return -1;
+    }
+    ssize_t nul = 0;
+    while (nul < n && head[nul] == '\0')
+        nul++;
+    if (n >= 4096 && nul == n) {
+        err_set(err, errlen, "file '%s' starts with %zd NUL bytes and nothing else: not a text export; not read", name,
+                n);
+        return -1;
+    }
+    return 0;
+}
+
 int input_is_run_now(const Patronsync__JobRequest *req)
 {
     return (req->schedule == NULL || req->schedule[0] == '\0') && strncmp(req->file, "adhoc/", 6) == 0;

@@ -19,6 +19,12 @@ typedef struct {
 
 /* Resolve a file name strictly under root into out. 0 / -1 with err. */
 int input_resolve(const char *root, const char *name, char *out, size_t outlen, char *err, size_t errlen);
+/* Judge the file before it costs anything (issue 20): its size against
+ * max_file_bytes, and whether it is a sparse file (far fewer bytes on disk
+ * than its length: holes read as NUL bytes, never an SIS export) or starts
+ * with a run of NUL bytes only; checked before the archive copy and the
+ * conversion. 0, or -1 with err naming the file. */
+int input_judge(const ps_config *c, const input_file *in, const char *name, char *err, size_t errlen);
 /* Whether the job reads a run-now's file: patronctl run's own copy of the
  * operator's file in import/adhoc/, written for this job alone (a
  * scheduled file is its exporter's). */

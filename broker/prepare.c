@@ -470,11 +470,8 @@ static int run_open(prepare_run *r)
     if (input_open(c, req->file, &r->a->ka, &r->in, r->err, r->errlen) < 0)
         return -1;
     r->t_start = r->t_archived = mono_ms();
-    if (c->max_file_bytes > 0 && r->in.sb.st_size > c->max_file_bytes) {
-        err_set(r->err, r->errlen, "file '%s' is %lld bytes, over the limit of %lld bytes (max_file_bytes); not read",
-                req->file, (long long)r->in.sb.st_size, (long long)c->max_file_bytes);
+    if (input_judge(c, &r->in, req->file, r->err, r->errlen) < 0)
         return -1;
-    }
     if (mkdir_p(r->a->workdir, 0750, r->err, r->errlen) < 0)
         return -1;
     r->src_fd = r->in.fd;

@@ -258,5 +258,49 @@ def a_runaway_pattern_ends_as_an_error_on_its_record_and_the_cluster_answers():
         assert all(j["state"] != "running" for j in jobs), jobs
 
 
+def disk_used(path):
+    total = 0
+    for top, _, names in os.walk(path):
+        for n in names:
+            try:
+                total += os.lstat(os.path.join(top, n)).st_blocks * 512
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def peak_rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@test
+def a_sparse_file_is_refused_before_any_copy():
+    """A 2 GB sparse file in the import root: refused as sparse before the
+    archive copy or the conversion; the data folder and the broker's memory
+    stay small."""
+    f = files()
+    with Cluster("sparse", workers=1) as c:
+        c.sites(f["sites"])
+        big = os.path.join(c.data, "import", "huge.csv")
+        with open(big, "wb") as out:
+            out.write(b"district_id,last_name\r\n")
+            out.truncate(2 * 1024 ** 3)
+        used0 = disk_used(c.data)
+        p = c.ctl("run", big, "--profile", f["prof"], "--wait", "--json", check=False)
+        assert p.returncode == 1, p.stderr + p.stdout[:500]
+        s = json.loads(p.stdout)
+        assert s["state"] == "failed" and "is a sparse file (2147483648 bytes long" in s["error"], s["error"]
+        assert "not a text export; not read" in s["error"], s["error"]
+        grown = disk_used(c.data) - used0
+        assert grown < 64 * 1024 ** 2, f"the data folder grew by {grown} bytes"
+        rss = peak_rss_kb(cluster_pid(c, "broker"))
+        assert rss < 512 * 1024, f"the broker's peak memory was {rss} kB"
+        # the next file runs as ever
+        assert c.run(f["day1"], f["prof"], expect_exit=0)["counts"]["added"] == 3000
+
+
 if __name__ == "__main__":
     main()
