@@ -165,16 +165,16 @@ int main(int argc, char **argv)
     b.jobs = jobq_new();
     if (b.jobs == NULL) {
         log_error("out of memory");
-        return 1;
+        goto fail;
     }
     if (proc_lock(&cfg, "broker", err, sizeof(err)) < 0) {
         log_error("%s", err);
-        return 1;
+        goto fail;
     }
     b.redis = status_new(cfg.redis_url, err, sizeof(err));
     if (b.redis == NULL) {
         log_error("%s", err);
-        return 1;
+        goto fail;
     }
     b.zctx = zmq_ctx_new();
     char actual[CONFIG_STR];
@@ -182,14 +182,14 @@ int main(int argc, char **argv)
     if (b.jobs_sock == NULL || wire_bind(b.jobs_sock, cfg.jobs_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "jobs", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);
-        return 1;
+        goto fail;
     }
     b.workers_sock = wire_socket(b.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
     if (b.workers_sock == NULL ||
         wire_bind(b.workers_sock, cfg.workers_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "workers", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);
-        return 1;
+        goto fail;
     }
     int one = 1;
     zmq_setsockopt(b.workers_sock, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
@@ -224,4 +224,17 @@ int main(int argc, char **argv)
     status_destroy(&b.redis);
     log_info("stopped (%llu frames rejected)", (unsigned long long)wire_rejected);
     return 0;
+
+fail:
+    /* A start that failed (another broker holds the lock, Redis absent, a
+       port taken) leaves nothing behind. */
+    jobq_destroy(&b.jobs);
+    if (b.jobs_sock)
+        zmq_close(b.jobs_sock);
+    if (b.workers_sock)
+        zmq_close(b.workers_sock);
+    if (b.zctx)
+        zmq_ctx_term(b.zctx);
+    status_destroy(&b.redis);
+    return 1;
 }
