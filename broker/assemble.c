@@ -86,13 +86,10 @@ static int planned_note(broker *b, job *j, Patronsync__Counts *total)
              (unsigned long long)(total->added + total->added_with_warnings),
              (unsigned long long)(total->updated + total->updated_with_warnings),
              (unsigned long long)(total->deleted + total->deleted_with_warnings), (unsigned long long)total->inactivated);
-    if ((planned > 0 && status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note) < 0) ||
-        status_do(b->redis, "DEL ps:job:%s:planned", j->id) < 0)
+    if ((planned > 0 && status_job_note(b->redis, j->id, note) < 0) ||
+        status_job_clear(b->redis, j->id, SK_BIT(SK_PLANNED)) < 0 ||
+        status_job_counts(b->redis, j->id, SK_PLANNED, total) < 0)
         return -1;
-    for (size_t i = 0; i < summary_ncounts; i++)
-        if (status_do(b->redis, "HSET ps:job:%s:planned %s %llu", j->id, summary_counts[i].name,
-                      (unsigned long long)*summary_count_ptr(total, i)) < 0)
-            return -1;
     *total = changed;
     return 0;
 }
@@ -173,7 +170,7 @@ static int gather_part(asm_run *r, size_t i)
     if (i == j->shards.n)
         r->total = c; /* the apply step's counts are the job's */
     else if (!r->applied && got == 1)
-        summary_counts_add(&r->total, &c);
+        counts_add(&r->total, &c);
     return take_lines(r, exc, nexc);
 }
 
@@ -187,40 +184,9 @@ static int push_exceptions(asm_run *r)
      * line ranges in order, so equal lines come from one part). */
     if (all->n > 1) /* qsort's pointer may not be NULL, even for nothing to sort */
         qsort(all->v, all->n, sizeof(*all->v), exc_line_cmp);
-    if (status_do(r->b->redis, "DEL ps:job:%s:exceptions ps:job:%s:notes ps:job:%s:summary", id, id, id) < 0)
+    if (status_job_clear(r->b->redis, id, SK_BIT(SK_EXCEPTIONS) | SK_BIT(SK_NOTES) | SK_BIT(SK_SUMMARY)) < 0)
         return -1;
-    for (size_t i = 0; i < all->n; i += 500) {
-        size_t m = all->n - i < 500 ? all->n - i : 500;
-        const char **argv = calloc(m + 2, sizeof(char *));
-        size_t *lens = calloc(m + 2, sizeof(size_t));
-        char **bufs = calloc(m, sizeof(char *));
-        char key[200];
-        snprintf(key, sizeof(key), "ps:job:%s:exceptions", id);
-        int ok = argv && lens && bufs;
-        if (ok) {
-            argv[0] = "RPUSH";
-            lens[0] = 5;
-            argv[1] = key;
-            lens[1] = strlen(key);
-            for (size_t k = 0; k < m; k++) {
-                status_exception_encode(all->v[i + k], &bufs[k], &lens[k + 2]);
-                argv[k + 2] = bufs[k] ? bufs[k] : "";
-            }
-            redisReply *rep = status_cmdargv(r->b->redis, (int)(m + 2), argv, lens);
-            if (rep)
-                freeReplyObject(rep);
-            else
-                ok = 0;
-            for (size_t k = 0; k < m; k++)
-                free(bufs[k]);
-        }
-        free(argv);
-        free(lens);
-        free(bufs);
-        if (!ok)
-            return -1;
-    }
-    return 0;
+    return status_job_exceptions(r->b->redis, id, all->v, all->n);
 }
 
 /* The job's notes (ps:job:<id>:notes), in the order a reader wants them. */
@@ -229,7 +195,7 @@ static void push_notes(asm_run *r)
     broker *b = r->b;
     job *j = r->j;
     for (size_t i = 0; i < j->summary_notes.n; i++)
-        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, j->summary_notes.v[i]);
+        status_job_note(b->redis, j->id, j->summary_notes.v[i]);
     for (size_t i = 0; i < j->shards.n; i++) {
         shard *s = &j->shards.v[i];
         if (s->state != SH_FAILED)
@@ -237,25 +203,25 @@ static void push_notes(asm_run *r)
         char note[600];
         snprintf(note, sizeof(note), "Shard %zu (lines %llu-%llu) failed after %u attempts: %s; its records were not applied and missing patrons were not inactivated.",
                  i, (unsigned long long)s->first_line, (unsigned long long)s->last_line, s->attempt, s->error);
-        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note);
+        status_job_note(b->redis, j->id, note);
     }
     if (r->dry)
-        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, "Dry run: the counts and lines are what a run would do; nothing was changed.");
+        status_job_note(b->redis, j->id, "Dry run: the counts and lines are what a run would do; nothing was changed.");
     if (j->approved) {
         char when[40], note[1400];
         job_utc_time(j->approved_ms, when, sizeof(when));
         snprintf(note, sizeof(note), "Held (%s); approved by %s at %s, and applied as previewed.", j->held_reason,
                  j->approved_by, when);
-        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note);
+        status_job_note(b->redis, j->id, note);
     }
     for (size_t i = 0; i < r->notes.n; i++)
-        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, r->notes.v[i]->message);
+        status_job_note(b->redis, j->id, r->notes.v[i]->message);
     if (j->held) {
         char note[600];
         snprintf(note, sizeof(note), "Held for approval: nothing was changed. The lines below are the preview. "
                  "'patronctl job approve %s' applies exactly it; 'patronctl job discard %s' ends the job.", j->id, j->id);
-        status_do(b->redis, "RPUSH ps:job:%s:notes %s", j->id, note);
-        status_do(b->redis, "HSET ps:job:%s held_reason %s", j->id, j->held_reason);
+        status_job_note(b->redis, j->id, note);
+        status_job_set(b->redis, j->id, SK_JOB, "held_reason %s", j->held_reason);
     }
 }
 
@@ -269,18 +235,16 @@ static int push_summary(asm_run *r)
         total->read = j->records;
     if (!r->applied && !r->dry && !j->held && strcmp(j->final_state, "failed") == 0 && planned_note(b, j, total) < 0)
         return -1;
-    for (size_t i = 0; i < summary_ncounts; i++)
-        if (status_do(b->redis, "HSET ps:job:%s:summary %s %llu", j->id, summary_counts[i].name,
-                      (unsigned long long)*summary_count_ptr(total, i)) < 0)
-            return -1;
+    if (status_job_counts(b->redis, j->id, SK_SUMMARY, total) < 0)
+        return -1;
     const char *state = j->final_state[0]                                         ? j->final_state
                         : j->nfailed > 0 || jobnotes_warned(&j->summary_notes) ? "complete_with_errors"
                                                                                  : "complete";
-    if (status_do(b->redis, "HSET ps:job:%s state %s finished_ms %lld error %s shards_done %llu shards_failed %llu phase done",
-                  j->id, state, (long long)now_ms(), j->error, (unsigned long long)j->ndone,
+    if (status_job_set(b->redis, j->id, SK_JOB, "state %s finished_ms %lld error %s shards_done %llu shards_failed %llu phase done",
+                       state, (long long)now_ms(), j->error, (unsigned long long)j->ndone,
                   (unsigned long long)j->nfailed) < 0)
         return -1;
-    status_do(b->redis, "ZADD ps:jobs NX %lld %s", (long long)j->req->fired_at_ms, j->id);
+    status_job_index(b->redis, j->id, (long long)j->req->fired_at_ms);
     status_event(b->redis, "job %s %s", j->id, state);
     log_info("job %s %s: read %llu, added %llu, updated %llu, unchanged %llu, invalid %llu", j->id, state,
              (unsigned long long)total->read, (unsigned long long)total->added, (unsigned long long)total->updated,

@@ -118,7 +118,7 @@ int dispatch_apply(broker *b, job *j, worker_ref *w, int streaming)
     if (streaming)
         log_info("job %s: apply attempt %u streams on %s while the shards are planned", j->id, j->apply_attempt,
                  w->name);
-    status_do(b->redis, "HSET ps:job:%s phase apply apply_worker %s apply_attempt %u", j->id, w->name, j->apply_attempt);
+    status_job_set(b->redis, j->id, SK_JOB, "phase apply apply_worker %s apply_attempt %u", w->name, j->apply_attempt);
     return 0;
 }
 

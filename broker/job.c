@@ -85,14 +85,14 @@ void job_publish_shard(broker *b, job *j, size_t i)
     worker_ref *w = s->state == SH_RUNNING ? workers_find(b, &s->worker) : NULL;
     if (w)
         str_copy(wname, sizeof(wname), w->name);
-    status_do(b->redis, "HSET ps:job:%s:shard:%llu state %s worker %s attempt %u since_ms %lld lines %llu-%llu error %s",
-              j->id, (unsigned long long)i, names[s->state], wname, s->attempt, (long long)s->since_ms,
+    status_shard_set(b->redis, j->id, (unsigned long long)i, "state %s worker %s attempt %u since_ms %lld lines %llu-%llu error %s",
+              names[s->state], wname, s->attempt, (long long)s->since_ms,
               (unsigned long long)s->first_line, (unsigned long long)s->last_line, s->error);
 }
 
 void job_publish_progress(broker *b, job *j)
 {
-    status_do(b->redis, "HSET ps:job:%s shards %llu shards_done %llu shards_failed %llu records %llu phase %s", j->id,
+    status_job_set(b->redis, j->id, SK_JOB, "shards %llu shards_done %llu shards_failed %llu records %llu phase %s",
               (unsigned long long)j->shards.n, (unsigned long long)j->ndone, (unsigned long long)j->nfailed, (unsigned long long)j->records,
               j->phase == JP_PLANNING ? "plan" : j->phase == JP_APPLYING ? "apply" : "summary");
 }

@@ -62,8 +62,8 @@ int jobs_accept(broker *b, const Patronsync__JobRequest *req, char *err, size_t 
         err_set(err, errlen, "out of memory");
         return -1;
     }
-    status_do(b->redis, "HSET ps:job:%s state pending accepted_ms %lld", j->id, (long long)now_ms());
-    status_do(b->redis, "ZADD ps:jobs NX %lld %s", (long long)copy->fired_at_ms, j->id);
+    status_job_set(b->redis, j->id, SK_JOB, "state pending accepted_ms %lld", (long long)now_ms());
+    status_job_index(b->redis, j->id, (long long)copy->fired_at_ms);
     log_info("job %s accepted: file '%s', profile '%s'", j->id, copy->file, copy->profile_name);
     return 0;
 }
@@ -108,8 +108,8 @@ static void start_job(broker *b, job *j)
 {
     char err[ERRLEN];
     j->started_ms = now_ms();
-    status_do(b->redis, "HSET ps:job:%s state running started_ms %lld file %s profile %s schedule %s requested_by %s dry_run %d",
-              j->id, (long long)j->started_ms, j->req->file, j->req->profile_name, j->req->schedule,
+    status_job_set(b->redis, j->id, SK_JOB, "state running started_ms %lld file %s profile %s schedule %s requested_by %s dry_run %d",
+              (long long)j->started_ms, j->req->file, j->req->profile_name, j->req->schedule,
               j->req->requested_by, j->req->options && j->req->options->dry_run ? 1 : 0);
     int loaded = jobfiles_load_prepared(j, err, sizeof(err));
     if (loaded < 0) {
@@ -574,8 +574,8 @@ static int decide_approve(broker *b, const char *id, const char *dir, const char
         unlink(path);
         return -1;
     }
-    status_do(b->redis, "HSET ps:job:%s state running phase apply approved_by %s approved_ms %lld held_reason %s",
-              id, user, (long long)now, "");
+    status_job_set(b->redis, id, SK_JOB, "state running phase apply approved_by %s approved_ms %lld held_reason %s",
+              user, (long long)now, "");
     status_event(b->redis, "job %s approved by %s", id, user);
     log_info("job %s approved by %s: applying it as previewed", id, user);
     return 0;
@@ -596,8 +596,8 @@ static int decide_discard(broker *b, const char *id, const char *dir, const char
         patronsync__job_request__free_unpacked(req, NULL);
     char note[400];
     snprintf(note, sizeof(note), "Discarded by %s at %s: nothing was changed.", user, when);
-    status_do(b->redis, "HSET ps:job:%s state discarded finished_ms %lld discarded_by %s", id, (long long)now, user);
-    status_do(b->redis, "RPUSH ps:job:%s:notes %s", id, note);
+    status_job_set(b->redis, id, SK_JOB, "state discarded finished_ms %lld discarded_by %s", (long long)now, user);
+    status_job_note(b->redis, id, note);
     status_event(b->redis, "job %s discarded by %s", id, user);
     log_info("job %s discarded by %s", id, user);
     return 0;

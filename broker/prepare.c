@@ -480,7 +480,7 @@ static int run_open(prepare_run *r)
         r->src_fd = input_archive(c, req, r->a->job_id, &r->in, &r->a->ka, copy, sizeof(copy), r->err, r->errlen);
         if (r->src_fd < 0)
             return -1;
-        status_do(r->a->redis, "HSET ps:job:%s input_copy %s", r->a->job_id, copy);
+        status_job_set(r->a->redis, r->a->job_id, SK_JOB, "input_copy %s", copy);
         log_info("job %s: input kept as %s", r->a->job_id, copy);
         r->t_archived = mono_ms();
     }

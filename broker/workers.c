@@ -24,7 +24,7 @@ worker_ref *workers_find(broker *b, const wire_peer *p)
 
 static void publish(broker *b, const worker_ref *w, const char *state)
 {
-    status_do(b->redis, "HSET ps:workers %s pid=%u;state=%s;last_seen_ms=%lld;max_task_rss_kb=%llu", w->name, w->pid,
+    status_worker_set(b->redis, w->name, "pid=%u;state=%s;last_seen_ms=%lld;max_task_rss_kb=%llu", w->pid,
               state, (long long)now_ms(), (unsigned long long)w->max_task_rss_kb);
 }
 

@@ -376,10 +376,7 @@ static int redis_ping(const char *url)
     status *s = status_new(url, NULL, 0);
     if (s == NULL)
         return 0;
-    redisReply *r = status_cmd(s, "PING");
-    int ok = r != NULL;
-    if (r)
-        freeReplyObject(r);
+    int ok = status_ping(s);
     status_destroy(&s);
     return ok;
 }

@@ -160,8 +160,8 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
     char state[64] = "";
     int64_t redis_down_since = 0;
     for (;;) {
-        redisReply *r = status_cmd(st, "HGET ps:job:%s state", id);
-        if (r == NULL) {
+        int found = status_job_state(st, id, state, sizeof(state));
+        if (found < 0) {
             if (redis_down_since == 0)
                 redis_down_since = mono_ms();
             if (!wait || mono_ms() - redis_down_since > 120000) {
@@ -173,8 +173,8 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
             continue;
         }
         redis_down_since = 0;
-        str_copy(state, sizeof(state), r->type == REDIS_REPLY_STRING ? r->str : "");
-        freeReplyObject(r);
+        if (found == 0)
+            state[0] = '\0';
         if (!wait || summary_state_final(state))
             break;
         usleep(25 * 1000); /* one HGET: an end seen within 25 ms */
@@ -269,7 +269,7 @@ int cmd_status(const cli_ctx *c)
         fprintf(stderr, "patronctl status: %s\n", err);
         return PS_EXIT_FAILED;
     }
-    redisReply *r = status_cmd(st, "HGETALL ps:workers");
+    redisReply *r = status_workers(st);
     if (r == NULL) {
         fprintf(stderr, "patronctl status: Redis at %s does not answer\n", cfg->redis_url);
         status_destroy(&st);

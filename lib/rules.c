@@ -401,166 +401,220 @@ int rules_password_hash(const char *pw, const char *stored_hash, char *out, size
     return 0;
 }
 
+/* One record's decision, step by step (rules_decide): the inputs, the
+ * record being built and the decision's report. */
+typedef struct {
+    const rules_ctx *ctx;
+    const patron_rec *mapped, *existing;
+    patron_rec *out;
+    decision d;
+    const store_site *site;
+} decide_run;
+
+/* Overlay: mapped values win; unset/omitted/invalid fields keep what is stored. 0 / -1. */
+static int decide_overlay(decide_run *r)
+{
+    for (int f = 0; f < PF__COUNT; f++) {
+        const patron_rec *src = NULL;
+        if (r->mapped->state[f] == PV_VALUE)
+            src = r->mapped;
+        else if (r->existing != NULL)
+            src = r->existing;
+        const char *v = src ? patron_rec_get(src, f) : "";
+        size_t len = src ? src->len[f] : 0;
+        if (patron_rec_set(r->out, f, v, len, PV_VALUE) < 0)
+            return -1;
+    }
+    r->d.id = patron_rec_get(r->mapped, PF_DISTRICT_ID);
+    if (*r->d.id == '\0')
+        r->d.id = stored(r->existing, PF_DISTRICT_ID);
+    rules_display_name(r->out, r->d.name, sizeof(r->d.name));
+    return 0;
+}
+
+/* Site: the mapped one, else the default, else (omitted or not mapped)
+ * what is stored. 1 found, 0 the record is skipped. */
+static int decide_site(decide_run *r)
+{
+    const patron_rec *mapped = r->mapped, *existing = r->existing;
+    const char *site = "";
+    if (mapped->state[PF_SITE_SHORT_NAME] == PV_VALUE)
+        site = patron_rec_get(mapped, PF_SITE_SHORT_NAME);
+    if (*site == '\0' && r->ctx->site_default != NULL)
+        site = r->ctx->site_default;
+    if (*site == '\0' && existing != NULL && mapped->state[PF_SITE_SHORT_NAME] != PV_VALUE)
+        site = stored(existing, PF_SITE_SHORT_NAME);
+    if (*site == '\0') {
+        warn(&r->d, "SKIP", "Site short name is required.");
+        return 0;
+    }
+    r->site = rules_site(r->ctx, site);
+    if (r->site == NULL) {
+        warn(&r->d, "SKIP", "Site short name '%s' does not exist.", site);
+        return 0;
+    }
+    set(&r->d, r->out, PF_SITE_SHORT_NAME, r->site->short_name);
+    return 1;
+}
+
+/* A required field: a new patron without it is skipped; an existing one
+ * keeps what is stored (with the KEEP line). 1 kept, 0 skipped. */
+static int decide_required(decide_run *r, int f, const char *skip_msg, const char *keep_msg)
+{
+    if (r->existing == NULL) {
+        if (*patron_rec_get(r->out, f) == '\0') {
+            warn(&r->d, "SKIP", "%s", skip_msg);
+            return 0;
+        }
+    } else if (r->mapped->state[f] == PV_VALUE && r->mapped->len[f] == 0) {
+        set(&r->d, r->out, f, stored(r->existing, f));
+        rules_display_name(r->out, r->d.name, sizeof(r->d.name));
+        warn(&r->d, "KEEP", "%s", keep_msg);
+    }
+    return 1;
+}
+
+/* Reasons to skip the record come first. 1 saved, 0 skipped. */
+static int decide_skips(decide_run *r)
+{
+    if (!decide_site(r) ||
+        !decide_required(r, PF_LAST_NAME, "Last name is required for all patrons; Last name was blank; ignored.",
+                         "Last name is required for all patrons; Last name was missing.") ||
+        !decide_required(r, PF_BARCODE, "Barcode is required for all patrons; Barcode was blank; ignored.",
+                         "Barcode is required for all patrons; Barcode was blank."))
+        return 0;
+    /* A transfer between a media and a non-media site is refused. */
+    if (r->existing != NULL && strcmp(r->site->short_name, stored(r->existing, PF_SITE_SHORT_NAME)) != 0) {
+        const store_site *from = rules_site(r->ctx, stored(r->existing, PF_SITE_SHORT_NAME));
+        if (from != NULL && (from->media != 0) != (r->site->media != 0)) {
+            warn(&r->d, "SKIP", "Unable to transfer patron between media sites / non-media sites.");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Warnings on fields of their own: the record is saved. */
+static void decide_fields(decide_run *r)
+{
+    decision *d = &r->d;
+    const patron_rec *mapped = r->mapped, *existing = r->existing;
+    patron_rec *out = r->out;
+    for (int f = 0; f < PF__COUNT; f++) {
+        if (mapped->state[f] != PV_INVALID)
+            continue;
+        set(d, out, f, stored(existing, f));
+        warn(d, "KEEP", "%s invalid; field left untouched.", patron_fields[f].label);
+    }
+    coded(d, mapped, existing, out, PF_GENDER, gender_codes, "U", "Gender was blank or invalid; set to Unspecified.");
+    coded(d, mapped, existing, out, PF_STATUS, status_codes, "A", "Status was blank or unknown; set to Active.");
+    if (given(mapped, existing, PF_GRADUATION_YEAR) == G_VALUE) {
+        const char *y = patron_rec_get(mapped, PF_GRADUATION_YEAR);
+        if (*y != '\0' && !year_ok(y)) {
+            set(d, out, PF_GRADUATION_YEAR, "");
+            warn(d, "BLANK", "Graduation Year invalid; field left blank.");
+        }
+    }
+    flag(d, mapped, existing, out, PF_IS_TEACHER,
+         "Invalid Teaching Status. Expecting \"True\" or \"False\". Teaching status was not changed.");
+    flag(d, mapped, existing, out, PF_IS_AUP_ON_FILE,
+         "Invalid Acceptable Use Policy status. Expecting \"True\" or \"False\". Acceptable Use Policy status was "
+         "not changed.");
+}
+
+/* A reference field checked against the district's list: a blank or
+ * unknown value takes the default, with the line Destiny writes. */
+static void decide_reference(decide_run *r, int f, char *const *known, size_t nknown, int check,
+                             const char *dflt, const char *label)
+{
+    char gave[256];
+    const char *used = "";
+    switch (referenced(&r->d, r->mapped, r->existing, r->out, f, known, nknown, check, dflt, gave, sizeof(gave),
+                       &used)) {
+    case REF_BLANK:
+        warn(&r->d, "DEFAULT", "%s was not specified; using the default.", label);
+        break;
+    case REF_UNKNOWN:
+        warn(&r->d, "DEFAULT", "%s (%s) was unknown; using the default.", label, gave);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Patron type, access level and resource group. */
+static void decide_references(decide_run *r)
+{
+    const rules_ctx *ctx = r->ctx;
+    const char *dtype = ctx->default_patron_type && *ctx->default_patron_type ? ctx->default_patron_type
+                                                                              : RULES_FALLBACK_PATRON_TYPE;
+    char gave[256];
+    const char *used = "";
+    if (referenced(&r->d, r->mapped, r->existing, r->out, PF_PATRON_TYPE, ctx->patron_types, ctx->npatron_types, 0,
+                   dtype, gave, sizeof(gave), &used) == REF_BLANK)
+        warn(&r->d, "DEFAULT", "Patron Type was blank; used the default (%s).", used);
+    decide_reference(r, PF_ACCESS_LEVEL, ctx->access_levels, ctx->naccess_levels, ctx->naccess_levels > 0,
+                     r->site->default_access_level, "Access level");
+    /* Resource groups are checked once the district has listed any. */
+    if (ctx->nresource_groups > 0)
+        decide_reference(r, PF_RESOURCE_GROUP, ctx->resource_groups, ctx->nresource_groups, 1,
+                         ctx->default_resource_group ? ctx->default_resource_group : "", "Resource Group");
+}
+
+/* Lengths cut to the store's, and a given password hashed. 0 / -1. */
+static int decide_values(decide_run *r)
+{
+    patron_rec *out = r->out;
+    for (int f = 0; f < PF__COUNT; f++) {
+        if (f == PF_PASSWORD && r->mapped->state[f] != PV_VALUE)
+            continue; /* the stored hash, never cut */
+        truncate_field(&r->d, out, f);
+    }
+    if (r->mapped->state[PF_PASSWORD] == PV_VALUE && out->len[PF_PASSWORD] > 0) {
+        char hash[crypto_pwhash_STRBYTES];
+        char pw[256];
+        str_copy(pw, sizeof(pw), patron_rec_get(out, PF_PASSWORD));
+        int rc = rules_password_hash(pw, stored(r->existing, PF_PASSWORD), hash, sizeof(hash));
+        sodium_memzero(pw, sizeof(pw));
+        if (rc < 0)
+            return -1;
+        set(&r->d, out, PF_PASSWORD, hash);
+    }
+    return 0;
+}
+
+/* Only the reason is reported for a record that is not saved. */
+static int decide_skipped(decide_run *r, size_t mark)
+{
+    exc_list *exc = r->d.exc;
+    if (r->d.oom)
+        return -1;
+    Patronsync__Exception *why = exc->v[exc->n - 1];
+    exc->v[exc->n - 1] = NULL;
+    exc->n--;
+    exc_truncate(exc, mark);
+    exc->v[exc->n++] = why;
+    *r->d.warned = 0;
+    return 0;
+}
+
 int rules_decide(const rules_ctx *ctx, uint64_t line, const patron_rec *mapped, const patron_rec *existing,
                  patron_rec *out, exc_list *exc, int *warned)
 {
     *warned = 0;
     patron_rec_reset(out);
     size_t mark = exc->n;
-
-    /* Overlay: mapped values win; unset/omitted/invalid fields keep what is stored. */
-    for (int f = 0; f < PF__COUNT; f++) {
-        const patron_rec *src = NULL;
-        if (mapped->state[f] == PV_VALUE)
-            src = mapped;
-        else if (existing != NULL)
-            src = existing;
-        const char *v = src ? patron_rec_get(src, f) : "";
-        size_t len = src ? src->len[f] : 0;
-        if (patron_rec_set(out, f, v, len, PV_VALUE) < 0)
-            return -1;
-    }
-    decision d = {.line = line, .exc = exc, .warned = warned};
-    d.id = patron_rec_get(mapped, PF_DISTRICT_ID);
-    if (*d.id == '\0')
-        d.id = stored(existing, PF_DISTRICT_ID);
-    rules_display_name(out, d.name, sizeof(d.name));
-
-    /* ---- Reasons to skip the record come first. ---- */
-    /* Site: the mapped one, else the default, else (omitted or not mapped)
-     * what is stored. */
-    const char *site = "";
-    if (mapped->state[PF_SITE_SHORT_NAME] == PV_VALUE)
-        site = patron_rec_get(mapped, PF_SITE_SHORT_NAME);
-    if (*site == '\0' && ctx->site_default != NULL)
-        site = ctx->site_default;
-    if (*site == '\0' && existing != NULL && mapped->state[PF_SITE_SHORT_NAME] != PV_VALUE)
-        site = stored(existing, PF_SITE_SHORT_NAME);
-    if (*site == '\0') {
-        warn(&d, "SKIP", "Site short name is required.");
-        goto skip;
-    }
-    const store_site *ss = rules_site(ctx, site);
-    if (ss == NULL) {
-        warn(&d, "SKIP", "Site short name '%s' does not exist.", site);
-        goto skip;
-    }
-    set(&d, out, PF_SITE_SHORT_NAME, ss->short_name);
-
-    /* Last name. */
-    if (existing == NULL) {
-        if (*patron_rec_get(out, PF_LAST_NAME) == '\0') {
-            warn(&d, "SKIP", "Last name is required for all patrons; Last name was blank; ignored.");
-            goto skip;
-        }
-    } else if (mapped->state[PF_LAST_NAME] == PV_VALUE && mapped->len[PF_LAST_NAME] == 0) {
-        set(&d, out, PF_LAST_NAME, stored(existing, PF_LAST_NAME));
-        rules_display_name(out, d.name, sizeof(d.name));
-        warn(&d, "KEEP", "Last name is required for all patrons; Last name was missing.");
-    }
-
-    /* Barcode. */
-    if (existing == NULL) {
-        if (*patron_rec_get(out, PF_BARCODE) == '\0') {
-            warn(&d, "SKIP", "Barcode is required for all patrons; Barcode was blank; ignored.");
-            goto skip;
-        }
-    } else if (mapped->state[PF_BARCODE] == PV_VALUE && mapped->len[PF_BARCODE] == 0) {
-        set(&d, out, PF_BARCODE, stored(existing, PF_BARCODE));
-        warn(&d, "KEEP", "Barcode is required for all patrons; Barcode was blank.");
-    }
-
-    /* A transfer between a media and a non-media site is refused. */
-    if (existing != NULL && strcmp(ss->short_name, stored(existing, PF_SITE_SHORT_NAME)) != 0) {
-        const store_site *from = rules_site(ctx, stored(existing, PF_SITE_SHORT_NAME));
-        if (from != NULL && (from->media != 0) != (ss->media != 0)) {
-            warn(&d, "SKIP", "Unable to transfer patron between media sites / non-media sites.");
-            goto skip;
-        }
-    }
-
-    /* ---- Warnings: the record is saved. ---- */
-    for (int f = 0; f < PF__COUNT; f++) {
-        if (mapped->state[f] != PV_INVALID)
-            continue;
-        set(&d, out, f, stored(existing, f));
-        warn(&d, "KEEP", "%s invalid; field left untouched.", patron_fields[f].label);
-    }
-    coded(&d, mapped, existing, out, PF_GENDER, gender_codes, "U", "Gender was blank or invalid; set to Unspecified.");
-    coded(&d, mapped, existing, out, PF_STATUS, status_codes, "A", "Status was blank or unknown; set to Active.");
-    if (given(mapped, existing, PF_GRADUATION_YEAR) == G_VALUE) {
-        const char *y = patron_rec_get(mapped, PF_GRADUATION_YEAR);
-        if (*y != '\0' && !year_ok(y)) {
-            set(&d, out, PF_GRADUATION_YEAR, "");
-            warn(&d, "BLANK", "Graduation Year invalid; field left blank.");
-        }
-    }
-    flag(&d, mapped, existing, out, PF_IS_TEACHER,
-         "Invalid Teaching Status. Expecting \"True\" or \"False\". Teaching status was not changed.");
-    flag(&d, mapped, existing, out, PF_IS_AUP_ON_FILE,
-         "Invalid Acceptable Use Policy status. Expecting \"True\" or \"False\". Acceptable Use Policy status was "
-         "not changed.");
-    const char *dtype = ctx->default_patron_type && *ctx->default_patron_type ? ctx->default_patron_type
-                                                                              : RULES_FALLBACK_PATRON_TYPE;
-    char gave[256];
-    const char *used = "";
-    if (referenced(&d, mapped, existing, out, PF_PATRON_TYPE, ctx->patron_types, ctx->npatron_types, 0, dtype, gave,
-                   sizeof(gave), &used) == REF_BLANK)
-        warn(&d, "DEFAULT", "Patron Type was blank; used the default (%s).", used);
-    switch (referenced(&d, mapped, existing, out, PF_ACCESS_LEVEL, ctx->access_levels, ctx->naccess_levels,
-                       ctx->naccess_levels > 0, ss->default_access_level, gave, sizeof(gave), &used)) {
-    case REF_BLANK:
-        warn(&d, "DEFAULT", "Access level was not specified; using the default.");
-        break;
-    case REF_UNKNOWN:
-        warn(&d, "DEFAULT", "Access level (%s) was unknown; using the default.", gave);
-        break;
-    default:
-        break;
-    }
-    /* Resource groups are checked once the district has listed any. */
-    if (ctx->nresource_groups > 0) {
-        switch (referenced(&d, mapped, existing, out, PF_RESOURCE_GROUP, ctx->resource_groups, ctx->nresource_groups,
-                           1, ctx->default_resource_group ? ctx->default_resource_group : "", gave, sizeof(gave),
-                           &used)) {
-        case REF_BLANK:
-            warn(&d, "DEFAULT", "Resource Group was not specified; using the default.");
-            break;
-        case REF_UNKNOWN:
-            warn(&d, "DEFAULT", "Resource Group (%s) was unknown; using the default.", gave);
-            break;
-        default:
-            break;
-        }
-    }
-
-    for (int f = 0; f < PF__COUNT; f++) {
-        if (f == PF_PASSWORD && mapped->state[f] != PV_VALUE)
-            continue; /* the stored hash, never cut */
-        truncate_field(&d, out, f);
-    }
-    if (mapped->state[PF_PASSWORD] == PV_VALUE && out->len[PF_PASSWORD] > 0) {
-        char hash[crypto_pwhash_STRBYTES];
-        char pw[256];
-        str_copy(pw, sizeof(pw), patron_rec_get(out, PF_PASSWORD));
-        int r = rules_password_hash(pw, stored(existing, PF_PASSWORD), hash, sizeof(hash));
-        sodium_memzero(pw, sizeof(pw));
-        if (r < 0)
-            return -1;
-        set(&d, out, PF_PASSWORD, hash);
-    }
-    return d.oom ? -1 : 1;
-skip:
-    if (d.oom)
+    decide_run r = {.ctx = ctx, .mapped = mapped, .existing = existing, .out = out,
+                    .d = {.line = line, .exc = exc, .warned = warned}};
+    if (decide_overlay(&r) < 0)
         return -1;
-    /* Only the reason is reported for a record that is not saved. */
-    Patronsync__Exception *why = exc->v[exc->n - 1];
-    exc->v[exc->n - 1] = NULL;
-    exc->n--;
-    exc_truncate(exc, mark);
-    exc->v[exc->n++] = why;
-    *warned = 0;
-    return 0;
+    if (!decide_skips(&r))
+        return decide_skipped(&r, mark);
+    decide_fields(&r);
+    decide_references(&r);
+    if (decide_values(&r) < 0)
+        return -1;
+    return r.d.oom ? -1 : 1;
 }
 
 int rules_username_changed(const patron_rec *out, const patron_rec *existing)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "summary.h"
+#include "counts.h"
 #include "util.h"
 
 struct status {
@@ -290,6 +290,47 @@ static int pipeline_replies(status *s, int n)
     return rc;
 }
 
+/* One RPUSH of up to EXC_BATCH encoded exception lines onto key. */
+#define EXC_BATCH 500
+typedef struct {
+    int argc;
+    const char **argv;
+    size_t *lens;
+    char **bufs;
+} exc_batch;
+
+static void exc_batch_free(exc_batch *eb)
+{
+    for (int k = 2; eb->bufs && k < eb->argc; k++)
+        free(eb->bufs[k - 2]);
+    free(eb->argv);
+    free(eb->lens);
+    free(eb->bufs);
+}
+
+static int exc_batch_make(exc_batch *eb, const char *key, Patronsync__Exception *const *exc, size_t n)
+{
+    size_t m = n < EXC_BATCH ? n : EXC_BATCH;
+    eb->argc = (int)(m + 2);
+    eb->argv = calloc(m + 2, sizeof(*eb->argv));
+    eb->lens = calloc(m + 2, sizeof(*eb->lens));
+    eb->bufs = calloc(m, sizeof(*eb->bufs));
+    if (!eb->argv || !eb->lens || !eb->bufs) {
+        eb->argc = 2;
+        exc_batch_free(eb);
+        return -1;
+    }
+    eb->argv[0] = "RPUSH";
+    eb->lens[0] = 5;
+    eb->argv[1] = key;
+    eb->lens[1] = strlen(key);
+    for (size_t j = 0; j < m; j++) {
+        status_exception_encode(exc[j], &eb->bufs[j], &eb->lens[j + 2]);
+        eb->argv[j + 2] = eb->bufs[j] ? eb->bufs[j] : "";
+    }
+    return 0;
+}
+
 int status_publish_result(status *s, const char *job, const char *part, const Patronsync__Counts *c,
                           Patronsync__Exception *const *exc, size_t nexc, const char *worker,
                           unsigned attempt)
@@ -306,34 +347,15 @@ int status_publish_result(status *s, const char *job, const char *part, const Pa
     n++;
     /* Exceptions go to a temporary list first, then replace the real one in
      * one MULTI so a reader never sees half a result. */
-    const size_t batch = 500;
-    for (size_t i = 0; i < nexc; i += batch) {
-        size_t m = nexc - i < batch ? nexc - i : batch;
-        const char **argv = calloc(m + 2, sizeof(char *));
-        size_t *lens = calloc(m + 2, sizeof(size_t));
-        char **bufs = calloc(m, sizeof(char *));
-        if (!argv || !lens || !bufs) {
-            free(argv);
-            free(lens);
-            free(bufs);
+    for (size_t i = 0; i < nexc; i += EXC_BATCH) {
+        exc_batch eb;
+        if (exc_batch_make(&eb, tmpkey, exc + i, nexc - i) < 0) {
             pipeline_replies(s, n);
             return -1;
         }
-        argv[0] = "RPUSH";
-        lens[0] = 5;
-        argv[1] = tmpkey;
-        lens[1] = strlen(tmpkey);
-        for (size_t j = 0; j < m; j++) {
-            status_exception_encode(exc[i + j], &bufs[j], &lens[j + 2]);
-            argv[j + 2] = bufs[j] ? bufs[j] : "";
-        }
-        redisAppendCommandArgv(s->ctx, (int)(m + 2), argv, lens);
+        redisAppendCommandArgv(s->ctx, eb.argc, eb.argv, eb.lens);
         n++;
-        for (size_t j = 0; j < m; j++)
-            free(bufs[j]);
-        free(argv);
-        free(lens);
-        free(bufs);
+        exc_batch_free(&eb);
     }
     redisAppendCommand(s->ctx, "MULTI");
     redisAppendCommand(s->ctx, "DEL %s %s", key, xkey);
@@ -342,9 +364,9 @@ int status_publish_result(status *s, const char *job, const char *part, const Pa
         redisAppendCommand(s->ctx, "RENAME %s %s", tmpkey, xkey);
         n++;
     }
-    for (size_t i = 0; i < summary_ncounts; i++) {
-        uint64_t v = *summary_count_ptr((Patronsync__Counts *)c, i);
-        redisAppendCommand(s->ctx, "HSET %s %s %llu", key, summary_counts[i].name, (unsigned long long)v);
+    for (size_t i = 0; i < counts_nfields; i++) {
+        uint64_t v = counts_get(c, i);
+        redisAppendCommand(s->ctx, "HSET %s %s %llu", key, counts_fields[i].name, (unsigned long long)v);
         n++;
     }
     redisAppendCommand(s->ctx, "HSET %s worker %s attempt %u exceptions %llu published_ms %lld", key,
@@ -368,11 +390,11 @@ int status_read_result(status *s, const char *job, const char *part, Patronsync_
     }
     patronsync__counts__init(c);
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        for (size_t k = 0; k < summary_ncounts; k++) {
-            if (strcmp(r->element[i]->str, summary_counts[k].name) == 0) {
+        for (size_t k = 0; k < counts_nfields; k++) {
+            if (strcmp(r->element[i]->str, counts_fields[k].name) == 0) {
                 int64_t v = 0;
                 parse_i64(r->element[i + 1]->str, 0, INT64_MAX, &v);
-                *summary_count_ptr(c, k) = (uint64_t)v;
+                *counts_ptr(c, k) = (uint64_t)v;
             }
         }
     }
@@ -411,4 +433,246 @@ void status_event(status *s, const char *fmt, ...)
     snprintf(line, sizeof(line), "%lld %s", (long long)now_ms(), msg);
     if (status_do(s, "LPUSH ps:events %s", line) == 0)
         status_do(s, "LTRIM ps:events 0 999");
+}
+
+/* ---- the key layout ---- */
+
+static const char *const jobkey_suffix[] = {
+    [SK_JOB] = "", [SK_SUMMARY] = ":summary", [SK_PLANNED] = ":planned",
+    [SK_NOTES] = ":notes", [SK_EXCEPTIONS] = ":exceptions",
+};
+
+static void job_key(char *out, size_t outlen, const char *job, status_jobkey k)
+{
+    snprintf(out, outlen, "ps:job:%s%s", job, jobkey_suffix[k]);
+}
+
+/* Read one bulk string "$len\r\ndata\r\n" of a formatted command. */
+static const char *resp_bulk(const char *p, const char *end, const char **data, size_t *len)
+{
+    if (p >= end || *p != '$')
+        return NULL;
+    char *q;
+    unsigned long long l = strtoull(p + 1, &q, 10);
+    if (q + 2 > end || q[0] != '\r' || l > (unsigned long long)(end - q - 2))
+        return NULL;
+    *data = q + 2;
+    *len = (size_t)l;
+    return q + 2 + l + 2;
+}
+
+/* VERB KEY then the fields formatted by hiredis (its own escaping of each
+ * argument: a value with spaces stays one argument). */
+static int keyed_v(status *s, const char *verb, const char *key, const char *fields, va_list ap)
+{
+    char *cmd = NULL;
+    int len = redisvFormatCommand(&cmd, fields, ap);
+    if (len < 0)
+        return -1;
+    const char *p = cmd, *end = cmd + len;
+    char *q;
+    unsigned long n = strtoul(p + 1, &q, 10);
+    p = q + 2;
+    const char **argv = calloc(n + 2, sizeof(*argv));
+    size_t *lens = calloc(n + 2, sizeof(*lens));
+    int rc = -1;
+    if (argv == NULL || lens == NULL)
+        goto out;
+    argv[0] = verb;
+    lens[0] = strlen(verb);
+    argv[1] = key;
+    lens[1] = strlen(key);
+    for (unsigned long i = 0; i < n; i++)
+        if ((p = resp_bulk(p, end, &argv[i + 2], &lens[i + 2])) == NULL)
+            goto out;
+    redisReply *r = status_cmdargv(s, (int)(n + 2), argv, lens);
+    if (r != NULL) {
+        freeReplyObject(r);
+        rc = 0;
+    }
+out:
+    free(argv);
+    free(lens);
+    redisFreeCommand(cmd);
+    return rc;
+}
+
+int status_job_set(status *s, const char *job, status_jobkey k, const char *fields, ...)
+{
+    char key[512];
+    job_key(key, sizeof(key), job, k);
+    va_list ap;
+    va_start(ap, fields);
+    int rc = keyed_v(s, "HSET", key, fields, ap);
+    va_end(ap);
+    return rc;
+}
+
+int status_shard_set(status *s, const char *job, unsigned long long shard, const char *fields, ...)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "ps:job:%s:shard:%llu", job, shard);
+    va_list ap;
+    va_start(ap, fields);
+    int rc = keyed_v(s, "HSET", key, fields, ap);
+    va_end(ap);
+    return rc;
+}
+
+int status_job_counts(status *s, const char *job, status_jobkey k, const Patronsync__Counts *c)
+{
+    for (size_t i = 0; i < counts_nfields; i++)
+        if (status_job_set(s, job, k, "%s %llu", counts_fields[i].name, (unsigned long long)counts_get(c, i)) < 0)
+            return -1;
+    return 0;
+}
+
+int status_job_setnx(status *s, const char *job, const char *field, const char *value)
+{
+    return status_do(s, "HSETNX ps:job:%s %s %s", job, field, value);
+}
+
+int status_job_note(status *s, const char *job, const char *note)
+{
+    return status_do(s, "RPUSH ps:job:%s:notes %s", job, note);
+}
+
+int status_job_exceptions(status *s, const char *job, Patronsync__Exception *const *exc, size_t n)
+{
+    char key[512];
+    job_key(key, sizeof(key), job, SK_EXCEPTIONS);
+    for (size_t i = 0; i < n; i += EXC_BATCH) {
+        exc_batch eb;
+        if (exc_batch_make(&eb, key, exc + i, n - i) < 0)
+            return -1;
+        redisReply *r = status_cmdargv(s, eb.argc, eb.argv, eb.lens);
+        exc_batch_free(&eb);
+        if (r == NULL)
+            return -1;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int status_job_clear(status *s, const char *job, unsigned mask)
+{
+    char keys[5][512];
+    const char *argv[6] = {"DEL"};
+    int n = 1;
+    for (int k = SK_JOB; k <= SK_EXCEPTIONS; k++) {
+        if (mask & SK_BIT(k)) {
+            job_key(keys[k], sizeof(keys[k]), job, (status_jobkey)k);
+            argv[n++] = keys[k];
+        }
+    }
+    if (n == 1)
+        return 0;
+    redisReply *r = status_cmdargv(s, n, argv, NULL);
+    if (r == NULL)
+        return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int status_job_index(status *s, const char *job, long long fired_ms)
+{
+    return status_do(s, "ZADD ps:jobs NX %lld %s", fired_ms, job);
+}
+
+int status_job_forget(status *s, const char *job)
+{
+    char cursor[32] = "0";
+    do {
+        redisReply *rr = status_cmd(s, "SCAN %s MATCH ps:job:%s:* COUNT 500", cursor, job);
+        if (rr == NULL)
+            return -1;
+        if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 2 || rr->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(rr);
+            return -1;
+        }
+        str_copy(cursor, sizeof(cursor), rr->element[0]->str);
+        redisReply *keys = rr->element[1];
+        for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++)
+            status_do(s, "DEL %s", keys->element[i]->str);
+        freeReplyObject(rr);
+    } while (strcmp(cursor, "0") != 0);
+    if (status_do(s, "DEL ps:job:%s", job) < 0 || status_do(s, "ZREM ps:jobs %s", job) < 0)
+        return -1;
+    return 0;
+}
+
+redisReply *status_job_get(status *s, const char *job, status_jobkey k, const char *field)
+{
+    char key[512];
+    job_key(key, sizeof(key), job, k);
+    return status_cmd(s, "HGET %s %s", key, field);
+}
+
+int status_job_state(status *s, const char *job, char *out, size_t outlen)
+{
+    redisReply *r = status_job_get(s, job, SK_JOB, "state");
+    if (r == NULL)
+        return -1;
+    int found = r->type == REDIS_REPLY_STRING;
+    if (found)
+        str_copy(out, outlen, r->str);
+    freeReplyObject(r);
+    return found;
+}
+
+redisReply *status_job_all(status *s, const char *job, status_jobkey k)
+{
+    char key[512];
+    job_key(key, sizeof(key), job, k);
+    if (k == SK_NOTES || k == SK_EXCEPTIONS)
+        return status_cmd(s, "LRANGE %s 0 -1", key);
+    return status_cmd(s, "HGETALL %s", key);
+}
+
+redisReply *status_jobs_recent(status *s, size_t limit)
+{
+    return status_cmd(s, "ZREVRANGE ps:jobs 0 %lld", (long long)limit - 1);
+}
+
+int status_worker_set(status *s, const char *worker, const char *fmt, ...)
+{
+    char value[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof(value), fmt, ap);
+    va_end(ap);
+    return status_do(s, "HSET ps:workers %s %s", worker, value);
+}
+
+redisReply *status_workers(status *s)
+{
+    return status_cmd(s, "HGETALL ps:workers");
+}
+
+int status_schedules_begin(status *s)
+{
+    return status_do(s, "DEL ps:schedules:next");
+}
+
+int status_schedules_put(status *s, const char *name, const char *json)
+{
+    return status_do(s, "HSET ps:schedules:next %s %s", name, json);
+}
+
+int status_schedules_commit(status *s, size_t n, int ok)
+{
+    if (!ok)
+        return -1;
+    if (n > 0)
+        return status_do(s, "RENAME ps:schedules:next ps:schedules");
+    return status_do(s, "DEL ps:schedules");
+}
+
+int status_ping(status *s)
+{
+    redisReply *r = status_cmd(s, "PING");
+    if (r == NULL)
+        return 0;
+    freeReplyObject(r);
+    return 1;
 }

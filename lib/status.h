@@ -24,6 +24,60 @@ redisReply *status_cmdargv(status *s, int argc, const char **argv, const size_t 
 /* Run a command and say whether it worked: 0 / -1. */
 int status_do(status *s, const char *fmt, ...);
 
+/* ---- The key layout (docs/REDIS.md): the programs name a job's keys by
+ * these, never by command strings of their own. ---- */
+typedef enum {
+    SK_JOB,        /* ps:job:<id>             hash: state, phase, file, ... */
+    SK_SUMMARY,    /* ps:job:<id>:summary     hash: the assembled counts */
+    SK_PLANNED,    /* ps:job:<id>:planned     hash: what a failed job had planned */
+    SK_NOTES,      /* ps:job:<id>:notes       list: job-level notes */
+    SK_EXCEPTIONS, /* ps:job:<id>:exceptions  list: summary lines in line order */
+} status_jobkey;
+#define SK_BIT(k) (1u << (k))
+
+/* HSET fields of one of a job's hashes, given as name/value pairs in
+ * hiredis format: status_job_set(s, id, SK_JOB, "state %s finished_ms %lld",
+ * state, ms). 0 / -1. */
+int status_job_set(status *s, const char *job, status_jobkey k, const char *fields, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Every count of c as a field of one of a job's hashes (SK_SUMMARY, SK_PLANNED). */
+int status_job_counts(status *s, const char *job, status_jobkey k, const Patronsync__Counts *c);
+/* HSETNX on the job hash (a value another process set first stays). */
+int status_job_setnx(status *s, const char *job, const char *field, const char *value);
+/* HSET fields of a shard's hash ps:job:<id>:shard:<n>. */
+int status_shard_set(status *s, const char *job, unsigned long long shard, const char *fields, ...)
+    __attribute__((format(printf, 4, 5)));
+/* RPUSH one job-level note. */
+int status_job_note(status *s, const char *job, const char *note);
+/* Append summary lines to the job's exceptions list, in batches. */
+int status_job_exceptions(status *s, const char *job, Patronsync__Exception *const *exc, size_t n);
+/* DEL the job's keys in mask (SK_BIT(SK_NOTES) | ...). */
+int status_job_clear(status *s, const char *job, unsigned mask);
+/* The job in the index ps:jobs, scored by its fire time (kept when present). */
+int status_job_index(status *s, const char *job, long long fired_ms);
+/* Every key of a job and its index entry. 0 / -1 (Redis down). */
+int status_job_forget(status *s, const char *job);
+/* HGET of the job hash: NULL when Redis is down; a reply of type NIL when
+ * absent. The reply is the caller's. */
+redisReply *status_job_get(status *s, const char *job, status_jobkey k, const char *field);
+/* The job's state into out: 1 found, 0 no such job, -1 Redis down. */
+int status_job_state(status *s, const char *job, char *out, size_t outlen);
+/* A job's hash (HGETALL) or list (LRANGE 0 -1). */
+redisReply *status_job_all(status *s, const char *job, status_jobkey k);
+/* The newest job ids first (at most limit). */
+redisReply *status_jobs_recent(status *s, size_t limit);
+/* A worker's line in ps:workers (value formatted like printf) / every worker. */
+int status_worker_set(status *s, const char *worker, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+redisReply *status_workers(status *s);
+/* Replace ps:schedules at once (readers never see half a set): begin, put
+ * each name → JSON entry, then commit (n entries put; ok 0 leaves the old
+ * set). 0 / -1. */
+int status_schedules_begin(status *s);
+int status_schedules_put(status *s, const char *name, const char *json);
+int status_schedules_commit(status *s, size_t n, int ok);
+/* 1 when Redis answers a PING. */
+int status_ping(status *s);
+
 /* Publish a shard's (or the apply step's: shard "apply") result: its
  * counts and its exception lines replace whatever was there (a replay
  * overwrites, never adds). 0 / -1 (Redis down: publish later). */

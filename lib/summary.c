@@ -8,25 +8,6 @@
 
 #include "textwidth.h"
 
-#define C(field) {#field, offsetof(Patronsync__Counts, field)}
-const summary_count summary_counts[] = {
-    C(read), C(added), C(added_with_warnings), C(updated), C(updated_with_warnings),
-    C(unchanged), C(deleted), C(deleted_with_warnings), C(inactivated), C(transferred),
-    C(skipped_by_rule), C(invalid_skipped), C(duplicates_superseded),
-};
-const size_t summary_ncounts = sizeof(summary_counts) / sizeof(summary_counts[0]);
-
-uint64_t *summary_count_ptr(Patronsync__Counts *c, size_t i)
-{
-    return (uint64_t *)((char *)c + summary_counts[i].off);
-}
-
-void summary_counts_add(Patronsync__Counts *dst, const Patronsync__Counts *src)
-{
-    for (size_t i = 0; i < summary_ncounts; i++)
-        *summary_count_ptr(dst, i) += *summary_count_ptr((Patronsync__Counts *)src, i);
-}
-
 int summary_state_final(const char *state)
 {
     static const char *finals[] = {"complete", "complete_with_errors", "failed", "stopped", "held", "discarded"};
@@ -152,16 +133,16 @@ static void render_lines(const redisReply *xr, strbuf *out)
 
 int summary_render(status *st, const char *job, int json, strbuf *out)
 {
-    redisReply *jr = status_cmd(st, "HGETALL ps:job:%s", job);
+    redisReply *jr = status_job_all(st, job, SK_JOB);
     if (jr == NULL)
         return -1;
     if (jr->type != REDIS_REPLY_ARRAY || jr->elements == 0) {
         freeReplyObject(jr);
         return 1;
     }
-    redisReply *cr = status_cmd(st, "HGETALL ps:job:%s:summary", job);
-    redisReply *xr = status_cmd(st, "LRANGE ps:job:%s:exceptions 0 -1", job);
-    redisReply *nr = status_cmd(st, "LRANGE ps:job:%s:notes 0 -1", job);
+    redisReply *cr = status_job_all(st, job, SK_SUMMARY);
+    redisReply *xr = status_job_all(st, job, SK_EXCEPTIONS);
+    redisReply *nr = status_job_all(st, job, SK_NOTES);
     if (cr == NULL || xr == NULL || nr == NULL) {
         freeReplyObject(jr);
         if (cr)
@@ -194,12 +175,12 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
             sb_printf(out, ",\"%s\":%lld", nums[i], (long long)v);
         }
         sb_printf(out, ",\"dry_run\":%s,\"counts\":{", dry ? "true" : "false");
-        for (size_t i = 0; i < summary_ncounts; i++) {
-            const char *v = hget(cr, summary_counts[i].name);
+        for (size_t i = 0; i < counts_nfields; i++) {
+            const char *v = hget(cr, counts_fields[i].name);
             int64_t n = 0;
             if (v)
                 parse_i64(v, 0, INT64_MAX, &n);
-            sb_printf(out, "%s\"%s\":%lld", i ? "," : "", summary_counts[i].name, (long long)n);
+            sb_printf(out, "%s\"%s\":%lld", i ? "," : "", counts_fields[i].name, (long long)n);
         }
         sb_puts(out, "},\"notes\":[");
         for (size_t i = 0; i < nr->elements; i++) {
@@ -297,7 +278,7 @@ static void render_job_rows(char **cells, size_t nrows, strbuf *out)
 
 int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
 {
-    redisReply *r = status_cmd(st, "ZREVRANGE ps:jobs 0 %lld", (long long)limit - 1);
+    redisReply *r = status_jobs_recent(st, limit);
     if (r == NULL)
         return -1;
     int rc = -1;
@@ -312,8 +293,8 @@ int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
     }
     for (size_t i = 0; i < r->elements; i++) {
         const char *id = r->element[i]->str;
-        redisReply *jr = status_cmd(st, "HGETALL ps:job:%s", id);
-        redisReply *cr = status_cmd(st, "HGET ps:job:%s:summary read", id);
+        redisReply *jr = status_job_all(st, id, SK_JOB);
+        redisReply *cr = status_job_get(st, id, SK_SUMMARY, "read");
         if (jr == NULL || cr == NULL) {
             if (jr)
                 freeReplyObject(jr);

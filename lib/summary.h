@@ -1,25 +1,14 @@
-/* summary: job counts (Destiny's vocabulary plus patronsync's), summing
- * them, and rendering a job summary as text or as JSON from Redis. */
+/* summary: rendering a job summary as text or as JSON from Redis. */
 #ifndef SUMMARY_H
 #define SUMMARY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counts.h"
 #include "patronsync.pb-c.h"
 #include "status.h"
 #include "util.h"
-
-typedef struct {
-    const char *name; /* JSON and Redis field name, e.g. "added_with_warnings" */
-    size_t off;       /* offset of the uint64 in Patronsync__Counts */
-} summary_count;
-
-extern const summary_count summary_counts[];
-extern const size_t summary_ncounts;
-
-uint64_t *summary_count_ptr(Patronsync__Counts *c, size_t i);
-void summary_counts_add(Patronsync__Counts *dst, const Patronsync__Counts *src);
 
 /* A job note that is a warning begins with this ("Warning: "): the broker
  * adds one when the file was read, but not as it was given (a byte-order

@@ -116,14 +116,7 @@ static int redis_state(scheduler *s, const char *id, char *state, size_t statele
 {
     if (s->redis == NULL)
         return -1;
-    redisReply *r = status_cmd(s->redis, "HGET ps:job:%s state", id);
-    if (r == NULL)
-        return -1;
-    int rc = r->type == REDIS_REPLY_STRING ? 0 : -1;
-    if (rc == 0)
-        str_copy(state, statelen, r->str);
-    freeReplyObject(r);
-    return rc;
+    return status_job_state(s->redis, id, state, statelen) == 1 ? 0 : -1;
 }
 
 static void verb_decide(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, const char *action,
@@ -488,8 +481,8 @@ static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlR
         goto out;
     }
     in_txn = 0;
-    status_do(s->redis, "HSET ps:job:%s undone_by %s undone_ms %lld", id, user, (long long)now);
-    status_do(s->redis, "RPUSH ps:job:%s:notes %s", id, summary);
+    status_job_set(s->redis, id, SK_JOB, "undone_by %s undone_ms %lld", user, (long long)now);
+    status_job_note(s->redis, id, summary);
     status_event(s->redis, "job %s undone by %s", id, user);
     log_info("job %s: %s", id, summary);
     if (u.force && u.nconflicts > 0)

@@ -36,10 +36,11 @@ out:
     sqlite3_finalize(st);
     free(buf);
     if (rc == 0) {
-        status_do(s->redis, "HSET ps:job:%s state pending created_ms %lld file %s profile %s schedule %s requested_by %s dry_run %d",
-                  req->job_id, (long long)now_ms(), req->file, req->profile_name, req->schedule, req->requested_by,
+        status_job_set(s->redis, req->job_id, SK_JOB,
+                       "state pending created_ms %lld file %s profile %s schedule %s requested_by %s dry_run %d",
+                       (long long)now_ms(), req->file, req->profile_name, req->schedule, req->requested_by,
                   req->options && req->options->dry_run ? 1 : 0);
-        status_do(s->redis, "ZADD ps:jobs NX %lld %s", (long long)req->fired_at_ms, req->job_id);
+        status_job_index(s->redis, req->job_id, (long long)req->fired_at_ms);
         outbox_step(s);
     }
     return rc;
@@ -103,8 +104,8 @@ void outbox_on_reply(scheduler *s, const Patronsync__BrokerReply *r)
     sqlite3_finalize(st);
     if (changed && !a->accepted) {
         log_warn("broker refused job %s: %s", a->job_id, a->error);
-        status_do(s->redis, "HSET ps:job:%s state failed error %s finished_ms %lld", a->job_id, a->error,
-                  (long long)now_ms());
+        status_job_set(s->redis, a->job_id, SK_JOB, "state failed error %s finished_ms %lld", a->error,
+                       (long long)now_ms());
     } else if (changed) {
         log_info("job %s handed to the broker", a->job_id);
     }

@@ -822,7 +822,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
             plan_reader_start(&reader, next, next_path, spent) == 0)
             spent = NULL;
         if (p->counts)
-            summary_counts_add(counts, p->counts);
+            counts_add(counts, p->counts);
         ts = mono_ms();
         int r = apply_plan(w, t->job_id, t->options, p, ref_gen, counts, &exc, &seq, err, errlen);
         if (w->cfg->test_apply_delay_ms > 0) /* a slow writer, for the pacing tests */
