@@ -42,6 +42,15 @@ void job_free(job *j)
 {
     if (j == NULL)
         return;
+    if (j->prep != NULL) {
+        /* A preparation still going (the broker stops): it sees the stop
+         * and ends; what it decided is dropped, the job resumes after the
+         * restart. */
+        prepared out;
+        char err[ERRLEN];
+        preparer_take(&j->prep, &out, err, sizeof(err));
+        job_take_prepared(j, &out);
+    }
     if (j->req)
         patronsync__job_request__free_unpacked(j->req, NULL);
     if (j->fd >= 0)
@@ -69,6 +78,23 @@ void job_take_prepared(job *j, prepared *out)
     out->fd = -1;
 }
 
+const char *job_phase_name(enum job_phase p)
+{
+    switch (p) {
+    case JP_QUEUED:
+    case JP_READY:
+        return "queued";
+    case JP_PREPARING:
+        return "prepare";
+    case JP_PLANNING:
+        return "plan";
+    case JP_APPLYING:
+        return "apply";
+    default:
+        return "summary";
+    }
+}
+
 void job_fail(job *j, const char *why)
 {
     str_copy(j->error, sizeof(j->error), why);
@@ -94,7 +120,7 @@ void job_publish_progress(broker *b, job *j)
 {
     status_job_set(b->redis, j->id, SK_JOB, "shards %llu shards_done %llu shards_failed %llu records %llu phase %s",
               (unsigned long long)j->shards.n, (unsigned long long)j->ndone, (unsigned long long)j->nfailed, (unsigned long long)j->records,
-              j->phase == JP_PLANNING ? "plan" : j->phase == JP_APPLYING ? "apply" : "summary");
+              job_phase_name(j->phase));
 }
 
 /* The job's calendar day, for missing-patron days: the district's date the

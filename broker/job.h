@@ -14,17 +14,24 @@
 #include "jobnotes.h"
 #include "patronsync.pb-c.h"
 #include "prepare.h"
+#include "preparer.h"
 #include "shards.h"
 #include "wire.h"
 
 struct broker;
 
-enum job_phase { JP_QUEUED, JP_PLANNING, JP_APPLYING, JP_ASSEMBLING, JP_DONE };
+/* QUEUED: waits for a preparation slot (prepare_parallel) or for an
+ * earlier run of its schedule; PREPARING: its file is prepared beside the
+ * loop (preparer.h); READY: prepared, waits for the job before it to end;
+ * then one job at a time plans, applies and is assembled. */
+enum job_phase { JP_QUEUED, JP_PREPARING, JP_READY, JP_PLANNING, JP_APPLYING, JP_ASSEMBLING, JP_DONE };
 
 typedef struct job {
     Patronsync__JobRequest *req; /* owned (unpacked) */
     char id[128];
     enum job_phase phase;
+    preparer *prep;               /* while PREPARING */
+    int activated;                /* has been the running job (planned) */
     char workdir[CONFIG_STR + 160];
     char utf8_path[CONFIG_STR + 200];
     int fd;                       /* the UTF-8 work file */
@@ -72,6 +79,9 @@ job *job_new(const ps_config *cfg, Patronsync__JobRequest *req);
 void job_free(job *j);
 /* Take everything prepare decided (out left empty). */
 void job_take_prepared(job *j, prepared *out);
+/* The phase as published (ps:job:<id> phase): queued, prepare, plan,
+ * apply, summary. */
+const char *job_phase_name(enum job_phase p);
 /* The job fails with why: its summary is assembled next. */
 void job_fail(job *j, const char *why);
 /* Publish shard i's state (ps:job:<id>:shard:<i>) and the job's progress. */

@@ -19,7 +19,7 @@
 #include "jobfiles.h"
 #include "jobq.h"
 #include "log.h"
-#include "prepare.h"
+#include "preparer.h"
 #include "stage.h"
 #include "store.h"
 #include "util.h"
@@ -83,47 +83,99 @@ static int already_applied(broker *b, job *j)
     return r == 1;
 }
 
-/* Prepare j (prepare.h), the broker kept alive meanwhile through b->ka;
- * j takes what was decided, after a failure too. 0 / -1 with err. */
-static int prepare(broker *b, job *j, char *err, size_t errlen)
+/* Start preparing j: a preparation saved before a restart is taken as it
+ * is; otherwise the file is prepared beside the loop (preparer.h). */
+static void begin_prepare(broker *b, job *j)
 {
+    char err[ERRLEN];
+    j->started_ms = now_ms();
+    status_job_set(b->redis, j->id, SK_JOB,
+                   "state running phase prepare started_ms %lld file %s profile %s schedule %s requested_by %s dry_run %d",
+                   (long long)j->started_ms, j->req->file, j->req->profile_name, j->req->schedule,
+                   j->req->requested_by, j->req->options && j->req->options->dry_run ? 1 : 0);
+    int loaded = jobfiles_load_prepared(j, err, sizeof(err));
+    if (loaded < 0)
+        log_warn("job %s: saved preparation unusable (%s); preparing again", j->id, err);
+    if (loaded == 1) {
+        j->phase = JP_READY;
+        return;
+    }
     prepare_args a = {
         .cfg = b->cfg,
         .req = j->req,
         .job_id = j->id,
         .workdir = j->workdir,
         .utf8_path = j->utf8_path,
-        .redis = b->redis,
-        .ka = b->ka,
+        .ka = {.stopping = b->stopping},
     };
-    prepared out;
-    memset(&out, 0, sizeof(out));
-    out.fd = -1;
-    int rc = prepare_job(&a, &out, err, errlen);
-    job_take_prepared(j, &out);
-    return rc;
+    j->prep = preparer_start(&a, err, sizeof(err));
+    if (j->prep == NULL) {
+        job_fail(j, err);
+        return;
+    }
+    j->phase = JP_PREPARING;
 }
 
-static void start_job(broker *b, job *j)
+/* A preparation that has ended: j takes what was decided (after a failure
+ * too: its notes go into the summary). */
+static void end_prepare(broker *b, job *j)
 {
     char err[ERRLEN];
-    j->started_ms = now_ms();
-    status_job_set(b->redis, j->id, SK_JOB, "state running started_ms %lld file %s profile %s schedule %s requested_by %s dry_run %d",
-              (long long)j->started_ms, j->req->file, j->req->profile_name, j->req->schedule,
-              j->req->requested_by, j->req->options && j->req->options->dry_run ? 1 : 0);
-    int loaded = jobfiles_load_prepared(j, err, sizeof(err));
-    if (loaded < 0) {
-        log_warn("job %s: saved preparation unusable (%s); preparing again", j->id, err);
-        loaded = 0;
+    prepared out;
+    int rc = preparer_take(&j->prep, &out, err, sizeof(err));
+    job_take_prepared(j, &out);
+    if (rc < 0 && *b->stopping) {
+        j->phase = JP_QUEUED; /* resumes after the restart */
+        return;
     }
-    if (loaded == 0) {
-        if (prepare(b, j, err, sizeof(err)) < 0 || jobfiles_save_prepared(j, err, sizeof(err)) < 0) {
-            if (*b->stopping)
-                return; /* resumes after restart */
-            job_fail(j, err);
-            return;
-        }
+    if (rc < 0 || jobfiles_save_prepared(j, err, sizeof(err)) < 0) {
+        job_fail(j, err);
+        return;
     }
+    j->phase = JP_READY;
+    job_publish_progress(b, j);
+}
+
+/* Whether an earlier job of the queue runs the same schedule (a run-now:
+ * the same file) and has not ended: a schedule's runs go one at a time,
+ * their archive and incremental step in order. */
+static int waits_for_earlier_run(broker *b, size_t k)
+{
+    const job *j = jobq_at(b->jobs, k);
+    const char *sched = j->req->schedule && *j->req->schedule ? j->req->schedule : NULL;
+    for (size_t i = 0; i < k; i++) {
+        const job *e = jobq_at(b->jobs, i);
+        const char *es = e->req->schedule && *e->req->schedule ? e->req->schedule : NULL;
+        if (sched ? es && strcmp(es, sched) == 0 : !es && strcmp(e->req->file, j->req->file) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Preparations: the ended ones taken, queued jobs started in fire order
+ * while fewer than prepare_parallel run. */
+static void prepare_step(broker *b)
+{
+    size_t running = 0;
+    for (size_t k = 0; k < jobq_count(b->jobs); k++) {
+        job *j = jobq_at(b->jobs, k);
+        if (j->phase == JP_PREPARING && preparer_done(j->prep))
+            end_prepare(b, j);
+        running += j->phase == JP_PREPARING;
+    }
+    for (size_t k = 0; k < jobq_count(b->jobs) && running < (size_t)b->cfg->prepare_parallel; k++) {
+        job *j = jobq_at(b->jobs, k);
+        if (j->phase != JP_QUEUED || waits_for_earlier_run(b, k))
+            continue;
+        begin_prepare(b, j);
+        running += j->phase == JP_PREPARING;
+    }
+}
+
+/* The prepared job becomes the running one: planned, applied, assembled. */
+static void activate(broker *b, job *j)
+{
+    j->activated = 1;
     j->phase = JP_PLANNING;
     j->apply_state = SH_PENDING;
     if (already_applied(b, j)) {
@@ -148,6 +200,30 @@ static void start_job(broker *b, job *j)
         job_publish_shard(b, j, i);
 }
 
+/* The job this step works on: one that failed before it ran (its summary
+ * at once), else the running one, else the first prepared one, which then
+ * runs. One job plans and applies at a time, in fire order among the
+ * prepared; a job whose file is still settling holds up no other. */
+static job *current_job(broker *b)
+{
+    job *ready = NULL;
+    for (size_t k = 0; k < jobq_count(b->jobs); k++) {
+        job *j = jobq_at(b->jobs, k);
+        if (j->phase == JP_ASSEMBLING && !j->activated)
+            return j;
+    }
+    for (size_t k = 0; k < jobq_count(b->jobs); k++) {
+        job *j = jobq_at(b->jobs, k);
+        if (j->activated)
+            return j;
+        if (j->phase == JP_READY && ready == NULL)
+            ready = j;
+    }
+    if (ready != NULL)
+        activate(b, ready);
+    return ready;
+}
+
 /* A held job leaves the queue (it must not block the jobs after it); its
  * work folder and staged plans stay for the operator's decision. */
 static void hold_job(broker *b, job *j)
@@ -166,15 +242,11 @@ static void finish_job(broker *b, job *j)
 
 void jobs_step(broker *b)
 {
-    if (jobq_count(b->jobs) == 0)
+    prepare_step(b);
+    job *j = current_job(b);
+    if (j == NULL)
         return;
-    job *j = jobq_at(b->jobs, 0);
     int64_t now = now_ms();
-    if (j->phase == JP_QUEUED) {
-        start_job(b, j);
-        if (*b->stopping)
-            return;
-    }
     if (j->phase == JP_PLANNING || j->phase == JP_APPLYING) {
         if (j->started_ms > 0 && now - j->started_ms > b->cfg->job_deadline_seconds * 1000) {
             char why[200];
@@ -455,6 +527,7 @@ static int resume_approved(broker *b, const char *id, char *err, size_t errlen)
     j->approved = 1;
     j->approved_ms = ms;
     j->phase = JP_APPLYING;
+    j->activated = 1;
     j->apply_state = SH_PENDING;
     j->started_ms = now_ms();
     if (jobq_push(b->jobs, j) < 0) {

@@ -1,8 +1,8 @@
 /* keepalive: how a long step (waiting for a file to be still, copying,
- * converting, scanning a large file) keeps its process alive without
- * knowing it: it calls fn(ctx) now and then (main.c's answers heartbeats
- * and queues messages, it dispatches nothing), and gives up when *stopping
- * is set. */
+ * converting, scanning a large file) gives up when its process stops: it
+ * ticks now and then, calling fn(ctx) when one is given (the broker's
+ * preparations run beside its loop and give none, preparer.h), and gives
+ * up when *stopping is set. */
 #ifndef BROKER_KEEPALIVE_H
 #define BROKER_KEEPALIVE_H
 

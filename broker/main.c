@@ -135,11 +135,9 @@ static void drain_socket(broker *b, void *sock, int is_jobs)
     }
 }
 
-/* Handle waiting messages and heartbeats without dispatching work: the
- * loop's first half, and what long steps tick to stay alive (b->ka). */
-static void pump(void *ctx)
+/* Handle waiting messages and heartbeats: the loop's first half. */
+static void pump(broker *b)
 {
-    broker *b = ctx;
     drain_socket(b, b->workers_sock, 0);
     drain_socket(b, b->jobs_sock, 1);
     workers_heartbeat(b);
@@ -158,9 +156,6 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     b.cfg = &cfg;
     b.stopping = &proc_stopping;
-    b.ka.fn = pump;
-    b.ka.ctx = &b;
-    b.ka.stopping = &proc_stopping;
     b.worker_lost = jobs_on_worker_lost;
     b.jobs = jobq_new();
     if (b.jobs == NULL) {

@@ -1,7 +1,8 @@
 /* main: the broker process's context — its sockets, its Redis, the job
  * queue (jobq.h) and the worker registry (workers.h) — set up by main.c,
  * which runs the poll loop and hands each message to its module. Nothing
- * here calls back into main.c: long steps tick b->ka (keepalive.h). */
+ * here calls back into main.c, and no step of the loop is long: a file is
+ * prepared beside it (preparer.h). */
 #ifndef BROKER_MAIN_H
 #define BROKER_MAIN_H
 
@@ -10,7 +11,6 @@
 
 #include "config.h"
 #include "jobq.h"
-#include "keepalive.h"
 #include "status.h"
 #include "workers.h"
 
@@ -20,13 +20,12 @@ typedef struct broker {
     void *jobs_sock;    /* ROUTER: scheduler */
     void *workers_sock; /* ROUTER: workers */
     status *redis;
-    jobq *jobs;         /* fire order; the head is the active one */
+    jobq *jobs;         /* fire order (jobs.c: which one runs) */
     worker_ref *workers;
     size_t nworkers, workers_cap;
     int64_t last_hb_ms;
     int64_t last_expire_ms; /* when workers_expire last ran: the broker was listening until then */
     volatile int *stopping;
-    keepalive ka;       /* answers messages and heartbeats, dispatches nothing (main.c) */
     /* A worker left the registry (goodbye, or silent too long): the jobs
      * take its tasks back (jobs_on_worker_lost). */
     void (*worker_lost)(struct broker *b, const wire_peer *peer);

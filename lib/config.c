@@ -50,6 +50,7 @@ static const setting settings[] = {
     I(settle_timeout_seconds, 120, 0, 86400, "give up on a file still being written"),
     I(grace_minutes, 60, 0, 100000, "missed slots younger than this still run"),
     I(job_deadline_seconds, 7200, 1, 604800, "watchdog: a job running longer fails"),
+    I(prepare_parallel, 2, 1, 64, "broker: jobs whose files are prepared (settled, converted, scanned) at once, beside its loop"),
     I(poison_starts, 3, 1, 1000, "a job in flight at this many broker starts in a row (each after a crash or kill) fails, not resumed"),
     I(archive_keep, 7, 0, 999, "input copies kept per schedule"),
     I(shutdown_grace_ms, 10000, 0, 600000, "time to finish work after SIGTERM"),

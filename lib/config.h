@@ -35,6 +35,7 @@ typedef struct {
     int64_t settle_timeout_seconds;
     int64_t grace_minutes;
     int64_t job_deadline_seconds;
+    int64_t prepare_parallel;         /* broker: preparations at once, each in a thread beside the loop */
     int64_t poison_starts;            /* broker: starts in a row a job may be in flight at before it fails */
     int64_t archive_keep;
     int64_t shutdown_grace_ms;

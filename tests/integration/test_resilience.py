@@ -258,6 +258,54 @@ def a_runaway_pattern_ends_as_an_error_on_its_record_and_the_cluster_answers():
         assert all(j["state"] != "running" for j in jobs), jobs
 
 
+@test
+def a_job_submitted_while_another_file_settles_finishes_first():
+    """A file still being written waits alone: its preparation runs beside
+    the broker's loop, so a job submitted after it (another file) is
+    prepared, planned and applied meanwhile and ends first; the broker
+    answers throughout; the written file is read once it is still."""
+    f = files()
+    with Cluster("settle-alone", workers=2, settings={"settle_seconds": "2", "settle_timeout_seconds": "60"}) as c:
+        c.sites(f["sites"])
+        rows = open(f["day1"], "rb").read().split(b"\r\n")
+        header, body = rows[0], [r for r in rows[1:] if r]
+        growing = os.path.join(c.data, "import", "growing.csv")
+        with open(growing, "wb") as out:
+            out.write(header + b"\r\n")
+        # The export goes on for ~8 s: a few records every 0.4 s.
+        writer = subprocess.Popen(["python3", "-c", f"""
+import time
+rows = open({f["day1"]!r}, "rb").read().split(b"\\r\\n")[1:]
+rows = [r for r in rows if r][:1000]
+with open({growing!r}, "ab") as out:
+    for i in range(0, len(rows), 50):
+        out.write(b"\\r\\n".join(rows[i:i + 50]) + b"\\r\\n"); out.flush(); time.sleep(0.4)
+"""])
+        slow = subprocess.Popen([os.path.join(BIN, "patronctl"), "--data", c.data, "run", growing, "--profile",
+                                 f["prof"], "--wait", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(1.0)
+        small = os.path.join(c.data, "import", "small.csv")
+        with open(small, "wb") as out:
+            out.write(header + b"\r\n" + b"\r\n".join(body[1000:1200]) + b"\r\n")
+        os.utime(small, (time.time() - 10, time.time() - 10))  # written and still
+        t0 = time.time()
+        quick = c.ctl("run", small, "--profile", f["prof"], "--wait", "--json", timeout=120)
+        quick_s = json.loads(quick.stdout)
+        assert quick_s["state"] == "complete", quick_s
+        assert quick_s["counts"]["read"] == 200, quick_s["counts"]
+        assert writer.poll() is None and slow.poll() is None, \
+            "the small job did not end while the other file was still being written"
+        up = c.ctl("up", "--workers", 2, check=False, timeout=30)
+        assert up.returncode == 0 and time.time() - t0 < 8, up.stdout + up.stderr
+        writer.wait(timeout=60)
+        out, err = slow.communicate(timeout=120)
+        s = json.loads(out)
+        assert s["state"] == "complete", s
+        assert s["counts"]["read"] == 1000, s["counts"]
+        assert int(s["finished_ms"]) > int(quick_s["finished_ms"]), (s["finished_ms"], quick_s["finished_ms"])
+
+
 def disk_used(path):
     total = 0
     for top, _, names in os.walk(path):
