@@ -314,15 +314,34 @@ static void shard_failed_attempt(broker *b, job *j, size_t i, const char *why)
     job_publish_progress(b, j);
 }
 
+/* A result from a peer for a task the broker gave another (or none): the
+ * result is dropped and so is the peer (it registers again with READY);
+ * the task's holder still owes its result. */
+static void not_holder(broker *b, const wire_peer *from, const char *what, const char *job_id)
+{
+    worker_ref *w = workers_find(b, from);
+    uint64_t n = ++b->results_dropped;
+    if ((n & (n - 1)) == 0)
+        log_warn("worker %s sent a %s result for job %s, a task it does not hold: dropped, and the worker with it "
+                 "(%llu so far)", w ? w->name : "?", what, job_id, (unsigned long long)n);
+    if (w != NULL)
+        workers_remove(b, from);
+}
+
 void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__ShardResult *r)
 {
-    workers_release(b, from, 0);
     job *j = jobq_find(b->jobs, r->job_id);
     if (j == NULL || j->phase != JP_PLANNING || r->shard >= j->shards.n) {
+        workers_release(b, from, 0);
         log_info("late or unknown shard result for job %s shard %u ignored", r->job_id, r->shard);
         return;
     }
     shard *s = &j->shards.v[r->shard];
+    if (s->state == SH_RUNNING && !wire_peer_same(&s->worker, from)) {
+        not_holder(b, from, "shard", r->job_id);
+        return;
+    }
+    workers_release(b, from, 0);
     if (s->state != SH_RUNNING || s->attempt != r->attempt) {
         log_info("job %s shard %u: result of attempt %u ignored (current attempt %u)", r->job_id, r->shard,
                  r->attempt, s->attempt);
@@ -349,8 +368,12 @@ void jobs_on_shard_result(broker *b, const wire_peer *from, const Patronsync__Sh
 
 void jobs_on_apply_result(broker *b, const wire_peer *from, const Patronsync__ApplyResult *r)
 {
-    workers_release(b, from, 1);
     job *j = jobq_find(b->jobs, r->job_id);
+    if (j != NULL && j->apply_state == SH_RUNNING && !wire_peer_same(&j->apply_worker, from)) {
+        not_holder(b, from, "apply", r->job_id);
+        return;
+    }
+    workers_release(b, from, 1);
     /* A streaming apply can end early (handed back, or failed) while the
      * shards are still planned. */
     int phase_ok = j != NULL && (j->phase == JP_APPLYING || (j->phase == JP_PLANNING && j->apply_streaming));

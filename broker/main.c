@@ -12,6 +12,8 @@
 #include "workers.h"
 #include "log.h"
 #include "proc.h"
+#include "curve.h"
+#include "zap.h"
 #include "util.h"
 
 static void reply(broker *b, const wire_peer *to, Patronsync__BrokerReply *r)
@@ -32,6 +34,18 @@ static void on_jobs_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
         return;
     }
     Patronsync__BrokerReply r = PATRONSYNC__BROKER_REPLY__INIT;
+    /* Jobs and decisions come from the scheduler alone (its key, ZAP
+     * User-Id "scheduler"); another listed key (patronctl's) may ping. */
+    const char *user = curve_user(body);
+    if (b->cfg->curve && rq->body_case != PATRONSYNC__BROKER_REQUEST__BODY_PING && strcmp(user, "scheduler") != 0) {
+        uint64_t n = ++b->requests_refused;
+        if ((n & (n - 1)) == 0)
+            log_warn("job socket: a %s from '%s', not the scheduler, refused (%llu so far)",
+                     rq->body_case == PATRONSYNC__BROKER_REQUEST__BODY_JOB ? "job" : "decision", user,
+                     (unsigned long long)n);
+        patronsync__broker_request__free_unpacked(rq, NULL);
+        return;
+    }
     if (rq->body_case == PATRONSYNC__BROKER_REQUEST__BODY_PING) {
         Patronsync__Pong pong = PATRONSYNC__PONG__INIT;
         pong.workers = (uint32_t)b->nworkers;
@@ -172,22 +186,28 @@ int main(int argc, char **argv)
         goto fail;
     }
     b.zctx = zmq_ctx_new();
+    b.zap = zap_start(b.zctx, &cfg, err, sizeof(err));
+    if (b.zap == NULL) {
+        log_error("%s", err);
+        goto fail;
+    }
     char actual[CONFIG_STR];
     b.jobs_sock = wire_socket(b.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
-    if (b.jobs_sock == NULL || wire_bind(b.jobs_sock, cfg.jobs_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
+    if (b.jobs_sock == NULL || curve_serve(b.jobs_sock, &cfg, "broker", "jobs", err, sizeof(err)) < 0 ||
+        wire_bind(b.jobs_sock, cfg.jobs_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "jobs", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto fail;
     }
     b.workers_sock = wire_socket(b.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
-    if (b.workers_sock == NULL ||
+    if (b.workers_sock == NULL || curve_serve(b.workers_sock, &cfg, "broker", "workers", err, sizeof(err)) < 0 ||
         wire_bind(b.workers_sock, cfg.workers_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "workers", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto fail;
     }
-    int one = 1;
-    zmq_setsockopt(b.workers_sock, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+    /* No ROUTER_HANDOVER: a peer presenting a connected worker's identity
+     * does not take its connection over. */
     jobs_recover(&b);
     log_info("broker ready: jobs on %s, workers on %s", cfg.jobs_endpoint, cfg.workers_endpoint);
 
@@ -215,9 +235,11 @@ int main(int argc, char **argv)
     free(b.workers);
     zmq_close(b.jobs_sock);
     zmq_close(b.workers_sock);
+    unsigned long refused = zap_refused(b.zap);
+    zap_stop(&b.zap);
     zmq_ctx_term(b.zctx);
     status_destroy(&b.redis);
-    log_info("stopped (%llu frames rejected)", (unsigned long long)wire_rejected);
+    log_info("stopped (%llu frames rejected, %lu peers refused)", (unsigned long long)wire_rejected, refused);
     return 0;
 
 fail:
@@ -228,6 +250,7 @@ fail:
         zmq_close(b.jobs_sock);
     if (b.workers_sock)
         zmq_close(b.workers_sock);
+    zap_stop(&b.zap);
     if (b.zctx)
         zmq_ctx_term(b.zctx);
     status_destroy(&b.redis);

@@ -26,6 +26,9 @@ typedef struct broker {
     int64_t last_hb_ms;
     int64_t last_expire_ms; /* when workers_expire last ran: the broker was listening until then */
     volatile int *stopping;
+    uint64_t requests_refused; /* jobs and decisions from another key than the scheduler's */
+    uint64_t results_dropped; /* results from peers that did not hold the task */
+    struct zap *zap;          /* the ZAP handler (zap.h) */
     /* A worker left the registry (goodbye, or silent too long): the jobs
      * take its tasks back (jobs_on_worker_lost). */
     void (*worker_lost)(struct broker *b, const wire_peer *peer);

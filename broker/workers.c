@@ -9,15 +9,10 @@
 #include "log.h"
 #include "util.h"
 
-static int same(const wire_peer *a, const wire_peer *b)
-{
-    return a->len == b->len && memcmp(a->id, b->id, a->len) == 0;
-}
-
 worker_ref *workers_find(broker *b, const wire_peer *p)
 {
     for (size_t i = 0; i < b->nworkers; i++)
-        if (same(&b->workers[i].peer, p))
+        if (wire_peer_same(&b->workers[i].peer, p))
             return &b->workers[i];
     return NULL;
 }
@@ -58,7 +53,7 @@ worker_ref *workers_add(broker *b, const wire_peer *p, const Patronsync__Ready *
 void workers_remove(broker *b, const wire_peer *p)
 {
     for (size_t i = 0; i < b->nworkers; i++) {
-        if (!same(&b->workers[i].peer, p))
+        if (!wire_peer_same(&b->workers[i].peer, p))
             continue;
         worker_ref gone = b->workers[i];
         memmove(&b->workers[i], &b->workers[i + 1], (b->nworkers - i - 1) * sizeof(worker_ref));

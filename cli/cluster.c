@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "curve.h"
 #include "status.h"
 #include "wire.h"
 
@@ -387,7 +388,8 @@ static int broker_workers(const ps_config *cfg)
     void *ctx = zmq_ctx_new();
     void *sock = wire_socket(ctx, ZMQ_DEALER, 1 << 20, NULL, 0);
     int workers = -1;
-    if (sock && wire_connect(sock, cfg->jobs_endpoint, NULL, 0) == 0) {
+    if (sock && curve_connect_as(sock, cfg, "client", "broker", NULL, 0) == 0 &&
+        wire_connect(sock, cfg->jobs_endpoint, NULL, 0) == 0) {
         Patronsync__Ping ping = PATRONSYNC__PING__INIT;
         Patronsync__BrokerRequest rq = PATRONSYNC__BROKER_REQUEST__INIT;
         rq.body_case = PATRONSYNC__BROKER_REQUEST__BODY_PING;
@@ -651,6 +653,11 @@ int cluster_up(ps_config *cfg, int workers, int redis_configured, char *err, siz
     }
     if (workers <= 0)
         workers = CLUSTER_DEFAULT_WORKERS;
+    /* The endpoints' CURVE keys and allow-lists, made once (docs/SECURITY.md). */
+    if (cfg->curve && curve_keygen(cfg, err, errlen) < 0) {
+        close(lock);
+        return -1;
+    }
     srandom((unsigned)(getpid() ^ mono_ms()));
     started_set *started = calloc(1, sizeof(*started));
     if (started == NULL) {

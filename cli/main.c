@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "curve.h"
 #include "log.h"
 #include "status.h"
 #include "summary.h"
@@ -50,7 +51,7 @@ Patronsync__ControlReply *control_call(const ps_config *cfg, Patronsync__Control
     Patronsync__ControlReply *rep = NULL;
     char ep[CONFIG_STR];
     if (sock == NULL || config_endpoint(cfg, "control", cfg->control_endpoint, ep, sizeof(ep), err, errlen) < 0 ||
-        wire_connect(sock, ep, err, errlen) < 0)
+        curve_connect_as(sock, cfg, "client", "scheduler", err, errlen) < 0 || wire_connect(sock, ep, err, errlen) < 0)
         goto out;
     /* IMMEDIATE: the send fails until connected; retry until the deadline.
      * A live scheduler is connected to at once: a connection is waited

@@ -35,6 +35,8 @@ static const setting settings[] = {
     S(control_endpoint, "tcp://127.0.0.1:5570", "scheduler control socket"),
     S(jobs_endpoint, "tcp://127.0.0.1:5571", "broker job socket"),
     S(workers_endpoint, "tcp://127.0.0.1:5572", "broker worker socket"),
+    S(keys_dir, "", "CURVE keys and allow-lists of the endpoints (default DATA/keys; docs/SECURITY.md)"),
+    I(curve, 1, 0, 1, "1: every ZeroMQ endpoint authenticated and encrypted with CURVE (0: plaintext, for a closed test bench only)"),
     S(timezone, "UTC", "district time zone (IANA name)"),
     S(worker_id, "", "worker name (default worker-PID)"),
     S(machine, "", "worker: the name of its machine, for plan slots and pacing (default its boot id)"),
@@ -202,7 +204,8 @@ int config_finish(ps_config *c, char *err, size_t errlen)
         derive(c->store_path, sizeof(c->store_path), c->data_dir, "store.db", err, errlen) < 0 ||
         derive(c->control_db, sizeof(c->control_db), c->data_dir, "control.db", err, errlen) < 0 ||
         derive(c->stage_dir, sizeof(c->stage_dir), c->data_dir, "stage", err, errlen) < 0 ||
-        derive(c->archive_dir, sizeof(c->archive_dir), c->data_dir, "archive", err, errlen) < 0)
+        derive(c->archive_dir, sizeof(c->archive_dir), c->data_dir, "archive", err, errlen) < 0 ||
+        derive(c->keys_dir, sizeof(c->keys_dir), c->data_dir, "keys", err, errlen) < 0)
         return -1;
     if (c->worker_id[0] == '\0')
         snprintf(c->worker_id, sizeof(c->worker_id), "worker-%d", (int)getpid());

@@ -24,6 +24,8 @@ typedef struct {
     char worker_id[128];
     char machine[128];                /* worker: its machine's name for plan slots and pacing ("" host name + boot id) */
     char log_level[16];
+    char keys_dir[CONFIG_STR];        /* CURVE keys (default DATA/keys) */
+    int64_t curve;                    /* 1: CURVE on every endpoint */
     int64_t shard_size;
     int64_t heartbeat_ms;
     int64_t liveness;

@@ -180,3 +180,8 @@ int wire_recv_wait(void *sock, wire_peer *from, zmq_msg_t *body, long timeout_ms
         return 0;
     return recv_flags(sock, from, body, ZMQ_DONTWAIT);
 }
+
+int wire_peer_same(const wire_peer *a, const wire_peer *b)
+{
+    return a->len == b->len && memcmp(a->id, b->id, a->len) == 0;
+}

@@ -14,6 +14,9 @@ typedef struct {
     size_t len;
 } wire_peer;
 
+/* Whether two identities are the same peer. */
+int wire_peer_same(const wire_peer *a, const wire_peer *b);
+
 /* Frames that did not decode or had the wrong shape, since start. */
 extern uint64_t wire_rejected;
 /* Whether to log the rejection just counted (the 1st, 2nd, 4th, 8th, ...):

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "rules.h"
@@ -64,7 +65,7 @@ static int ask_broker(scheduler *s, const char *id, const char *action, const ch
     if (sock == NULL)
         return -1;
     int rc = -1;
-    if (wire_connect(sock, ep, err, errlen) < 0)
+    if (curve_connect_as(sock, s->cfg, "scheduler", "broker", err, errlen) < 0 || wire_connect(sock, ep, err, errlen) < 0)
         goto out;
     Patronsync__JobDecision d = PATRONSYNC__JOB_DECISION__INIT;
     d.job_id = (char *)id;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curve.h"
+#include "zap.h"
 #include "log.h"
 #include "proc.h"
 #include "scheduler.h"
@@ -100,9 +102,14 @@ int main(int argc, char **argv)
         return 1;
     }
     s.zctx = zmq_ctx_new();
+    zap *z = zap_start(s.zctx, &cfg, err, sizeof(err));
+    if (z == NULL) {
+        log_error("%s", err);
+        return 1;
+    }
     char actual[CONFIG_STR], ep[CONFIG_STR];
     s.control_sock = wire_socket(s.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
-    if (s.control_sock == NULL ||
+    if (s.control_sock == NULL || curve_serve(s.control_sock, &cfg, "scheduler", "control", err, sizeof(err)) < 0 ||
         wire_bind(s.control_sock, cfg.control_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "control", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);
@@ -111,7 +118,8 @@ int main(int argc, char **argv)
     s.broker_sock = wire_socket(s.zctx, ZMQ_DEALER, cfg.max_message_bytes, err, sizeof(err));
     while (!proc_stopping && config_endpoint(&cfg, "jobs", cfg.jobs_endpoint, ep, sizeof(ep), err, sizeof(err)) < 0)
         usleep(200 * 1000);
-    if (s.broker_sock == NULL || wire_connect(s.broker_sock, ep, err, sizeof(err)) < 0) {
+    if (s.broker_sock == NULL || curve_connect_as(s.broker_sock, &cfg, "scheduler", "broker", err, sizeof(err)) < 0 ||
+        wire_connect(s.broker_sock, ep, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }
@@ -138,6 +146,7 @@ int main(int argc, char **argv)
     }
     zmq_close(s.control_sock);
     zmq_close(s.broker_sock);
+    zap_stop(&z);
     zmq_ctx_term(s.zctx);
     status_destroy(&s.redis);
     sqlite3_close(s.db);

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "log.h"
 #include "proc.h"
 #include "stage.h"
@@ -133,12 +135,17 @@ static int connect_broker(worker_ctx *w)
         return -1;
     }
     w->sock = wire_socket(w->zctx, ZMQ_DEALER, w->cfg->max_message_bytes, err, sizeof(err));
-    if (w->sock == NULL) {
+    if (w->sock == NULL || curve_connect_as(w->sock, w->cfg, "worker", "broker", err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;
     }
-    char ident[200];
-    snprintf(ident, sizeof(ident), "%s/%d/%08lx", w->cfg->worker_id, (int)getpid(), (unsigned long)random());
+    /* A random identity (libsodium's generator): no peer can guess it to
+     * pass for this worker. */
+    unsigned char rnd[12];
+    char hex[2 * sizeof(rnd) + 1], ident[200];
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+    snprintf(ident, sizeof(ident), "%s/%d/%s", w->cfg->worker_id, (int)getpid(), hex);
     zmq_setsockopt(w->sock, ZMQ_ROUTING_ID, ident, strlen(ident));
     if (wire_connect(w->sock, ep, err, sizeof(err)) < 0) {
         log_error("%s", err);

@@ -295,7 +295,14 @@ def garbage_frames_on_every_socket():
                     if "=" in l and not l.startswith("#"))
         tool = os.path.join(BIN, "tools", "zmq_garbage")
         n = 100000  # to each listening socket
-        procs = [subprocess.Popen([tool, conf[k], str(n), str(i)], stdout=subprocess.PIPE, text=True)
+        # Each over CURVE with a key its endpoint lists, so the garbage gets
+        # past the handshake to the decoder (test_security_sockets: without one
+        # nothing gets that far).
+        keys = os.path.join(c.data, "keys")
+        peers = {"control_endpoint": ("scheduler", "client"), "jobs_endpoint": ("broker", "client"),
+                 "workers_endpoint": ("broker", "worker")}
+        procs = [subprocess.Popen([tool, conf[k], str(n), str(i), os.path.join(keys, f"{peers[k][0]}.pub"),
+                                   os.path.join(keys, f"{peers[k][1]}.key")], stdout=subprocess.PIPE, text=True)
                  for i, k in enumerate(("control_endpoint", "jobs_endpoint", "workers_endpoint"))]
         for p in procs:
             out, _ = p.communicate(timeout=300)

@@ -1,5 +1,8 @@
 /* zmq_garbage: sends garbage, truncated and oversized frames to a
- * patronsync socket (test tool). usage: zmq_garbage ENDPOINT COUNT SEED
+ * patronsync socket (test tool).
+ * usage: zmq_garbage ENDPOINT COUNT SEED [SERVER.pub CLIENT.key]
+ * (with the keys: as a CURVE client with a listed key, so the frames reach
+ * the decoder past the handshake)
  *
  * Every frame but the oversized ones goes over one connection that waits
  * (linger) until all of it is delivered, so the peer sees each of them however
@@ -12,12 +15,26 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "patronsync.pb-c.h"
+#include "util.h"
+
+/* The CURVE keys to connect with (none: plaintext). */
+static curve_keypair server_key, client_key;
+static int use_curve;
+
+static void secure(void *s)
+{
+    char err[ERRLEN];
+    if (use_curve && curve_client(s, server_key.pub, &client_key, err, sizeof(err)) < 0)
+        fprintf(stderr, "zmq_garbage: %s\n", err);
+}
 
 /* One frame over MAXMSGSIZE on a connection of its own: the peer drops it. */
 static int send_oversized(void *ctx, const char *endpoint, const char *buf, size_t len)
 {
     void *s = zmq_socket(ctx, ZMQ_DEALER);
+    secure(s);
     int linger = 2000;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
     int rc = zmq_connect(s, endpoint) == 0 ? zmq_send(s, buf, len, 0) : -1;
@@ -27,14 +44,24 @@ static int send_oversized(void *ctx, const char *endpoint, const char *buf, size
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: zmq_garbage ENDPOINT COUNT SEED\n");
+    if (argc != 4 && argc != 6) {
+        fprintf(stderr, "usage: zmq_garbage ENDPOINT COUNT SEED [SERVER.pub CLIENT.key]\n");
         return 2;
+    }
+    if (argc == 6) {
+        char err[ERRLEN];
+        if (curve_read_key(argv[4], &server_key, 0, err, sizeof(err)) < 0 ||
+            curve_read_key(argv[5], &client_key, 1, err, sizeof(err)) < 0) {
+            fprintf(stderr, "zmq_garbage: %s\n", err);
+            return 1;
+        }
+        use_curve = 1;
     }
     long count = strtol(argv[2], NULL, 10);
     srandom((unsigned)strtoul(argv[3], NULL, 10));
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_DEALER);
+    secure(s);
     int linger = 120000, hwm = 100000;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
