@@ -32,6 +32,7 @@ static const setting settings[] = {
     S(stage_dir, "", "staged shard plans (default DATA/stage)"),
     S(archive_dir, "", "copies of loaded files (default DATA/archive)"),
     S(redis_url, "redis://127.0.0.1:6379", "Redis for status and summaries"),
+    S(redis_password_file, "", "file holding the Redis password (mode 0600; patronctl up makes DATA/keys/redis.password)"),
     S(control_endpoint, "tcp://127.0.0.1:5570", "scheduler control socket"),
     S(jobs_endpoint, "tcp://127.0.0.1:5571", "broker job socket"),
     S(workers_endpoint, "tcp://127.0.0.1:5572", "broker worker socket"),

@@ -24,6 +24,7 @@ typedef struct {
     char worker_id[128];
     char machine[128];                /* worker: its machine's name for plan slots and pacing ("" host name + boot id) */
     char log_level[16];
+    char redis_password_file[CONFIG_STR]; /* the Redis password ("" none) */
     char keys_dir[CONFIG_STR];        /* CURVE keys (default DATA/keys) */
     int64_t curve;                    /* 1: CURVE on every endpoint */
     int64_t shard_size;

@@ -1,23 +1,50 @@
 /* status: hiredis with lazy reconnect and back-off, and the key layout. */
 #include "status.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include <sodium.h>
+
 #include "counts.h"
+#include "log.h"
 #include "util.h"
 
 struct status {
     char host[256];
     int port;
     int db;
+    char user[128];     /* ACL user ("" the default user) */
+    char password[256]; /* "" none; never logged */
+    int auth_refused;   /* the last connection's AUTH was refused */
     redisContext *ctx;
     int64_t next_try_ms;
     int64_t backoff_ms;
 };
+
+/* "user[:password]@" before the host, into s. 0 / -1. */
+static int parse_userinfo(status *s, const char **p)
+{
+    const char *at = strchr(*p, '@');
+    if (at == NULL)
+        return 0;
+    const char *colon = memchr(*p, ':', (size_t)(at - *p));
+    size_t ul = (size_t)((colon ? colon : at) - *p);
+    size_t pl = colon ? (size_t)(at - colon - 1) : 0;
+    if (ul >= sizeof(s->user) || pl >= sizeof(s->password))
+        return -1;
+    memcpy(s->user, *p, ul);
+    s->user[ul] = '\0';
+    if (colon) {
+        memcpy(s->password, colon + 1, pl);
+        s->password[pl] = '\0';
+    }
+    *p = at + 1;
+    return 0;
+}
 
 status *status_new(const char *url, char *err, size_t errlen)
 {
@@ -29,16 +56,21 @@ status *status_new(const char *url, char *err, size_t errlen)
         err_set(err, errlen, "out of memory");
         return NULL;
     }
+    if (parse_userinfo(s, &p) < 0) {
+        err_set(err, errlen, "redis url: user or password too long");
+        free(s);
+        return NULL;
+    }
     const char *colon = strrchr(p, ':');
     const char *slash = strchr(p, '/');
     if (colon == NULL || (slash != NULL && slash < colon)) {
-        err_set(err, errlen, "redis url '%s': expected redis://host:port[/db]", url);
+        err_set(err, errlen, "redis url '%s': expected redis://[user[:password]@]host:port[/db]", p);
         free(s);
         return NULL;
     }
     size_t hl = (size_t)(colon - p);
     if (hl == 0 || hl >= sizeof(s->host)) {
-        err_set(err, errlen, "redis url '%s': bad host", url);
+        err_set(err, errlen, "redis url '%s': bad host", p);
         free(s);
         return NULL;
     }
@@ -48,21 +80,21 @@ status *status_new(const char *url, char *err, size_t errlen)
     size_t pl = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
     int64_t v;
     if (pl == 0 || pl >= sizeof(portbuf)) {
-        err_set(err, errlen, "redis url '%s': bad port", url);
+        err_set(err, errlen, "redis url '%s': bad port", p);
         free(s);
         return NULL;
     }
     memcpy(portbuf, colon + 1, pl);
     portbuf[pl] = '\0';
     if (parse_i64(portbuf, 1, 65535, &v) < 0) {
-        err_set(err, errlen, "redis url '%s': bad port", url);
+        err_set(err, errlen, "redis url '%s': bad port", p);
         free(s);
         return NULL;
     }
     s->port = (int)v;
     if (slash != NULL && slash[1] != '\0') {
         if (parse_i64(slash + 1, 0, 1000, &v) < 0) {
-            err_set(err, errlen, "redis url '%s': bad database number", url);
+            err_set(err, errlen, "redis url '%s': bad database number", p);
             free(s);
             return NULL;
         }
@@ -71,12 +103,47 @@ status *status_new(const char *url, char *err, size_t errlen)
     return s;
 }
 
+status *status_for(const ps_config *cfg, char *err, size_t errlen)
+{
+    status *s = status_new(cfg->redis_url, err, errlen);
+    if (s == NULL || cfg->redis_password_file[0] == '\0')
+        return s;
+    char e[ERRLEN];
+    char *t = file_read_all(cfg->redis_password_file, sizeof(s->password), NULL, e, sizeof(e));
+    if (t == NULL) {
+        err_set(err, errlen, "redis_password_file %s: %s", cfg->redis_password_file, e);
+        status_destroy(&s);
+        return NULL;
+    }
+    t[strcspn(t, "\r\n")] = '\0';
+    str_copy(s->password, sizeof(s->password), t);
+    sodium_memzero(t, strlen(t));
+    free(t);
+    return s;
+}
+
+int status_check(status *s, char *err, size_t errlen)
+{
+    if (status_up(s) || !s->auth_refused)
+        return 0;
+    err_set(err, errlen, "redis %s:%d refused the password of user '%s' (redis_url, redis_password_file)", s->host,
+            s->port, s->user[0] ? s->user : "default");
+    return -1;
+}
+
+const char *status_where(const status *s, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s:%d", s->host, s->port);
+    return out;
+}
+
 void status_destroy(status **sp)
 {
     if (sp == NULL || *sp == NULL)
         return;
     if ((*sp)->ctx)
         redisFree((*sp)->ctx);
+    sodium_memzero((*sp)->password, sizeof((*sp)->password));
     free(*sp);
     *sp = NULL;
 }
@@ -88,6 +155,30 @@ static void drop(status *s, const char *why)
         redisFree(s->ctx);
         s->ctx = NULL;
     }
+}
+
+/* AUTH on a new connection, when a password is set. 0 / -1 (dropped). */
+static int authenticate(status *s)
+{
+    s->auth_refused = 0;
+    if (s->password[0] == '\0')
+        return 0;
+    redisReply *r = s->user[0] ? redisCommand(s->ctx, "AUTH %s %s", s->user, s->password)
+                               : redisCommand(s->ctx, "AUTH %s", s->password);
+    int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (r != NULL && !ok) {
+        s->auth_refused = 1;
+        log_error("redis %s:%d refused the password of user '%s': %s", s->host, s->port,
+                  s->user[0] ? s->user : "default", r->str);
+    }
+    if (r)
+        freeReplyObject(r);
+    if (!ok) {
+        redisFree(s->ctx);
+        s->ctx = NULL;
+        s->next_try_ms = mono_ms() + 2000;
+    }
+    return ok ? 0 : -1;
 }
 
 int status_up(status *s)
@@ -114,6 +205,8 @@ int status_up(status *s)
     redisSetTimeout(c, rw);
     s->ctx = c;
     s->backoff_ms = 0;
+    if (authenticate(s) < 0)
+        return 0;
     if (s->db != 0) {
         redisReply *r = redisCommand(c, "SELECT %d", s->db);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {

@@ -7,13 +7,24 @@
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "patronsync.pb-c.h"
 
 typedef struct status status;
 
 /* url: redis://host:port[/db]. Connecting is lazy. NULL with err on a bad url. */
 status *status_new(const char *url, char *err, size_t errlen);
+/* The status of cfg: its redis_url (redis://[user[:password]@]host:port[/db])
+ * and, when set, the password in redis_password_file (a file of its own,
+ * mode 0600: a password never goes in an argument list). */
+status *status_for(const ps_config *cfg, char *err, size_t errlen);
 void status_destroy(status **s);
+/* At a process's start: -1 with err when Redis answers but refuses the
+ * password (a configuration error), else 0 (Redis down is not: it may come
+ * back). */
+int status_check(status *s, char *err, size_t errlen);
+/* "host:port" for messages: never the user or the password. */
+const char *status_where(const status *s, char *out, size_t outlen);
 
 /* 1 when a connection is up (trying to make one if the back-off allows). */
 int status_up(status *s);

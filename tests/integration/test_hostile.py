@@ -9,15 +9,13 @@ being written, the size limit; and the archive of loaded files.
 docs/INPUT.md is the table of outcomes these tests hold the code to."""
 import json
 import os
-import socket
 import stat
-import struct
 import subprocess
 import sys
 import threading
 import time
 
-from harness import Cluster, ROOT, SAMPLE, SANITIZED, main, test
+from harness import BIN, Cluster, ROOT, SAMPLE, SANITIZED, main, test
 
 CORPUS = os.path.join(ROOT, "tests", "corpus")
 PROFILE = os.path.join(SAMPLE, "students.properties")
@@ -98,45 +96,17 @@ def _fields(buf):
     return out
 
 
-def _recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("peer closed")
-        data += chunk
-    return data
-
-
-def _read_frame(s):
-    flags = _recv_exact(s, 1)[0]
-    size = struct.unpack(">Q", _recv_exact(s, 8))[0] if flags & 2 else _recv_exact(s, 1)[0]
-    return flags, _recv_exact(s, size)
-
-
-def _frame(body, flags=0):
-    if len(body) > 255:
-        return bytes([flags | 2]) + struct.pack(">Q", len(body)) + body
-    return bytes([flags, len(body)]) + body
-
-
-def zmq_request(endpoint, body, timeout=30):
-    """One request on a DEALER connection; the reply's single frame."""
-    host, port = endpoint[len("tcp://"):].rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\0") + b"\0" + b"\0" * 31)
-        _recv_exact(s, 64)
-        ready = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
-        s.sendall(_frame(ready, 4))
-        while True:
-            flags, data = _read_frame(s)
-            if flags & 4 and data[1:6] == b"READY":
-                break
-        s.sendall(_frame(body))
-        while True:
-            flags, data = _read_frame(s)
-            if not flags & 4:       # skip commands (heartbeats)
-                return data
+def zmq_request(c, name, body, as_role, timeout=30):
+    """One request on a DEALER connection to the endpoint `name` (as the
+    cluster's CURVE client `as_role`: every endpoint is authenticated);
+    the reply's single frame."""
+    keys = os.path.join(c.data, "keys")
+    server = {"control_endpoint": "scheduler", "jobs_endpoint": "broker"}[name]
+    p = subprocess.run([os.path.join(BIN, "tools", "zmq_rogue"), "raw", endpoint(c, name),
+                        f"key:{keys}/{server}.pub:{keys}/{as_role}.key", str(timeout)],
+                       input=body, capture_output=True, timeout=timeout + 10)
+    assert p.returncode == 0 and p.stdout, f"no reply from {name}: {p.stderr}"
+    return p.stdout
 
 
 def endpoint(c, name):
@@ -157,7 +127,7 @@ def raw_run(c, name, encoding=None):
     for k, v in opts:
         body += _bytes(4, _bytes(1, k) + _bytes(2, v))
     body += _bytes(5, open(PROFILE, "rb").read()) + _uint(6, 1)
-    rep = _fields(zmq_request(endpoint(c, "control_endpoint"), body))
+    rep = _fields(zmq_request(c, "control_endpoint", body, "client"))
     assert rep.get(1, [0])[0] == 1, f"run refused: {rep}"
     text = rep[3][0].decode()
     return text.split('"job_id":"')[1].split('"')[0]
@@ -169,7 +139,7 @@ def broker_job(c, job_id, name, schedule):
     req = (_bytes(1, job_id) + _bytes(2, name) + _bytes(3, "students.properties") +
            _bytes(4, open(PROFILE, "rb").read()) + _bytes(6, schedule) + _bytes(7, "test") +
            _uint(8, int(time.time() * 1000)) + _bytes(9, opts) + _bytes(10, time.strftime("%Y-%m-%d")))
-    rep = _fields(zmq_request(endpoint(c, "jobs_endpoint"), _bytes(1, req)))
+    rep = _fields(zmq_request(c, "jobs_endpoint", _bytes(1, req), "scheduler"))
     ack = _fields(rep[1][0])
     assert ack.get(2, [0])[0] == 1, f"broker refused the job: {ack}"
     return wait_job(c, job_id)

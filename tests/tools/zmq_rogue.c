@@ -9,6 +9,8 @@
  *   result JOB_ID LIST  register, then at once send an ok ShardResult for each
  *                       shard in LIST (e.g. 0,3) and an ok ApplyResult of the
  *                       job: tasks it does not hold
+ *   raw SECONDS         send stdin as one frame; the reply's frame to stdout
+ *                       (nothing when none came within SECONDS)
  * Prints one line: "answered N" / "no answer" (job, decision) or
  * "heartbeats H tasks T" (worker, result). Exit 0 unless the tool itself
  * could not run. */
@@ -166,6 +168,28 @@ static void as_worker(void *s, long seconds, const char *job_id, const char *sha
     printf("heartbeats %d tasks %d\n", heartbeats, tasks);
 }
 
+static void raw(void *s, long seconds)
+{
+    strbuf in;
+    sb_init(&in);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+        sb_append(&in, buf, n);
+    int sent = -1;
+    for (int i = 0; i < 100 && sent < 0; i++) {
+        sent = zmq_send(s, in.buf ? in.buf : "", in.len, ZMQ_DONTWAIT);
+        if (sent < 0)
+            usleep(50 * 1000);
+    }
+    sb_free(&in);
+    zmq_msg_t body;
+    if (sent >= 0 && wire_recv_wait(s, NULL, &body, seconds * 1000) == 1) {
+        fwrite(zmq_msg_data(&body), 1, zmq_msg_size(&body), stdout);
+        zmq_msg_close(&body);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -180,7 +204,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "zmq_rogue: cannot set up the socket (%s)\n", argv[3]);
         return 1;
     }
-    if (strcmp(mode, "job") == 0 || strcmp(mode, "decision") == 0)
+    if (strcmp(mode, "raw") == 0)
+        raw(s, strtol(argv[4], NULL, 10));
+    else if (strcmp(mode, "job") == 0 || strcmp(mode, "decision") == 0)
         to_broker(s, mode, argv[4]);
     else if (strcmp(mode, "worker") == 0)
         as_worker(s, strtol(argv[4], NULL, 10), NULL, NULL);
