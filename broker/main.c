@@ -194,6 +194,7 @@ int main(int argc, char **argv)
     char actual[CONFIG_STR];
     b.jobs_sock = wire_socket(b.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
     if (b.jobs_sock == NULL || curve_serve(b.jobs_sock, &cfg, "broker", "jobs", err, sizeof(err)) < 0 ||
+        zap_watch(b.zap, b.zctx, b.jobs_sock, "jobs", err, sizeof(err)) < 0 ||
         wire_bind(b.jobs_sock, cfg.jobs_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "jobs", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);
@@ -201,6 +202,7 @@ int main(int argc, char **argv)
     }
     b.workers_sock = wire_socket(b.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
     if (b.workers_sock == NULL || curve_serve(b.workers_sock, &cfg, "broker", "workers", err, sizeof(err)) < 0 ||
+        zap_watch(b.zap, b.zctx, b.workers_sock, "workers", err, sizeof(err)) < 0 ||
         wire_bind(b.workers_sock, cfg.workers_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "workers", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);

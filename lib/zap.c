@@ -15,12 +15,19 @@
 
 #define ZAP_FRAMES 7 /* version, request id, domain, address, identity, mechanism, credentials */
 
+#define ZAP_WATCHED 4
+
 struct zap {
     void *sock;
+    pthread_mutex_t lock; /* hands a monitor socket over to the thread */
+    void *mon[ZAP_WATCHED];
+    char mon_domain[ZAP_WATCHED][16];
+    int nmon;
     pthread_t thread;
     int running;
     atomic_int stop;
-    atomic_ulong refused;
+    atomic_ulong refused;    /* by ZAP: a key not listed, not CURVE */
+    atomic_ulong handshakes; /* failed before ZAP: plaintext, a wrong server key */
     char dir[CONFIG_STR];
 };
 
@@ -128,16 +135,78 @@ static void handle(zap *z)
     reply(z->sock, "1.0", f[1], len[1], "400", why, "");
 }
 
+/* One monitor event of domain's server: a handshake that failed. */
+static void on_event(zap *z, void *mon, const char *domain)
+{
+    char f[2][256];
+    size_t len[2];
+    int more = frame(mon, f[0], sizeof(f[0]), &len[0]);
+    if (more)
+        while (frame(mon, f[1], sizeof(f[1]), &len[1]))
+            ;
+    if (len[0] < 6)
+        return;
+    uint16_t ev;
+    memcpy(&ev, f[0], sizeof(ev));
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return; /* handle() logged it, with the peer's address */
+    const char *why = "a handshake that is not CURVE with this server's key";
+    unsigned long k = atomic_fetch_add(&z->handshakes, 1) + 1;
+    if ((k & (k - 1)) == 0)
+        log_warn("refused a peer on the %s endpoint: %s (a plaintext or unknown client; %lu refused so far)", domain,
+                 why, k);
+}
+
 static void *run(void *arg)
 {
     zap *z = arg;
-    zmq_pollitem_t it = {z->sock, 0, ZMQ_POLLIN, 0};
     while (!atomic_load(&z->stop)) {
-        if (zmq_poll(&it, 1, 200) > 0 && (it.revents & ZMQ_POLLIN))
+        zmq_pollitem_t it[1 + ZAP_WATCHED] = {{z->sock, 0, ZMQ_POLLIN, 0}};
+        pthread_mutex_lock(&z->lock);
+        int n = z->nmon;
+        for (int i = 0; i < n; i++)
+            it[1 + i] = (zmq_pollitem_t){z->mon[i], 0, ZMQ_POLLIN, 0};
+        pthread_mutex_unlock(&z->lock);
+        if (zmq_poll(it, 1 + n, 200) <= 0)
+            continue;
+        if (it[0].revents & ZMQ_POLLIN)
             handle(z);
+        for (int i = 0; i < n; i++)
+            if (it[1 + i].revents & ZMQ_POLLIN)
+                on_event(z, z->mon[i], z->mon_domain[i]);
     }
     zmq_close(z->sock);
+    for (int i = 0; i < z->nmon; i++)
+        zmq_close(z->mon[i]);
     return NULL;
+}
+
+int zap_watch(zap *z, void *ctx, void *sock, const char *domain, char *err, size_t errlen)
+{
+    if (!z->running)
+        return 0;
+    if (z->nmon == ZAP_WATCHED) {
+        err_set(err, errlen, "too many endpoints watched");
+        return -1;
+    }
+    char ep[64];
+    snprintf(ep, sizeof(ep), "inproc://patronsync-monitor-%.16s", domain);
+    void *pair = NULL;
+    if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+        (pair = zmq_socket(ctx, ZMQ_PAIR)) == NULL || zmq_connect(pair, ep) != 0) {
+        err_set(err, errlen, "cannot watch the %s endpoint's handshakes: %s", domain, zmq_strerror(zmq_errno()));
+        if (pair)
+            zmq_close(pair);
+        return -1;
+    }
+    int linger = 0;
+    zmq_setsockopt(pair, ZMQ_LINGER, &linger, sizeof(linger));
+    pthread_mutex_lock(&z->lock);
+    str_copy(z->mon_domain[z->nmon], sizeof(z->mon_domain[0]), domain);
+    z->mon[z->nmon++] = pair; /* the thread's from here on */
+    pthread_mutex_unlock(&z->lock);
+    return 0;
 }
 
 zap *zap_start(void *ctx, const ps_config *cfg, char *err, size_t errlen)
@@ -147,6 +216,7 @@ zap *zap_start(void *ctx, const ps_config *cfg, char *err, size_t errlen)
         err_set(err, errlen, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&z->lock, NULL);
     if (!cfg->curve)
         return z;
     str_copy(z->dir, sizeof(z->dir), cfg->keys_dir);
@@ -180,11 +250,12 @@ void zap_stop(zap **zp)
         atomic_store(&z->stop, 1);
         pthread_join(z->thread, NULL);
     }
+    pthread_mutex_destroy(&z->lock);
     free(z);
     *zp = NULL;
 }
 
 unsigned long zap_refused(const zap *z)
 {
-    return z ? atomic_load(&((zap *)z)->refused) : 0;
+    return z ? atomic_load(&((zap *)z)->refused) + atomic_load(&((zap *)z)->handshakes) : 0;
 }

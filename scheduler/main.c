@@ -110,6 +110,7 @@ int main(int argc, char **argv)
     char actual[CONFIG_STR], ep[CONFIG_STR];
     s.control_sock = wire_socket(s.zctx, ZMQ_ROUTER, cfg.max_message_bytes, err, sizeof(err));
     if (s.control_sock == NULL || curve_serve(s.control_sock, &cfg, "scheduler", "control", err, sizeof(err)) < 0 ||
+        zap_watch(z, s.zctx, s.control_sock, "control", err, sizeof(err)) < 0 ||
         wire_bind(s.control_sock, cfg.control_endpoint, actual, sizeof(actual), err, sizeof(err)) < 0 ||
         config_advertise(&cfg, "control", actual, err, sizeof(err)) < 0) {
         log_error("%s", err);

@@ -84,6 +84,7 @@ def no_one_but_the_scheduler_submits_or_approves_a_job():
         b = log(c, "broker")
         assert "a job from 'client', not the scheduler, refused" in b, b[-2000:]
         assert "refused a peer at" in b and "a key not on its allow-list" in b, b[-2000:]
+        assert "refused a peer on the jobs endpoint: a handshake that is not CURVE" in b, b[-2000:]
         # The cluster's own parts still work end to end, over CURVE.
         s = c.run(f["day1"], f["prof"])
         assert s["state"] == "complete" and s["counts"]["added"] == 3000, s["counts"]
