@@ -28,6 +28,7 @@ static void on_jobs_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
     Patronsync__BrokerRequest *rq = patronsync__broker_request__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
     if (rq == NULL) {
         wire_rejected++;
+        wire_guard_strike(b->jobs_guard, from);
         if (wire_should_log_rejected())
             log_warn("job socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
                  zmq_msg_size(body), (unsigned long long)wire_rejected);
@@ -74,6 +75,7 @@ static void on_jobs_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
         reply(b, from, &r);
     } else {
         wire_rejected++;
+        wire_guard_strike(b->jobs_guard, from);
     }
     patronsync__broker_request__free_unpacked(rq, NULL);
 }
@@ -83,6 +85,7 @@ static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
     Patronsync__WorkerMsg *m = patronsync__worker_msg__unpack(NULL, zmq_msg_size(body), zmq_msg_data(body));
     if (m == NULL) {
         wire_rejected++;
+        wire_guard_strike(b->workers_guard, from);
         if (wire_should_log_rejected())
             log_warn("worker socket: a frame that does not decode (%zu bytes) dropped; %llu rejected so far",
                  zmq_msg_size(body), (unsigned long long)wire_rejected);
@@ -133,14 +136,21 @@ static void on_worker_msg(broker *b, const wire_peer *from, zmq_msg_t *body)
 
 static void drain_socket(broker *b, void *sock, int is_jobs)
 {
+    wire_guard *g = is_jobs ? b->jobs_guard : b->workers_guard;
     for (int k = 0; k < 1000; k++) {
-        wire_peer from;
+        wire_peer from = {.len = 0};
         zmq_msg_t body;
         int r = wire_recv(sock, &from, &body);
         if (r == 0)
             return;
-        if (r < 0)
+        if (r < 0) {
+            wire_guard_strike(g, &from);
             continue;
+        }
+        if (!wire_guard_admit(g, &from)) {
+            zmq_msg_close(&body);
+            continue;
+        }
         if (is_jobs)
             on_jobs_msg(b, &from, &body);
         else
@@ -172,7 +182,9 @@ int main(int argc, char **argv)
     b.stopping = &proc_stopping;
     b.worker_lost = jobs_on_worker_lost;
     b.jobs = jobq_new();
-    if (b.jobs == NULL) {
+    b.jobs_guard = wire_guard_new("job socket");
+    b.workers_guard = wire_guard_new("worker socket");
+    if (b.jobs == NULL || b.jobs_guard == NULL || b.workers_guard == NULL) {
         log_error("out of memory");
         goto fail;
     }
@@ -234,6 +246,8 @@ int main(int argc, char **argv)
     }
     jobs_stopped_cleanly(&b);
     jobq_destroy(&b.jobs);
+    wire_guard_free(&b.jobs_guard);
+    wire_guard_free(&b.workers_guard);
     free(b.workers);
     zmq_close(b.jobs_sock);
     zmq_close(b.workers_sock);
@@ -248,6 +262,8 @@ fail:
     /* A start that failed (another broker holds the lock, Redis absent, a
        port taken) leaves nothing behind. */
     jobq_destroy(&b.jobs);
+    wire_guard_free(&b.jobs_guard);
+    wire_guard_free(&b.workers_guard);
     if (b.jobs_sock)
         zmq_close(b.jobs_sock);
     if (b.workers_sock)

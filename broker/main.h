@@ -19,6 +19,7 @@ typedef struct broker {
     void *zctx;
     void *jobs_sock;    /* ROUTER: scheduler */
     void *workers_sock; /* ROUTER: workers */
+    wire_guard *jobs_guard, *workers_guard; /* peers that send garbage (wire.h) */
     status *redis;
     jobq *jobs;         /* fire order (jobs.c: which one runs) */
     worker_ref *workers;

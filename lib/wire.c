@@ -2,9 +2,11 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 uint64_t wire_rejected;
@@ -184,4 +186,87 @@ int wire_recv_wait(void *sock, wire_peer *from, zmq_msg_t *body, long timeout_ms
 int wire_peer_same(const wire_peer *a, const wire_peer *b)
 {
     return a->len == b->len && memcmp(a->id, b->id, a->len) == 0;
+}
+
+/* ---- the guard ---- */
+
+#define GUARD_PEERS 64
+
+typedef struct {
+    wire_peer peer;
+    int64_t window_ms;  /* the second the strikes are counted in */
+    unsigned strikes;
+    int64_t until_ms;   /* dropped unread until then */
+    int64_t penalty_ms; /* the next block's length */
+    int64_t last_ms;    /* for the replacement of the oldest */
+} guard_entry;
+
+struct wire_guard {
+    char what[32];
+    guard_entry e[GUARD_PEERS];
+};
+
+wire_guard *wire_guard_new(const char *what)
+{
+    wire_guard *g = calloc(1, sizeof(*g));
+    if (g != NULL)
+        snprintf(g->what, sizeof(g->what), "%s", what);
+    return g;
+}
+
+void wire_guard_free(wire_guard **g)
+{
+    if (g == NULL)
+        return;
+    free(*g);
+    *g = NULL;
+}
+
+static guard_entry *guard_find(wire_guard *g, const wire_peer *p, int make)
+{
+    guard_entry *oldest = &g->e[0];
+    for (size_t i = 0; i < GUARD_PEERS; i++) {
+        if (g->e[i].peer.len > 0 && wire_peer_same(&g->e[i].peer, p))
+            return &g->e[i];
+        if (g->e[i].last_ms < oldest->last_ms)
+            oldest = &g->e[i];
+    }
+    if (!make)
+        return NULL;
+    memset(oldest, 0, sizeof(*oldest));
+    oldest->peer = *p;
+    return oldest;
+}
+
+int wire_guard_admit(wire_guard *g, const wire_peer *p)
+{
+    if (g == NULL || p == NULL || p->len == 0)
+        return 1;
+    guard_entry *e = guard_find(g, p, 0);
+    if (e == NULL || mono_ms() >= e->until_ms)
+        return 1;
+    wire_rejected++;
+    return 0;
+}
+
+void wire_guard_strike(wire_guard *g, const wire_peer *p)
+{
+    if (g == NULL || p == NULL || p->len == 0)
+        return;
+    int64_t now = mono_ms();
+    guard_entry *e = guard_find(g, p, 1);
+    e->last_ms = now;
+    if (now - e->window_ms >= 1000) {
+        e->window_ms = now;
+        e->strikes = 0;
+    }
+    if (++e->strikes < WIRE_GUARD_STRIKES)
+        return;
+    e->penalty_ms = e->penalty_ms ? e->penalty_ms * 2 : 1000;
+    if (e->penalty_ms > 60000)
+        e->penalty_ms = 60000;
+    e->until_ms = now + e->penalty_ms;
+    e->strikes = 0;
+    log_warn("%s: a peer sent %u frames that do not decode within a second: its frames are dropped unread for %lld s",
+             g->what, WIRE_GUARD_STRIKES, (long long)(e->penalty_ms / 1000));
 }

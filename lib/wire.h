@@ -31,6 +31,19 @@ void *wire_socket(void *ctx, int type, int64_t max_message, char *err, size_t er
 int wire_bind(void *sock, const char *endpoint, char *actual, size_t actual_len, char *err, size_t errlen);
 int wire_connect(void *sock, const char *endpoint, char *err, size_t errlen);
 
+/* A listening socket's guard against a peer that sends garbage: past
+ * WIRE_GUARD_STRIKES frames that do not decode within a second, the peer's
+ * frames are dropped unread (and counted in wire_rejected) for a while —
+ * 1 s, doubling at each relapse up to 60 s — and that is logged once. */
+#define WIRE_GUARD_STRIKES 20
+typedef struct wire_guard wire_guard;
+wire_guard *wire_guard_new(const char *what);
+void wire_guard_free(wire_guard **g);
+/* 1: decode the frame from p; 0: drop it unread (counted). */
+int wire_guard_admit(wire_guard *g, const wire_peer *p);
+/* A frame from p did not decode (or had the wrong shape). */
+void wire_guard_strike(wire_guard *g, const wire_peer *p);
+
 /* The one protobuf pack helper: msg packed into a new buffer the caller
  * frees (never NULL for an empty message), its length in *len. NULL with
  * err when out of memory. */

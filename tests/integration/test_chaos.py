@@ -317,6 +317,9 @@ def garbage_frames_on_every_socket():
     for name in ("broker", "scheduler"):
         n = count_rejected(c, name)
         assert n is not None and n > 50000, f"{name} counted {n} rejected frames"
+    # A peer that keeps sending garbage is throttled: its frames dropped unread.
+    broker_log = open(os.path.join(c.data, "logs", "broker.log"), errors="replace").read()
+    assert "frames that do not decode within a second: its frames are dropped unread" in broker_log
 
 
 if __name__ == "__main__":
