@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "patron.h"
-#include "scheduler.h"
+#include "refdata.h"
+#include "reply.h"
 #include "store.h"
 
 static const struct {
@@ -23,7 +24,8 @@ static const struct {
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
+void refdata_add(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                 strbuf *body)
 {
     size_t k = NKINDS;
     if (rq->n_args >= 1)
@@ -31,20 +33,19 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
             if (strcmp(rq->args[0], kinds[k].name) == 0)
                 break;
     if (rq->n_args < 2 || k == NKINDS) {
-        control_fail(rep, body, 2, "ref add: expected patron-type|access-level|resource-group NAME... [--default]");
+        reply_fail(rep, body, 2, "ref add: expected patron-type|access-level|resource-group NAME... [--default]");
         return;
     }
-    const char *d = control_opt(rq, "default");
-    int as_default = d && strcmp(d, "1") == 0;
+    int as_default = reply_flag(rq, "default");
     if (as_default && (rq->n_args != 2 || kinds[k].kind == STORE_REF_ACCESS_LEVEL)) {
-        control_fail(rep, body, 2, "ref add: --default takes one patron type or resource group "
+        reply_fail(rep, body, 2, "ref add: --default takes one patron type or resource group "
                              "(access levels have a default per site: site add --access-level)");
         return;
     }
     for (size_t i = 1; i < rq->n_args; i++) {
         const char *n = rq->args[i];
         if (n[0] == '\0' || utf8_chars(n, strlen(n)) > (size_t)patron_fields[kinds[k].field].maxlen) {
-            control_fail(rep, body, 2, "%s '%s' must be 1 to %d characters", kinds[k].name, n,
+            reply_fail(rep, body, 2, "%s '%s' must be 1 to %d characters", kinds[k].name, n,
                    patron_fields[kinds[k].field].maxlen);
             return;
         }
@@ -52,11 +53,11 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, 0, err, sizeof(err));
     if (st == NULL) {
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
         return;
     }
     if (store_begin(st, 1, err, sizeof(err)) < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
         store_close(&st);
         return;
     }
@@ -66,14 +67,14 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
                            : store_ref_add(st, kinds[k].kind, rq->args[i], NULL, err, sizeof(err));
         if (r < 0) {
             store_rollback(st);
-            control_fail(rep, body, 1, "%s", err);
+            reply_fail(rep, body, 1, "%s", err);
             store_close(&st);
             return;
         }
         added += r == 1;
     }
     if (store_commit(st, err, sizeof(err)) < 0)
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
     else if (as_default)
         sb_printf(body, "default %s: %s\n", kinds[k].name, rq->args[1]);
     else
@@ -81,12 +82,13 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     store_close(&st);
 }
 
-static void ref_list(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
+void refdata_list(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                  strbuf *body)
 {
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, STORE_READONLY, err, sizeof(err));
     if (st == NULL) {
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
         return;
     }
     if (rq->json)
@@ -98,7 +100,7 @@ static void ref_list(scheduler *s, const Patronsync__ControlRequest *rq, Patrons
         if (store_ref_names(st, kinds[k].kind, &v, &n, err, sizeof(err)) < 0 ||
             (kinds[k].kind != STORE_REF_ACCESS_LEVEL &&
              store_ref_default(st, kinds[k].kind, dflt, sizeof(dflt), err, sizeof(err)) < 0)) {
-            control_fail(rep, body, 1, "%s", err);
+            reply_fail(rep, body, 1, "%s", err);
             store_names_free(v, n);
             store_close(&st);
             return;
@@ -146,15 +148,4 @@ static void ref_list(scheduler *s, const Patronsync__ControlRequest *rq, Patrons
     if (rq->json)
         sb_puts(body, "}\n");
     store_close(&st);
-}
-
-int refdata_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
-{
-    if (strcmp(rq->verb, "ref.add") == 0)
-        ref_add(s, rq, rep, body);
-    else if (strcmp(rq->verb, "ref.list") == 0)
-        ref_list(s, rq, rep, body);
-    else
-        return 0;
-    return 1;
 }

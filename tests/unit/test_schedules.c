@@ -4,7 +4,9 @@
  * killed at a claim, two schedulers on one control.db — and the schedule
  * verbs' checks. No broker or Redis: what the step queues is read back
  * from the outbox table it writes. */
-#include "schedules.h"
+#include "control.h"
+#include "schedule_parse.h"
+#include "schedule_timing.h"
 #include "t.h"
 
 #include <signal.h>
@@ -28,6 +30,7 @@ typedef struct {
     scheduler s;
     ps_config cfg;
     char dir[256];
+    sqlite3 *q; /* the test's own connection, for what it checks */
 } env;
 
 static int64_t utc(int y, int mo, int d, int h, int mi)
@@ -51,13 +54,23 @@ static void set_clock(env *e, int64_t t)
 static int db_open(env *e)
 {
     char err[ERRLEN];
-    if (control_db_open(&e->s, err, sizeof(err)) < 0 || schedules_init(e->s.db, err, sizeof(err)) < 0) {
+    /* Durability is not under test here; speed is (fast: no fsync). */
+    e->s.db = controldb_open(e->cfg.control_db, 1, err, sizeof(err));
+    if (e->s.db == NULL || control_first_admin(&e->s, err, sizeof(err)) < 0) {
         printf("open: %s\n", err);
         return -1;
     }
-    /* Durability is not under test here; speed is. */
-    sqlite3_exec(e->s.db, "PRAGMA synchronous=OFF", NULL, NULL, NULL);
+    if (sqlite3_open(e->cfg.control_db, &e->q) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(e->q, 30000);
     return 0;
+}
+
+static void db_close(env *e)
+{
+    controldb_close(&e->s.db);
+    sqlite3_close(e->q);
+    e->q = NULL;
 }
 
 static void env_open(env *e, const char *tz)
@@ -82,7 +95,7 @@ static void env_open(env *e, const char *tz)
 
 static void env_close(env *e)
 {
-    sqlite3_close(e->s.db);
+    db_close(e);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
     if (system(cmd) != 0)
@@ -124,7 +137,7 @@ static int verb(env *e, const char *v, const char *name, const char *payload, ch
     rep.error = "";
     strbuf body;
     sb_init(&body);
-    schedules_verb(&e->s, "tester", &rq, &rep, &body);
+    control_dispatch(&e->s, "tester", &rq, &rep, &body);
     if (out)
         str_copy(out, outlen, rep.ok ? sb_str(&body) : rep.error);
     int rc = rep.ok ? rep.status : (rep.status ? rep.status : 1);
@@ -136,7 +149,7 @@ static int64_t count(env *e, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     int64_t n = -1;
-    if (sqlite3_prepare_v2(e->s.db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(e->q, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return n;
@@ -152,7 +165,7 @@ static void queued_load(env *e, queued *q)
 {
     memset(q, 0, sizeof(*q));
     sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(e->s.db, "SELECT request FROM outbox ORDER BY job_id", -1, &st, NULL);
+    sqlite3_prepare_v2(e->q, "SELECT request FROM outbox ORDER BY job_id", -1, &st, NULL);
     while (sqlite3_step(st) == SQLITE_ROW) {
         q->v = realloc(q->v, (q->n + 1) * sizeof(*q->v));
         q->v[q->n++] = patronsync__job_request__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 0));
@@ -416,7 +429,7 @@ static void dst_zone(const char *tz, const int *minutes, int nm)
     int64_t first = date_days("2026-01-01"), last = date_days("2030-12-31");
     for (int i = 0; i < nm; i++) {
         sqlite3_stmt *st = NULL;
-        sqlite3_prepare_v2(e.s.db,
+        sqlite3_prepare_v2(e.q,
                            "SELECT sl.local_date, sl.at, sl.state, o.job_id IS NOT NULL FROM slots sl JOIN schedules s ON "
                            "s.id=sl.schedule_id LEFT JOIN outbox o ON o.job_id=sl.job_id WHERE s.minute=? ORDER BY sl.at",
                            -1, &st, NULL);
@@ -509,7 +522,7 @@ static void test_killed_at_claim(void)
     int64_t at = utc(2026, 9, 2, 6, 0); /* 07:00 BST */
     for (int fault = 1; fault <= 2; fault++) {
         /* SQLite connections must not cross a fork: the child opens its own. */
-        sqlite3_close(e.s.db);
+        db_close(&e);
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
@@ -574,7 +587,7 @@ static void test_two_schedulers(void)
     memset((void *)sh, 0, sizeof(*sh));
     __atomic_store_n(&sh->clock, t0, __ATOMIC_SEQ_CST);
     pid_t kids[2];
-    sqlite3_close(e.s.db);
+    db_close(&e);
     fflush(stdout);
     for (int k = 0; k < 2; k++) {
         kids[k] = fork();
@@ -598,7 +611,7 @@ static void test_two_schedulers(void)
                 last = t;
                 __atomic_store_n(&sh->seen[k], t, __ATOMIC_SEQ_CST);
             }
-            sqlite3_close(c.s.db);
+            db_close(&c);
             _exit(0);
         }
     }
@@ -689,7 +702,7 @@ static void test_edit_disable_run(void)
     CHECK(count(&e, "SELECT count(*) FROM slots") + count(&e, "SELECT count(*) FROM runs") == 0);
     /* A stored properties file that does not parse: the slot is claimed, never run. */
     CHECK(verb(&e, "add", "broken", PROFILE, out, sizeof(out), "file", "b.csv", "time", "12:00", "full", "daily", NULL) == 0);
-    sqlite3_exec(e.s.db, "UPDATE schedules SET profile_text='field_nosuch={1}' WHERE name='broken'", NULL, NULL, NULL);
+    sqlite3_exec(e.q, "UPDATE schedules SET profile_text='field_nosuch={1}' WHERE name='broken'", NULL, NULL, NULL);
     CHECK(schedules_tick(&e.s, t0 + 3 * DAY + HOUR + 1, &rep) == 0 && rep.refused == 1 && rep.fired == 0);
     CHECK(count(&e, "SELECT count(*) FROM outbox") == 3);
     CHECK(count(&e, "SELECT count(*) FROM slots WHERE state='refused' AND note LIKE 'properties file refused%'") == 1);
