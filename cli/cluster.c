@@ -17,7 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "call.h"
+#include "cluster.h"
 #include "status.h"
 #include "wire.h"
 
@@ -728,4 +729,50 @@ int cluster_down(ps_config *cfg, int *stopped, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     return 0;
+}
+
+/* ---- the commands ---- */
+
+int cmd_up(const cli_ctx *c)
+{
+    ps_config *cfg = c->cfg;
+    int workers = (int)cli_number(c, "--workers", 0); /* not given: a running cluster's count is fine */
+    char userconf[CONFIG_STR + 32];
+    snprintf(userconf, sizeof(userconf), "%s/patronsync.conf", cfg->data_dir);
+    int redis_configured = getenv("PATRONSYNC_REDIS_URL") != NULL;
+    size_t len;
+    char *uc = file_read_all(userconf, 1 << 20, &len, NULL, 0);
+    if (uc) {
+        redis_configured |= strstr(uc, "redis_url") != NULL;
+        free(uc);
+    }
+    char err[2 * ERRLEN];
+    int rc = cluster_up(cfg, workers, redis_configured, err, sizeof(err));
+    if (rc == 1) {
+        printf("%s\n", err);
+        return PS_EXIT_OK;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "patronctl up: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    printf("cluster up under %s: %d workers, scheduler at %s, Redis at %s\n", cfg->data_dir,
+           workers > 0 ? workers : CLUSTER_DEFAULT_WORKERS, cfg->control_endpoint, cfg->redis_url);
+    printf("administrator token: %s/admin.token\n", cfg->data_dir);
+    return PS_EXIT_OK;
+}
+
+int cmd_down(const cli_ctx *c)
+{
+    char err[ERRLEN];
+    int stopped = 0;
+    if (cluster_down(c->cfg, &stopped, err, sizeof(err)) < 0) {
+        fprintf(stderr, "patronctl down: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    if (stopped == 0)
+        printf("the cluster under %s was not running; nothing to stop\n", c->cfg->data_dir);
+    else
+        printf("cluster under %s stopped\n", c->cfg->data_dir);
+    return PS_EXIT_OK;
 }

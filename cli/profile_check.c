@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "profile_check.h"
 #include "csvscan.h"
 #include "encoding.h"
 #include "patron.h"
@@ -301,12 +301,7 @@ int profile_cmd(const cli_ctx *c)
 {
     const ps_config *cfg = c->cfg;
     const char *file = c->pos[0], *csv = cli_value(c, "--csv"), *enc = cli_value(c, "--encoding");
-    int64_t nrec = 5;
-    const char *records = cli_value(c, "--records");
-    if (records && parse_i64(records, 1, 100000, &nrec) < 0) {
-        fprintf(stderr, "patronctl profile check: --records '%s' is not a number from 1 to 100000\n", records);
-        return PS_EXIT_USAGE;
-    }
+    int64_t nrec = cli_number(c, "--records", 5);
     if (enc && *enc && !encoding_known(enc)) {
         fprintf(stderr, "patronctl profile check: encoding '%s' is not known\n", enc);
         return PS_EXIT_USAGE;
