@@ -150,7 +150,7 @@ static size_t id_home(uint64_t id)
 
 static int idset_add(idset *s, int64_t id)
 {
-    if ((s->n + 1) * 2 > s->cap && slots_grow(&s->v, &s->cap, 1024, id_home) < 0)
+    if ((s->n + 1) * 2 > s->cap && hashtab_grow(&s->v, &s->cap, 1024, id_home) < 0)
         return -1;
     size_t h = id_home((uint64_t)id) & (s->cap - 1);
     while (s->v[h] != 0) {
@@ -174,6 +174,7 @@ typedef struct {
     size_t nfailures;
     uint64_t removed, restored, reactivated, recreated, marks, assoc;
     patron_rec rec, img;
+    int in_txn; /* the store transaction is open */
 } undoer;
 
 #define LIST_CAP 1000 /* lines listed; the rest counted */
@@ -376,6 +377,90 @@ static void more_line(strbuf *sb, size_t n)
         sb_printf(sb, "  ... and %zu more\n", n - LIST_CAP);
 }
 
+/* Whether job id can be undone: it changed the store, and was not undone
+ * already. 0, or -1 with the refusal. */
+static int undo_allowed(undoer *u, const char *id, Patronsync__ControlReply *rep, strbuf *body)
+{
+    uint8_t *blob = NULL;
+    size_t blen = 0;
+    int m = store_marker_get(u->st, id, "apply", &blob, &blen);
+    free(blob);
+    blob = NULL;
+    if (m <= 0)
+        return reply_fail(rep, body, m < 0 ? PS_EXIT_FAILED : PS_EXIT_NOT_FOUND,
+               "job %s changed nothing in the store (unknown, or not applied: a dry run, held, discarded or failed); nothing to undo",
+               id);
+    m = store_marker_get(u->st, id, "undo", &blob, &blen);
+    if (m == 1) {
+        char done[256];
+        size_t n = blen < sizeof(done) - 1 ? blen : sizeof(done) - 1;
+        memcpy(done, blob, n);
+        done[n] = '\0';
+        free(blob);
+        return reply_fail(rep, body, PS_EXIT_FAILED, "job %s was undone already (%s)", id, done);
+    }
+    return 0;
+}
+
+/* Both passes inside the store transaction (u->in_txn): later changes
+ * first, then the before-images put back. 0, or -1 with the refusal. */
+static int undo_passes(undoer *u, const char *id, Patronsync__ControlReply *rep, strbuf *body)
+{
+    char err[ERRLEN];
+    if (store_begin(u->st, 1, err, sizeof(err)) < 0)
+        return reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+    u->in_txn = 1;
+    if (walk(u, 1, err, sizeof(err)) < 0)
+        return reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+    if (u->nconflicts > 0 && !u->force) {
+        more_line(&u->conflicts, u->nconflicts);
+        return reply_fail(rep, body, PS_EXIT_FAILED,
+               "job %s not undone: %zu patron%s changed by later jobs since (undo those first, or "
+               "'patronctl job undo %s --force' puts this job's before-images back anyway):\n%s",
+               id, u->nconflicts, u->nconflicts == 1 ? " was" : "s were", id, sb_str(&u->conflicts));
+    }
+    if (walk(u, 2, err, sizeof(err)) < 0)
+        return reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+    if (u->nfailures > 0 && !u->force) {
+        more_line(&u->failures, u->nfailures);
+        return reply_fail(rep, body, PS_EXIT_FAILED, "job %s not undone: %zu patrons could not be put back:\n%s", id,
+                          u->nfailures, sb_str(&u->failures));
+    }
+    return 0;
+}
+
+/* The line the job's notes, the log and the reply say. */
+static void undo_summary(const undoer *u, const char *user, int64_t now, char *out, size_t outlen)
+{
+    char when[40];
+    utc_time(now, when, sizeof(when));
+    snprintf(out, outlen,
+             "Undone by %s at %s%s: %llu added removed, %llu updated put back, %llu inactivated put back, "
+             "%llu deleted re-created, %llu missing-since marks put back, %llu site associations removed.",
+             user, when, u->force && u->nconflicts ? " (forced over later changes)" : "", (unsigned long long)u->removed,
+             (unsigned long long)u->restored, (unsigned long long)u->reactivated, (unsigned long long)u->recreated,
+             (unsigned long long)u->marks, (unsigned long long)u->assoc);
+}
+
+static void undo_reply(undoer *u, const char *id, int json, const char *summary, strbuf *body)
+{
+    if (json) {
+        sb_puts(body, "{\"job_id\":");
+        sb_json_str(body, id, strlen(id));
+        sb_printf(body, ",\"removed\":%llu,\"restored\":%llu,\"reactivated\":%llu,\"recreated\":%llu,\"marks\":%llu,"
+                        "\"associations\":%llu,\"forced_over\":%zu,\"not_restored\":%zu}\n",
+                  (unsigned long long)u->removed, (unsigned long long)u->restored, (unsigned long long)u->reactivated,
+                  (unsigned long long)u->recreated, (unsigned long long)u->marks, (unsigned long long)u->assoc,
+                  u->force ? u->nconflicts : 0, u->nfailures);
+        return;
+    }
+    sb_printf(body, "job %s: %s\n", id, summary);
+    if (u->nfailures > 0) {
+        more_line(&u->failures, u->nfailures);
+        sb_printf(body, "Not put back (another patron holds the District ID or barcode now):\n%s", sb_str(&u->failures));
+    }
+}
+
 void jobctl_undo(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
                  strbuf *body)
 {
@@ -394,97 +479,30 @@ void jobctl_undo(scheduler *s, const char *user, const Patronsync__ControlReques
     patron_rec_init(&u.rec);
     patron_rec_init(&u.img);
     u.st = store_open(s->cfg->store_path, 64, 0, err, sizeof(err));
-    int in_txn = 0;
     if (u.st == NULL) {
         reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
-    uint8_t *blob = NULL;
-    size_t blen = 0;
-    int m = store_marker_get(u.st, id, "apply", &blob, &blen);
-    free(blob);
-    blob = NULL;
-    if (m <= 0) {
-        reply_fail(rep, body, m < 0 ? PS_EXIT_FAILED : PS_EXIT_NOT_FOUND,
-               "job %s changed nothing in the store (unknown, or not applied: a dry run, held, discarded or failed); nothing to undo",
-               id);
+    if (undo_allowed(&u, id, rep, body) < 0 || undo_passes(&u, id, rep, body) < 0)
         goto out;
-    }
-    m = store_marker_get(u.st, id, "undo", &blob, &blen);
-    if (m == 1) {
-        char done[256];
-        size_t n = blen < sizeof(done) - 1 ? blen : sizeof(done) - 1;
-        memcpy(done, blob, n);
-        done[n] = '\0';
-        free(blob);
-        reply_fail(rep, body, PS_EXIT_FAILED, "job %s was undone already (%s)", id, done);
-        goto out;
-    }
-    if (store_begin(u.st, 1, err, sizeof(err)) < 0) {
-        reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
-        goto out;
-    }
-    in_txn = 1;
-    if (walk(&u, 1, err, sizeof(err)) < 0) {
-        reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
-        goto out;
-    }
-    if (u.nconflicts > 0 && !u.force) {
-        more_line(&u.conflicts, u.nconflicts);
-        reply_fail(rep, body, PS_EXIT_FAILED,
-               "job %s not undone: %zu patron%s changed by later jobs since (undo those first, or "
-               "'patronctl job undo %s --force' puts this job's before-images back anyway):\n%s",
-               id, u.nconflicts, u.nconflicts == 1 ? " was" : "s were", id, sb_str(&u.conflicts));
-        goto out;
-    }
-    if (walk(&u, 2, err, sizeof(err)) < 0) {
-        reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
-        goto out;
-    }
-    if (u.nfailures > 0 && !u.force) {
-        more_line(&u.failures, u.nfailures);
-        reply_fail(rep, body, PS_EXIT_FAILED, "job %s not undone: %zu patrons could not be put back:\n%s", id, u.nfailures,
-               sb_str(&u.failures));
-        goto out;
-    }
     int64_t now = now_ms();
-    char when[40], summary[512];
-    utc_time(now, when, sizeof(when));
-    snprintf(summary, sizeof(summary),
-             "Undone by %s at %s%s: %llu added removed, %llu updated put back, %llu inactivated put back, "
-             "%llu deleted re-created, %llu missing-since marks put back, %llu site associations removed.",
-             user, when, u.force && u.nconflicts ? " (forced over later changes)" : "", (unsigned long long)u.removed,
-             (unsigned long long)u.restored, (unsigned long long)u.reactivated, (unsigned long long)u.recreated,
-             (unsigned long long)u.marks, (unsigned long long)u.assoc);
+    char summary[512];
+    undo_summary(&u, user, now, summary, sizeof(summary));
     if (store_marker_put(u.st, id, "undo", (const uint8_t *)summary, strlen(summary), err, sizeof(err)) < 0 ||
         store_commit(u.st, err, sizeof(err)) < 0) {
         reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
-    in_txn = 0;
+    u.in_txn = 0;
     status_do(s->redis, "HSET ps:job:%s undone_by %s undone_ms %lld", id, user, (long long)now);
     status_do(s->redis, "RPUSH ps:job:%s:notes %s", id, summary);
     status_event(s->redis, "job %s undone by %s", id, user);
     log_info("job %s: %s", id, summary);
     if (u.force && u.nconflicts > 0)
         controldb_audit(s->db, user, "job.undo.force", id);
-    if (rq->json) {
-        sb_puts(body, "{\"job_id\":");
-        sb_json_str(body, id, strlen(id));
-        sb_printf(body, ",\"removed\":%llu,\"restored\":%llu,\"reactivated\":%llu,\"recreated\":%llu,\"marks\":%llu,"
-                        "\"associations\":%llu,\"forced_over\":%zu,\"not_restored\":%zu}\n",
-                  (unsigned long long)u.removed, (unsigned long long)u.restored, (unsigned long long)u.reactivated,
-                  (unsigned long long)u.recreated, (unsigned long long)u.marks, (unsigned long long)u.assoc,
-                  u.force ? u.nconflicts : 0, u.nfailures);
-    } else {
-        sb_printf(body, "job %s: %s\n", id, summary);
-        if (u.nfailures > 0) {
-            more_line(&u.failures, u.nfailures);
-            sb_printf(body, "Not put back (another patron holds the District ID or barcode now):\n%s", sb_str(&u.failures));
-        }
-    }
+    undo_reply(&u, id, rq->json, summary, body);
 out:
-    if (in_txn)
+    if (u.in_txn)
         store_rollback(u.st);
     store_close(&u.st);
     free(u.seen.v);

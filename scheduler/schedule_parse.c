@@ -251,7 +251,8 @@ static int int_opt(const char *v, int lo, int hi, int *out)
     return 0;
 }
 
-int sched_apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timing, char *err, size_t errlen)
+/* Every setting is one a schedule has (or a safety option). 0 / -1 with err. */
+static int known_settings(const Patronsync__ControlRequest *rq, char *err, size_t errlen)
 {
     static const char *known[] = {"name", "file", "encoding", "profile_name", "time", "days", "full", "incremental",
                                   "none", "disabled", "errors_only", "keep_jobs"};
@@ -264,28 +265,40 @@ int sched_apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timin
             return -1;
         }
     }
-    const char *v;
-    sched_opts *o = &sc->o;
-    v = reply_opt(rq, "name");
-    if (v && sched_set_str(&sc->name, v, strlen(v)) < 0)
-        goto oom;
-    v = reply_opt(rq, "file");
-    if (v && sched_set_str(&sc->file, v, strlen(v)) < 0)
-        goto oom;
-    v = reply_opt(rq, "encoding");
-    if (v && sched_set_str(&sc->encoding, v, strlen(v)) < 0)
-        goto oom;
+    return 0;
+}
+
+/* name, file, encoding, and the properties file sent along. 0 / -1 with err. */
+static int apply_texts(sched *sc, const Patronsync__ControlRequest *rq, char *err, size_t errlen)
+{
+    static const char *keys[3] = {"name", "file", "encoding"};
+    char **dst[3] = {&sc->name, &sc->file, &sc->encoding};
+    for (int k = 0; k < 3; k++) {
+        const char *v = reply_opt(rq, keys[k]);
+        if (v && sched_set_str(dst[k], v, strlen(v)) < 0)
+            goto oom;
+    }
     if (rq->payload.len > 0) {
         if (rq->payload.len > SCHED_PROFILE_MAX_BYTES || memchr(rq->payload.data, '\0', rq->payload.len) != NULL) {
             err_set(err, errlen, "properties file refused: larger than %u bytes or holds NUL bytes", SCHED_PROFILE_MAX_BYTES);
             return -1;
         }
-        v = reply_opt(rq, "profile_name");
+        const char *v = reply_opt(rq, "profile_name");
         if (sched_set_str(&sc->profile_text, (const char *)rq->payload.data, rq->payload.len) < 0 ||
             sched_set_str(&sc->profile_name, v ? v : "schedule.properties", strlen(v ? v : "schedule.properties")) < 0)
             goto oom;
     }
-    v = reply_opt(rq, "time");
+    return 0;
+oom:
+    err_set(err, errlen, "out of memory");
+    return -1;
+}
+
+/* time, days (7 letters), and full / incremental / none DAYS; *timing set
+ * when they changed. 0 / -1 with err. */
+static int apply_timing(sched *sc, const Patronsync__ControlRequest *rq, int *timing, char *err, size_t errlen)
+{
+    const char *v = reply_opt(rq, "time");
     if (v) {
         int m;
         if (schedules_parse_time(v, &m, err, errlen) < 0)
@@ -318,20 +331,30 @@ int sched_apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timin
                 sc->days[d] = mchar[k];
     }
     *timing |= memcmp(before, sc->days, 7) != 0;
-    int b;
-    v = reply_opt(rq, "disabled");
-    if (v) {
-        if (sched_truthy(v, &b) < 0)
-            goto badbool;
-        sc->disabled = b;
+    return 0;
+}
+
+/* A yes/no setting into *out when it is given. 0 / -1 with err. */
+static int apply_yesno(const Patronsync__ControlRequest *rq, const char *key, int *out, char *err, size_t errlen)
+{
+    const char *v = reply_opt(rq, key);
+    if (v && sched_truthy(v, out) < 0) {
+        err_set(err, errlen, "'%s' is not yes or no", v);
+        return -1;
     }
-    v = reply_opt(rq, "errors_only");
-    if (v) {
-        if (sched_truthy(v, &b) < 0)
-            goto badbool;
-        o->errors_only = b;
-    }
-    v = reply_opt(rq, "keep_jobs");
+    return 0;
+}
+
+/* disabled, errors_only, keep_jobs, then the finishing-step and safety
+ * options (lib/safety.c's names, values and messages; a scope of "file"
+ * (sites) or "all" (types) is the default, an empty list). 0 / -1. */
+static int apply_options(sched *sc, const Patronsync__ControlRequest *rq, char *err, size_t errlen)
+{
+    sched_opts *o = &sc->o;
+    if (apply_yesno(rq, "disabled", &sc->disabled, err, errlen) < 0 ||
+        apply_yesno(rq, "errors_only", &o->errors_only, err, errlen) < 0)
+        return -1;
+    const char *v = reply_opt(rq, "keep_jobs");
     if (v) {
         if (strcasecmp(v, "off") == 0 || strcasecmp(v, "all") == 0)
             o->keep_jobs = 0;
@@ -340,9 +363,6 @@ int sched_apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timin
             return -1;
         }
     }
-    /* The finishing-step and safety options: lib/safety.c's names, values
-     * and messages. A scope of "file" (sites) or "all" (types) is the
-     * default, an empty list. */
     for (size_t i = 0; i < rq->n_opts; i++) {
         const char *key = rq->opts[i]->key, *val = rq->opts[i]->value;
         if (!safety_is_option(key))
@@ -354,11 +374,13 @@ int sched_apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timin
             return -1;
     }
     return 0;
-badbool:
-    err_set(err, errlen, "'%s' is not yes or no", v);
-    return -1;
-oom:
-    err_set(err, errlen, "out of memory");
-    return -1;
+}
+
+int sched_apply_opts(sched *sc, const Patronsync__ControlRequest *rq, int *timing, char *err, size_t errlen)
+{
+    if (known_settings(rq, err, errlen) < 0 || apply_texts(sc, rq, err, errlen) < 0 ||
+        apply_timing(sc, rq, timing, err, errlen) < 0 || apply_options(sc, rq, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
