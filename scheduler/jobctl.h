@@ -8,11 +8,8 @@
 #include "reply.h"
 #include "scheduler.h"
 
-void jobctl_approve(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                    strbuf *body);
-void jobctl_discard(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                    strbuf *body);
-void jobctl_undo(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                 strbuf *body);
+CONTROL_VERB(jobctl_approve);
+CONTROL_VERB(jobctl_discard);
+CONTROL_VERB(jobctl_undo);
 
 #endif

@@ -8,10 +8,8 @@
 #include "scheduler.h"
 
 /* ref.add KIND NAME... (opt default=1: NAME is also the default) */
-void refdata_add(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                 strbuf *body);
+CONTROL_VERB(refdata_add);
 /* ref.list: every list, the defaults, each site's default access level */
-void refdata_list(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                  strbuf *body);
+CONTROL_VERB(refdata_list);
 
 #endif

@@ -14,6 +14,10 @@ typedef struct scheduler scheduler;
  * strings rep points to live in body. rep->ok is 1 on entry. */
 typedef void (*control_verb_fn)(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
                                 Patronsync__ControlReply *rep, strbuf *body);
+/* The declaration of a handler of that shape: CONTROL_VERB(jobctl_undo); */
+#define CONTROL_VERB(fn)                                                                                          \
+    void fn(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, \
+            strbuf *body)
 
 /* The value of option key in a request, or NULL. */
 const char *reply_opt(const Patronsync__ControlRequest *rq, const char *key);

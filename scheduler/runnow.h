@@ -10,8 +10,7 @@
 #include "reply.h"
 #include "scheduler.h"
 
-void runnow_verb(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                 strbuf *body);
+CONTROL_VERB(runnow_verb);
 
 /* A run-now's safety options from the request's opts (lib/safety.h names),
  * validated, and its instant and district calendar day (the "today" of

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "profile.h"
 #include "safety.h"
 
 void sched_free(sched *sc)
@@ -105,6 +106,15 @@ uint8_t *sched_opts_to_blob(const sched_opts *o, size_t *len)
     if (buf != NULL)
         patronsync__job_options__pack(&jo, buf);
     return buf;
+}
+
+int sched_profile_check(const sched *sc, char *err, size_t errlen)
+{
+    profile *p = profile_parse(sc->profile_text, strlen(sc->profile_text), sc->profile_name, err, errlen);
+    if (p == NULL)
+        return -1;
+    profile_destroy(&p);
+    return 0;
 }
 
 slot_pattern sched_pattern(const sched *sc)

@@ -51,6 +51,10 @@ void sched_opts_to_job(const sched_opts *o, Patronsync__JobOptions *jo);
 /* The options packed for storing (the caller frees it), or NULL. */
 uint8_t *sched_opts_to_blob(const sched_opts *o, size_t *len);
 
+/* Whether sc's properties file parses (a schedule never saves or runs one
+ * that does not). 0, or -1 with the parser's message in err. */
+int sched_profile_check(const sched *sc, char *err, size_t errlen);
+
 /* The days and time as slots.c takes them. */
 slot_pattern sched_pattern(const sched *sc);
 /* "Full", "Incremental" or "None" for an enum slot_mode. */

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "encoding.h"
-#include "profile.h"
+#include "patron.h"
 #include "reply.h"
 #include "safety.h"
 #include "util.h"
@@ -211,12 +211,10 @@ int sched_validate(const sched *sc, char *err, size_t errlen)
         return -1;
     }
     char e[ERRLEN];
-    profile *p = profile_parse(sc->profile_text, strlen(sc->profile_text), sc->profile_name, e, sizeof(e));
-    if (p == NULL) {
+    if (sched_profile_check(sc, e, sizeof(e)) < 0) {
         err_set(err, errlen, "properties file refused: %s", e);
         return -1;
     }
-    profile_destroy(&p);
     int any = 0, incr = 0;
     for (int i = 0; i < 7; i++) {
         any |= sc->days[i] != 'N';

@@ -9,7 +9,9 @@
 
 static const char *day_abbr[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
-void sched_local_time(const char *tz, int64_t when, int with_zone, char *out, size_t outlen)
+/* when in zone tz into base ("2026-03-10 06:30", iso: "2026-03-10T06:30:00");
+ * its UTC offset (seconds east). */
+static int local_base(const char *tz, int64_t when, int iso, char *base, size_t baselen)
 {
     int off = 0;
     if (slots_utc_offset(tz, when, &off, NULL, 0) < 0)
@@ -17,8 +19,17 @@ void sched_local_time(const char *tz, int64_t when, int with_zone, char *out, si
     time_t t = (time_t)(when + off);
     struct tm tm;
     gmtime_r(&t, &tm);
+    if (iso)
+        strftime(base, baselen, "%Y-%m-%dT%H:%M:%S", &tm);
+    else
+        strftime(base, baselen, "%Y-%m-%d %H:%M", &tm);
+    return off;
+}
+
+void sched_local_time(const char *tz, int64_t when, int with_zone, char *out, size_t outlen)
+{
     char base[40];
-    strftime(base, sizeof(base), "%Y-%m-%d %H:%M", &tm);
+    int off = local_base(tz, when, 0, base, sizeof(base));
     if (!with_zone) {
         str_copy(out, outlen, base);
         return;
@@ -29,14 +40,8 @@ void sched_local_time(const char *tz, int64_t when, int with_zone, char *out, si
 
 void sched_local_iso(const char *tz, int64_t when, char *out, size_t outlen)
 {
-    int off = 0;
-    if (slots_utc_offset(tz, when, &off, NULL, 0) < 0)
-        off = 0;
-    time_t t = (time_t)(when + off);
-    struct tm tm;
-    gmtime_r(&t, &tm);
     char base[40];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    int off = local_base(tz, when, 1, base, sizeof(base));
     int a = off < 0 ? -off : off;
     snprintf(out, outlen, "%s%c%02d:%02d", base, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
 }

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "profile.h"
 #include "schedule_db.h"
 #include "summary.h"
 #include "wire.h"
@@ -71,12 +70,10 @@ int sched_request_pack(const sched *sc, const char *job_id, int mode, int dry_ru
                        size_t errlen)
 {
     char e[ERRLEN];
-    profile *p = profile_parse(sc->profile_text, strlen(sc->profile_text), sc->profile_name, e, sizeof(e));
-    if (p == NULL) {
+    if (sched_profile_check(sc, e, sizeof(e)) < 0) {
         err_set(err, errlen, "properties file refused, not run: %s", e);
         return -1;
     }
-    profile_destroy(&p);
     Patronsync__JobOptions jo;
     sched_opts_to_job(&sc->o, &jo);
     jo.incremental = mode == SLOT_INCREMENTAL;
@@ -522,16 +519,12 @@ void sched_info_get(scheduler *s, const sched *sc, int64_t now, sched_info *in)
 }
 
 
-void schedules_publish(scheduler *s, int64_t now)
+int sched_each(scheduler *s, int64_t now, sched_visit visit, void *ctx)
 {
-    if (s->redis == NULL)
-        return;
     sqlite3_stmt *st = controldb_stmt(s->db, CDB_SCHED_ALL, NULL, 0);
     if (st == NULL)
-        return;
-    int n = 0, ok = 1;
-    status_do(s->redis, "DEL ps:schedules:next");
-    while (ok && sqlite3_step(st) == SQLITE_ROW) {
+        return -1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
         sched sc;
         if (sched_from_row(st, &sc) < 0) {
             sched_free(&sc);
@@ -539,22 +532,46 @@ void schedules_publish(scheduler *s, int64_t now)
         }
         sched_info in;
         sched_info_get(s, &sc, now, &in);
-        strbuf b;
-        sb_init(&b);
-        sb_puts(&b, "{");
-        sched_info_json(s->cfg->timezone, &sc, &in, &b);
-        sb_puts(&b, "}");
-        ok = status_do(s->redis, "HSET ps:schedules:next %s %s", sc.name, sb_str(&b)) == 0;
-        sb_free(&b);
+        int r = visit(ctx, &sc, &in);
         sched_free(&sc);
-        n++;
+        if (r < 0)
+            break;
     }
     controldb_done(st);
-    if (!ok)
+    return 0;
+}
+
+typedef struct {
+    scheduler *s;
+    int n, failed;
+} publishing;
+
+/* One schedule into ps:schedules:next. 0, or -1 when Redis failed. */
+static int publish_one(void *ctx, const sched *sc, const sched_info *in)
+{
+    publishing *p = ctx;
+    strbuf b;
+    sb_init(&b);
+    sb_puts(&b, "{");
+    sched_info_json(p->s->cfg->timezone, sc, in, &b);
+    sb_puts(&b, "}");
+    int ok = status_do(p->s->redis, "HSET ps:schedules:next %s %s", sc->name, sb_str(&b)) == 0;
+    sb_free(&b);
+    p->n++;
+    p->failed = !ok;
+    return ok ? 0 : -1;
+}
+
+void schedules_publish(scheduler *s, int64_t now)
+{
+    if (s->redis == NULL)
         return;
-    if (n > 0)
+    publishing p = {s, 0, 0};
+    status_do(s->redis, "DEL ps:schedules:next");
+    if (sched_each(s, now, publish_one, &p) < 0 || p.failed)
+        return;
+    if (p.n > 0)
         status_do(s->redis, "RENAME ps:schedules:next ps:schedules");
     else
         status_do(s->redis, "DEL ps:schedules");
 }
-

@@ -55,6 +55,11 @@ void sched_prune_jobs(scheduler *s, const sched *sc);
 
 /* A job's state in Redis ("unknown" when it does not say). */
 void sched_job_state(scheduler *s, const char *job, char *out, size_t outlen);
+/* Visit each schedule (by name) with what it shows at now; visit returns
+ * 0 to go on, -1 to stop. 0, or -1 when control.db cannot be read
+ * (controldb_errmsg). */
+typedef int (*sched_visit)(void *ctx, const sched *sc, const sched_info *in);
+int sched_each(scheduler *s, int64_t now, sched_visit visit, void *ctx);
 /* sc's last run, missed slots and next slot after now. */
 void sched_info_get(scheduler *s, const sched *sc, int64_t now, sched_info *in);
 

@@ -435,45 +435,48 @@ out:
     sched_free(&sc);
 }
 
+typedef struct {
+    scheduler *s;
+    int json, i;
+    strbuf *body;
+} listing;
+
+/* One row of schedule list. */
+static int list_one(void *ctx, const sched *sc, const sched_info *in)
+{
+    listing *l = ctx;
+    strbuf *body = l->body;
+    if (l->json) {
+        sb_puts(body, l->i++ ? ",{" : "{");
+        sched_info_json(l->s->cfg->timezone, sc, in, body);
+        sb_puts(body, "}");
+        return 0;
+    }
+    char last[200] = "never", next[120] = "Disabled", lt[80];
+    if (in->has_last)
+        snprintf(last, sizeof(last), "%s %s", in->last_state, in->last_job);
+    if (!sc->disabled && in->has_next) {
+        sched_local_time(l->s->cfg->timezone, in->next.when, 0, lt, sizeof(lt));
+        snprintf(next, sizeof(next), "%s %s", lt, sched_mode_name((int)in->next.mode));
+    } else if (!sc->disabled) {
+        str_copy(next, sizeof(next), "-");
+    }
+    sb_printf(body, "%-24s %-12s %-44s %-30s %lld\n", sc->name, sc->created_by, last, next, (long long)in->missed);
+    return 0;
+}
+
 static void verb_list(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
 {
-    sqlite3_stmt *st = controldb_stmt(s->db, CDB_SCHED_ALL, NULL, 0);
-    if (st == NULL) {
-        reply_fail(rep, body, 1, "control store: %s", controldb_errmsg(s->db));
-        return;
-    }
-    int64_t now = schedules_clock(s->cfg);
+    listing l = {s, rq->json, 0, body};
     if (rq->json)
         sb_puts(body, "[");
     else
         sb_printf(body, "%-24s %-12s %-44s %-30s %s\n", "NAME", "CREATED BY", "LAST RUN", "NEXT RUN", "MISSED");
-    for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
-        sched sc;
-        if (sched_from_row(st, &sc) < 0) {
-            sched_free(&sc);
-            break;
-        }
-        sched_info in;
-        sched_info_get(s, &sc, now, &in);
-        if (rq->json) {
-            sb_puts(body, i ? ",{" : "{");
-            sched_info_json(s->cfg->timezone, &sc, &in, body);
-            sb_puts(body, "}");
-        } else {
-            char last[200] = "never", next[120] = "Disabled", lt[80];
-            if (in.has_last)
-                snprintf(last, sizeof(last), "%s %s", in.last_state, in.last_job);
-            if (!sc.disabled && in.has_next) {
-                sched_local_time(s->cfg->timezone, in.next.when, 0, lt, sizeof(lt));
-                snprintf(next, sizeof(next), "%s %s", lt, sched_mode_name((int)in.next.mode));
-            } else if (!sc.disabled) {
-                str_copy(next, sizeof(next), "-");
-            }
-            sb_printf(body, "%-24s %-12s %-44s %-30s %lld\n", sc.name, sc.created_by, last, next, (long long)in.missed);
-        }
-        sched_free(&sc);
+    /* A refusal replaces what was written. */
+    if (sched_each(s, schedules_clock(s->cfg), list_one, &l) < 0) {
+        reply_fail(rep, body, 1, "control store: %s", controldb_errmsg(s->db));
+        return;
     }
-    controldb_done(st);
     if (rq->json)
         sb_puts(body, "]\n");
 }

@@ -6,23 +6,15 @@
 #include "reply.h"
 #include "scheduler.h"
 
-void schedule_verb_add(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                       Patronsync__ControlReply *rep, strbuf *body);
-void schedule_verb_edit(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                        Patronsync__ControlReply *rep, strbuf *body);
+CONTROL_VERB(schedule_verb_add);
+CONTROL_VERB(schedule_verb_edit);
 /* show and list run the timing step first: what they show is never
  * behind the clock. */
-void schedule_verb_show(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                        Patronsync__ControlReply *rep, strbuf *body);
-void schedule_verb_list(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                        Patronsync__ControlReply *rep, strbuf *body);
-void schedule_verb_delete(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                          Patronsync__ControlReply *rep, strbuf *body);
-void schedule_verb_run(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                       Patronsync__ControlReply *rep, strbuf *body);
-void schedule_verb_enable(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                          Patronsync__ControlReply *rep, strbuf *body);
-void schedule_verb_disable(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                           Patronsync__ControlReply *rep, strbuf *body);
+CONTROL_VERB(schedule_verb_show);
+CONTROL_VERB(schedule_verb_list);
+CONTROL_VERB(schedule_verb_delete);
+CONTROL_VERB(schedule_verb_run);
+CONTROL_VERB(schedule_verb_enable);
+CONTROL_VERB(schedule_verb_disable);
 
 #endif

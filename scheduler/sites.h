@@ -7,11 +7,8 @@
 #include "reply.h"
 #include "scheduler.h"
 
-void sites_add(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-               strbuf *body);
-void sites_import(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                  strbuf *body);
-void sites_patron_show(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
-                       Patronsync__ControlReply *rep, strbuf *body);
+CONTROL_VERB(sites_add);
+CONTROL_VERB(sites_import);
+CONTROL_VERB(sites_patron_show);
 
 #endif

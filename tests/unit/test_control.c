@@ -4,7 +4,7 @@
  * permissions, the audit trail, unknown verbs, and run-now into the
  * outbox. No broker, Redis down (a port nothing listens on). Each case
  * runs in a process of its own. */
-#include "control.h"
+#include "t_control.h"
 #include "t_fork.h"
 
 #include <sodium.h>
@@ -20,36 +20,22 @@ static const char *PROFILE =
     "MatchUsingDistrictID=true\nInputRowsToSkip=1\nfield_districtID={1}\nfield_lastName={2}\nfield_patronType={3}\n";
 
 typedef struct {
-    scheduler s;
-    ps_config cfg;
-    char dir[256];
+    t_env t;         /* first: the scheduler, its settings, control.db */
     char token[128]; /* the first administrator's */
-    sqlite3 *q;      /* the test's own connection, for what it checks */
 } env;
 
 static void env_open(env *e)
 {
     memset(e, 0, sizeof(*e));
-    snprintf(e->dir, sizeof(e->dir), "/tmp/test_control.XXXXXX");
-    if (mkdtemp(e->dir) == NULL)
-        abort();
-    config_defaults(&e->cfg);
-    config_set(&e->cfg, "data_dir", e->dir, NULL, 0);
-    config_set(&e->cfg, "redis_url", "redis://127.0.0.1:1", NULL, 0);
+    t_env_make(&e->t, "test_control");
+    config_set(&e->t.cfg, "redis_url", "redis://127.0.0.1:1", NULL, 0);
+    t_env_finish(&e->t);
     char err[ERRLEN];
-    if (config_finish(&e->cfg, err, sizeof(err)) < 0)
+    e->t.s.redis = status_new(e->t.cfg.redis_url, err, sizeof(err));
+    if (e->t.s.redis == NULL)
         abort();
-    e->s.cfg = &e->cfg;
-    e->s.db = controldb_open(e->cfg.control_db, 1, err, sizeof(err));
-    e->s.redis = status_new(e->cfg.redis_url, err, sizeof(err));
-    if (e->s.db == NULL || e->s.redis == NULL || control_first_admin(&e->s, err, sizeof(err)) < 0 ||
-        sqlite3_open(e->cfg.control_db, &e->q) != SQLITE_OK) {
-        printf("open: %s\n", err);
-        abort();
-    }
-    sqlite3_busy_timeout(e->q, 30000);
     char path[400];
-    snprintf(path, sizeof(path), "%s/admin.token", e->dir);
+    snprintf(path, sizeof(path), "%s/admin.token", e->t.dir);
     size_t len;
     char *t = file_read_all(path, 256, &len, NULL, 0);
     if (t == NULL)
@@ -61,23 +47,13 @@ static void env_open(env *e)
 
 static void env_close(env *e)
 {
-    status_destroy(&e->s.redis);
-    controldb_close(&e->s.db);
-    sqlite3_close(e->q);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-    if (system(cmd) != 0)
-        printf("cleanup of %s failed\n", e->dir);
+    status_destroy(&e->t.s.redis);
+    t_env_remove(&e->t);
 }
 
 static int64_t count(env *e, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(e->q, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return t_count(&e->t, sql);
 }
 
 /* One request as patronctl sends it; kv: key, value, ..., NULL. The body
@@ -85,32 +61,18 @@ static int64_t count(env *e, const char *sql)
 static int call(env *e, const char *token, const char *verb, const char *arg, const char *payload, char *out,
                 size_t outlen, ...)
 {
-    Patronsync__ControlRequest rq = PATRONSYNC__CONTROL_REQUEST__INIT;
+    Patronsync__ControlRequest rq;
     Patronsync__ControlRequest__OptsEntry ents[16], *ptrs[16];
-    rq.verb = (char *)verb;
-    rq.token = (char *)(token ? token : "");
-    char *args[1] = {(char *)arg};
-    rq.args = args;
-    rq.n_args = arg ? 1 : 0;
-    rq.opts = ptrs;
+    char *args[1];
     va_list ap;
     va_start(ap, outlen);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        patronsync__control_request__opts_entry__init(&ents[rq.n_opts]);
-        ents[rq.n_opts].key = (char *)k;
-        ents[rq.n_opts].value = va_arg(ap, char *);
-        ptrs[rq.n_opts] = &ents[rq.n_opts];
-        rq.n_opts++;
-    }
+    t_request(&rq, args, ents, ptrs, 16, verb, arg, payload, ap);
     va_end(ap);
-    if (payload) {
-        rq.payload.data = (uint8_t *)payload;
-        rq.payload.len = strlen(payload);
-    }
+    rq.token = (char *)(token ? token : "");
     Patronsync__ControlReply rep = PATRONSYNC__CONTROL_REPLY__INIT;
     strbuf body;
     sb_init(&body);
-    control_handle(&e->s, &rq, &rep, &body);
+    control_handle(&e->t.s, &rq, &rep, &body);
     if (out)
         str_copy(out, outlen, rep.ok ? rep.body : rep.error);
     int rc = rep.ok ? (int)rep.status : (rep.status ? (int)rep.status : PS_EXIT_FAILED);
@@ -123,13 +85,13 @@ static void test_first_admin(void)
     env e;
     env_open(&e);
     char path[400];
-    snprintf(path, sizeof(path), "%s/admin.token", e.dir);
+    snprintf(path, sizeof(path), "%s/admin.token", e.t.dir);
     struct stat sb;
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
     CHECK(strlen(e.token) == 48);
     CHECK(count(&e, "SELECT count(*) FROM users WHERE name='admin' AND role='administrator'") == 1);
     char err[ERRLEN];
-    CHECK(control_first_admin(&e.s, err, sizeof(err)) == 0); /* a user exists: nothing changes */
+    CHECK(control_first_admin(&e.t.s, err, sizeof(err)) == 0); /* a user exists: nothing changes */
     CHECK(count(&e, "SELECT count(*) FROM users") == 1);
     size_t len;
     char *t = file_read_all(path, 256, &len, NULL, 0);
@@ -146,10 +108,10 @@ static void test_reopen_keeps_everything(void)
     char out[4096];
     CHECK(call(&e, e.token, "schedule.add", "Nightly", PROFILE, out, sizeof(out), "file", "f.csv", "time", "02:00",
                "full", "daily", NULL) == 0);
-    controldb_close(&e.s.db);
+    controldb_close(&e.t.s.db);
     char err[ERRLEN];
-    e.s.db = controldb_open(e.cfg.control_db, 1, err, sizeof(err)); /* migrations: nothing to do */
-    CHECK(e.s.db != NULL);
+    e.t.s.db = controldb_open(e.t.cfg.control_db, 1, err, sizeof(err)); /* migrations: nothing to do */
+    CHECK(e.t.s.db != NULL);
     CHECK(count(&e, "SELECT count(*) FROM schedules") == 1);
     CHECK(call(&e, e.token, "schedule.show", "Nightly", NULL, out, sizeof(out), NULL) == 0);
     CHECK(strstr(out, "Schedule:         Nightly") != NULL);
@@ -244,7 +206,7 @@ static void test_permission_checked_once(void)
     crypto_generichash(h, sizeof(h), (const unsigned char *)"viewer-token", 12, NULL, 0);
     char hex[80], err[ERRLEN];
     sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-    CHECK(controldb_user_add(e.s.db, "viewer", hex, "viewer", err, sizeof(err)) == 0);
+    CHECK(controldb_user_add(e.t.s.db, "viewer", hex, "viewer", err, sizeof(err)) == 0);
     char out[4096];
     CHECK(call(&e, "viewer-token", "schedule.list", NULL, NULL, out, sizeof(out), NULL) == 0);
     CHECK(call(&e, "viewer-token", "schedule.add", "X", PROFILE, out, sizeof(out), "file", "x.csv", "time", "06:00",
@@ -272,7 +234,7 @@ static void test_run_now(void)
     out[strcspn(out, "\n")] = '\0';
     CHECK(count(&e, "SELECT count(*) FROM outbox") == 1);
     sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(e.q, "SELECT job_id, request FROM outbox", -1, &st, NULL);
+    sqlite3_prepare_v2(e.t.q, "SELECT job_id, request FROM outbox", -1, &st, NULL);
     CHECK(sqlite3_step(st) == SQLITE_ROW);
     CHECK_STR((const char *)sqlite3_column_text(st, 0), out);
     Patronsync__JobRequest *req =

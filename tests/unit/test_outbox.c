@@ -5,6 +5,7 @@
  * broker at all. Redis is down throughout (a port nothing listens on):
  * the outbox never needs it. Each case runs in a process of its own. */
 #include "outbox.h"
+#include "t_control.h"
 #include "t_fork.h"
 
 #include <stdlib.h>
@@ -14,40 +15,31 @@
 #include "wire.h"
 
 typedef struct {
-    scheduler s;
-    ps_config cfg;
-    char dir[256];
+    t_env t;      /* first: the scheduler, its settings, control.db */
     void *broker; /* ROUTER: the broker's jobs socket */
-    sqlite3 *q;   /* the test's own connection, for what it checks */
 } env;
 
 static void env_open(env *e, int with_broker)
 {
     memset(e, 0, sizeof(*e));
-    snprintf(e->dir, sizeof(e->dir), "/tmp/test_outbox.XXXXXX");
-    if (mkdtemp(e->dir) == NULL)
-        abort();
-    config_defaults(&e->cfg);
-    config_set(&e->cfg, "data_dir", e->dir, NULL, 0);
-    config_set(&e->cfg, "redis_url", "redis://127.0.0.1:1", NULL, 0);
-    config_set(&e->cfg, "ack_resend_ms", "200", NULL, 0);
+    t_env_make(&e->t, "test_outbox");
+    config_set(&e->t.cfg, "redis_url", "redis://127.0.0.1:1", NULL, 0);
+    config_set(&e->t.cfg, "ack_resend_ms", "200", NULL, 0);
+    t_env_finish(&e->t);
+    scheduler *s = &e->t.s;
     char err[ERRLEN];
-    if (config_finish(&e->cfg, err, sizeof(err)) < 0)
+    s->redis = status_new(e->t.cfg.redis_url, err, sizeof(err));
+    if (s->redis == NULL)
         abort();
-    e->s.cfg = &e->cfg;
-    e->s.db = controldb_open(e->cfg.control_db, 1, err, sizeof(err));
-    e->s.redis = status_new(e->cfg.redis_url, err, sizeof(err));
-    if (e->s.db == NULL || e->s.redis == NULL || sqlite3_open(e->cfg.control_db, &e->q) != SQLITE_OK)
-        abort();
-    e->s.zctx = zmq_ctx_new();
+    s->zctx = zmq_ctx_new();
     if (!with_broker)
         return;
     char ep[256];
-    e->broker = wire_socket(e->s.zctx, ZMQ_ROUTER, 1 << 20, err, sizeof(err));
-    e->s.broker_sock = wire_socket(e->s.zctx, ZMQ_DEALER, 1 << 20, err, sizeof(err));
-    if (e->broker == NULL || e->s.broker_sock == NULL ||
+    e->broker = wire_socket(s->zctx, ZMQ_ROUTER, 1 << 20, err, sizeof(err));
+    s->broker_sock = wire_socket(s->zctx, ZMQ_DEALER, 1 << 20, err, sizeof(err));
+    if (e->broker == NULL || s->broker_sock == NULL ||
         wire_bind(e->broker, "inproc://broker", ep, sizeof(ep), err, sizeof(err)) < 0 ||
-        wire_connect(e->s.broker_sock, ep, err, sizeof(err)) < 0) {
+        wire_connect(s->broker_sock, ep, err, sizeof(err)) < 0) {
         printf("sockets: %s\n", err);
         abort();
     }
@@ -57,26 +49,16 @@ static void env_close(env *e)
 {
     if (e->broker)
         zmq_close(e->broker);
-    if (e->s.broker_sock)
-        zmq_close(e->s.broker_sock);
-    zmq_ctx_term(e->s.zctx);
-    status_destroy(&e->s.redis);
-    controldb_close(&e->s.db);
-    sqlite3_close(e->q);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-    if (system(cmd) != 0)
-        printf("cleanup of %s failed\n", e->dir);
+    if (e->t.s.broker_sock)
+        zmq_close(e->t.s.broker_sock);
+    zmq_ctx_term(e->t.s.zctx);
+    status_destroy(&e->t.s.redis);
+    t_env_remove(&e->t);
 }
 
 static int64_t count(env *e, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(e->q, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return t_count(&e->t, sql);
 }
 
 /* The job ids the broker stand-in receives within ms (into ids, at most cap). How many. */
@@ -123,7 +105,7 @@ static void ack(env *e, const char *id, int accepted, const char *error)
     Patronsync__BrokerReply r = PATRONSYNC__BROKER_REPLY__INIT;
     r.body_case = PATRONSYNC__BROKER_REPLY__BODY_ACK;
     r.ack = &a;
-    outbox_on_reply(&e->s, &r);
+    outbox_on_reply(&e->t.s, &r);
 }
 
 static void test_added_once_and_sent(void)
@@ -132,8 +114,8 @@ static void test_added_once_and_sent(void)
     env_open(&e, 1);
     char err[ERRLEN];
     Patronsync__JobRequest req = request("job-1");
-    CHECK(outbox_add(&e.s, &req, err, sizeof(err)) == 0);
-    CHECK(outbox_add(&e.s, &req, err, sizeof(err)) == 0); /* the same id: not added twice */
+    CHECK(outbox_add(&e.t.s, &req, err, sizeof(err)) == 0);
+    CHECK(outbox_add(&e.t.s, &req, err, sizeof(err)) == 0); /* the same id: not added twice */
     CHECK(count(&e, "SELECT count(*) FROM outbox") == 1);
     CHECK(count(&e, "SELECT count(*) FROM outbox WHERE job_id='job-1' AND acked_ms IS NULL AND last_sent_ms > 0") == 1);
     char ids[8][64];
@@ -149,18 +131,18 @@ static void test_resent_until_acked(void)
     env_open(&e, 1);
     char err[ERRLEN];
     Patronsync__JobRequest req = request("job-2");
-    CHECK(outbox_add(&e.s, &req, err, sizeof(err)) == 0);
+    CHECK(outbox_add(&e.t.s, &req, err, sizeof(err)) == 0);
     char ids[16][64];
     CHECK(received(&e, 100, ids, 16) == 1);
-    outbox_step(&e.s); /* not due yet: sent less than ack_resend_ms ago */
+    outbox_step(&e.t.s); /* not due yet: sent less than ack_resend_ms ago */
     CHECK(received(&e, 100, ids, 16) == 0);
     usleep(250 * 1000);
-    outbox_step(&e.s); /* due: resent */
+    outbox_step(&e.t.s); /* due: resent */
     CHECK(received(&e, 200, ids, 16) == 1);
     ack(&e, "job-2", 1, "");
     CHECK(count(&e, "SELECT count(*) FROM outbox WHERE acked_ms IS NOT NULL AND error=''") == 1);
     usleep(250 * 1000);
-    outbox_step(&e.s); /* acknowledged: never sent again */
+    outbox_step(&e.t.s); /* acknowledged: never sent again */
     CHECK(received(&e, 200, ids, 16) == 0);
     ack(&e, "job-2", 0, "late"); /* a second ack changes nothing */
     CHECK(count(&e, "SELECT count(*) FROM outbox WHERE error='late'") == 0);
@@ -173,7 +155,7 @@ static void test_refusal_recorded(void)
     env_open(&e, 1);
     char err[ERRLEN];
     Patronsync__JobRequest req = request("job-3");
-    CHECK(outbox_add(&e.s, &req, err, sizeof(err)) == 0);
+    CHECK(outbox_add(&e.t.s, &req, err, sizeof(err)) == 0);
     ack(&e, "job-3", 0, "no such file");
     CHECK(count(&e, "SELECT count(*) FROM outbox WHERE job_id='job-3' AND acked_ms IS NOT NULL AND "
                     "error='no such file'") == 1);
@@ -186,9 +168,9 @@ static void test_corrupt_request_dropped(void)
 {
     env e;
     env_open(&e, 1);
-    CHECK(sqlite3_exec(e.q, "INSERT INTO outbox(job_id,request,created_ms,last_sent_ms) VALUES('bad',x'ffffffff',1,0)",
+    CHECK(sqlite3_exec(e.t.q, "INSERT INTO outbox(job_id,request,created_ms,last_sent_ms) VALUES('bad',x'ffffffff',1,0)",
                        NULL, NULL, NULL) == SQLITE_OK);
-    outbox_step(&e.s);
+    outbox_step(&e.t.s);
     CHECK(count(&e, "SELECT count(*) FROM outbox WHERE job_id='bad' AND acked_ms IS NOT NULL AND error='corrupt'") == 1);
     char ids[4][64];
     CHECK(received(&e, 200, ids, 4) == 0);
@@ -201,7 +183,7 @@ static void test_no_broker(void)
     env_open(&e, 0);
     char err[ERRLEN];
     Patronsync__JobRequest req = request("job-4");
-    CHECK(outbox_add(&e.s, &req, err, sizeof(err)) == 0); /* kept: sent when a broker is there */
+    CHECK(outbox_add(&e.t.s, &req, err, sizeof(err)) == 0); /* kept: sent when a broker is there */
     CHECK(count(&e, "SELECT count(*) FROM outbox WHERE job_id='job-4' AND acked_ms IS NULL") == 1);
     env_close(&e);
 }
@@ -210,12 +192,12 @@ static void test_database_gone(void)
 {
     env e;
     env_open(&e, 0);
-    CHECK(sqlite3_exec(e.q, "DROP TABLE outbox", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(e.t.q, "DROP TABLE outbox", NULL, NULL, NULL) == SQLITE_OK);
     char err[ERRLEN] = "";
     Patronsync__JobRequest req = request("job-5");
-    CHECK(outbox_add(&e.s, &req, err, sizeof(err)) < 0);
+    CHECK(outbox_add(&e.t.s, &req, err, sizeof(err)) < 0);
     CHECK(strstr(err, "control store: recording job job-5") != NULL);
-    outbox_step(&e.s); /* no table: nothing to do, no crash */
+    outbox_step(&e.t.s); /* no table: nothing to do, no crash */
     env_close(&e);
 }
 

@@ -4,10 +4,10 @@
  * killed at a claim, two schedulers on one control.db — and the schedule
  * verbs' checks. No broker or Redis: what the step queues is read back
  * from the outbox table it writes. */
-#include "control.h"
 #include "schedule_parse.h"
 #include "schedule_timing.h"
 #include "t.h"
+#include "t_control.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -26,12 +26,7 @@
 static const char *PROFILE =
     "MatchUsingDistrictID=true\nInputRowsToSkip=1\nfield_districtID={1}\nfield_lastName={2}\nfield_patronType={3}\n";
 
-typedef struct {
-    scheduler s;
-    ps_config cfg;
-    char dir[256];
-    sqlite3 *q; /* the test's own connection, for what it checks */
-} env;
+typedef t_env env;
 
 static int64_t utc(int y, int mo, int d, int h, int mi)
 {
@@ -53,85 +48,41 @@ static void set_clock(env *e, int64_t t)
 
 static int db_open(env *e)
 {
-    char err[ERRLEN];
-    /* Durability is not under test here; speed is (fast: no fsync). */
-    e->s.db = controldb_open(e->cfg.control_db, 1, err, sizeof(err));
-    if (e->s.db == NULL || control_first_admin(&e->s, err, sizeof(err)) < 0) {
-        printf("open: %s\n", err);
-        return -1;
-    }
-    if (sqlite3_open(e->cfg.control_db, &e->q) != SQLITE_OK)
-        return -1;
-    sqlite3_busy_timeout(e->q, 30000);
-    return 0;
+    return t_env_db_open(e);
 }
 
 static void db_close(env *e)
 {
-    controldb_close(&e->s.db);
-    sqlite3_close(e->q);
-    e->q = NULL;
+    t_env_db_close(e);
 }
 
 static void env_open(env *e, const char *tz)
 {
-    memset(e, 0, sizeof(*e));
-    snprintf(e->dir, sizeof(e->dir), "/tmp/test_schedules.XXXXXX");
-    if (mkdtemp(e->dir) == NULL)
-        abort();
-    config_defaults(&e->cfg);
-    config_set(&e->cfg, "data_dir", e->dir, NULL, 0);
+    t_env_make(e, "test_schedules");
     config_set(&e->cfg, "timezone", tz, NULL, 0);
     char clock[300];
     snprintf(clock, sizeof(clock), "%s/clock", e->dir);
     config_set(&e->cfg, "test_clock_file", clock, NULL, 0);
-    char err[ERRLEN];
-    if (config_finish(&e->cfg, err, sizeof(err)) < 0)
-        abort();
-    e->s.cfg = &e->cfg;
-    if (db_open(e) < 0)
-        abort();
+    t_env_finish(e);
 }
 
 static void env_close(env *e)
 {
-    db_close(e);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-    if (system(cmd) != 0)
-        printf("cleanup of %s failed\n", e->dir);
+    t_env_remove(e);
 }
 
 /* One schedule.* request; kv: key, value, ..., NULL. The reply body (or
  * the error) into out; the status (0 ok). */
 static int verb(env *e, const char *v, const char *name, const char *payload, char *out, size_t outlen, ...)
 {
-    Patronsync__ControlRequest rq = PATRONSYNC__CONTROL_REQUEST__INIT;
+    Patronsync__ControlRequest rq;
     Patronsync__ControlRequest__OptsEntry ents[32], *ptrs[32];
-    char vb[64];
+    char vb[64], *args[1];
     snprintf(vb, sizeof(vb), "schedule.%s", v);
-    rq.verb = vb;
-    char *args[1] = {(char *)name};
-    rq.args = args;
-    rq.n_args = name ? 1 : 0;
-    rq.opts = ptrs;
     va_list ap;
     va_start(ap, outlen);
-    for (;;) {
-        const char *k = va_arg(ap, const char *);
-        if (k == NULL)
-            break;
-        patronsync__control_request__opts_entry__init(&ents[rq.n_opts]);
-        ents[rq.n_opts].key = (char *)k;
-        ents[rq.n_opts].value = va_arg(ap, char *);
-        ptrs[rq.n_opts] = &ents[rq.n_opts];
-        rq.n_opts++;
-    }
+    t_request(&rq, args, ents, ptrs, 32, vb, name, payload, ap);
     va_end(ap);
-    if (payload) {
-        rq.payload.data = (uint8_t *)payload;
-        rq.payload.len = strlen(payload);
-    }
     Patronsync__ControlReply rep = PATRONSYNC__CONTROL_REPLY__INIT;
     rep.ok = 1; /* as control_handle sets it before dispatching */
     rep.error = "";
@@ -147,12 +98,7 @@ static int verb(env *e, const char *v, const char *name, const char *payload, ch
 
 static int64_t count(env *e, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(e->q, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return t_count(e, sql);
 }
 
 /* The job requests queued, in job id order. */
