@@ -93,25 +93,10 @@ static int run_input(const cli_ctx *c, const char *file, char *rel, size_t relle
     return PS_EXIT_USAGE;
 }
 
-int cmd_run(const cli_ctx *c)
+/* The run request of FILE (rel, under the import root) with the profile
+ * sent along; the job id into *id (the caller frees it). The exit status. */
+static int send_run(const cli_ctx *c, char *rel, char *ptext, size_t plen, const char *profile, char **id)
 {
-    const char *profile = cli_value(c, "--profile");
-    if (profile == NULL) {
-        fprintf(stderr, "patronctl run: --profile FILE.properties is required (usage: patronctl run FILE "
-                        "--profile FILE.properties [OPTIONS])\n");
-        return PS_EXIT_USAGE;
-    }
-    size_t plen;
-    int rc;
-    char *ptext = cli_read_operand(c, profile, 1 << 22, &plen, &rc);
-    if (ptext == NULL)
-        return rc;
-    char rel[PATH_MAX];
-    rc = run_input(c, c->pos[0], rel, sizeof(rel));
-    if (rc != PS_EXIT_OK) {
-        free(ptext);
-        return rc;
-    }
     char pname[256], tmp[PATH_MAX];
     str_copy(tmp, sizeof(tmp), profile);
     str_copy(pname, sizeof(pname), basename(tmp));
@@ -133,12 +118,32 @@ int cmd_run(const cli_ctx *c)
         for (size_t k = 0; k < sizeof(thresholds) / sizeof(thresholds[0]); k++)
             cli_put_opt(&rq, ents, thresholds[k], "off");
     }
-    if (cli_put_keyed(c, &rq, ents, cap) < 0) {
-        free(ptext);
+    if (cli_put_keyed(c, &rq, ents, cap) < 0)
+        return PS_EXIT_USAGE;
+    return cli_call(c, &rq, 30000, id);
+}
+
+int cmd_run(const cli_ctx *c)
+{
+    const char *profile = cli_value(c, "--profile");
+    if (profile == NULL) {
+        fprintf(stderr, "patronctl run: --profile FILE.properties is required (usage: patronctl run FILE "
+                        "--profile FILE.properties [OPTIONS])\n");
         return PS_EXIT_USAGE;
     }
+    size_t plen;
+    int rc;
+    char *ptext = cli_read_operand(c, profile, 1 << 22, &plen, &rc);
+    if (ptext == NULL)
+        return rc;
+    char rel[PATH_MAX];
+    rc = run_input(c, c->pos[0], rel, sizeof(rel));
+    if (rc != PS_EXIT_OK) {
+        free(ptext);
+        return rc;
+    }
     char *id = NULL;
-    rc = cli_call(c, &rq, 30000, &id);
+    rc = send_run(c, rel, ptext, plen, profile, &id);
     free(ptext);
     if (rc != PS_EXIT_OK || id == NULL) {
         free(id);

@@ -82,6 +82,65 @@ void refdata_add(scheduler *s, const char *user, const Patronsync__ControlReques
     store_close(&st);
 }
 
+/* One kind's names and default. 0, or -1 with err. */
+static int list_kind(store *st, size_t k, int json, strbuf *body, char *err, size_t errlen)
+{
+    char **v = NULL;
+    size_t n = 0;
+    char dflt[256] = "";
+    if (store_ref_names(st, kinds[k].kind, &v, &n, err, errlen) < 0 ||
+        (kinds[k].kind != STORE_REF_ACCESS_LEVEL && store_ref_default(st, kinds[k].kind, dflt, sizeof(dflt), err, errlen) < 0)) {
+        store_names_free(v, n);
+        return -1;
+    }
+    if (json) {
+        sb_printf(body, "%s\"%s\":{\"names\":[", k ? "," : "", kinds[k].name);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sb_puts(body, ",");
+            sb_json_str(body, v[i], strlen(v[i]));
+        }
+        sb_puts(body, "],\"default\":");
+        sb_json_str(body, dflt, strlen(dflt));
+        sb_puts(body, "}");
+    } else {
+        sb_printf(body, "%s (%zu)%s%s%s\n", kinds[k].name, n, *dflt ? ", default " : "", dflt,
+                  n == 0 && kinds[k].kind != STORE_REF_PATRON_TYPE ? ": none listed, any value is taken" : "");
+        for (size_t i = 0; i < n; i++)
+            sb_printf(body, "  %s\n", v[i]);
+    }
+    store_names_free(v, n);
+    return 0;
+}
+
+/* Each site's default access level (nothing when the sites cannot be read). */
+static void list_site_levels(store *st, int json, strbuf *body)
+{
+    char err[ERRLEN];
+    store_site *sites = NULL;
+    size_t ns = 0;
+    if (store_sites(st, &sites, &ns, err, sizeof(err)) < 0)
+        return;
+    if (json)
+        sb_puts(body, ",\"site_access_levels\":{");
+    else
+        sb_puts(body, "default access level per site\n");
+    for (size_t i = 0; i < ns; i++) {
+        if (json) {
+            sb_printf(body, "%s", i ? "," : "");
+            sb_json_str(body, sites[i].short_name, strlen(sites[i].short_name));
+            sb_puts(body, ":");
+            sb_json_str(body, sites[i].default_access_level, strlen(sites[i].default_access_level));
+        } else {
+            sb_printf(body, "  %-10s %s\n", sites[i].short_name,
+                      sites[i].default_access_level[0] ? sites[i].default_access_level : "(none)");
+        }
+    }
+    if (json)
+        sb_puts(body, "}");
+    free(sites);
+}
+
 void refdata_list(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
                   strbuf *body)
 {
@@ -94,57 +153,13 @@ void refdata_list(scheduler *s, const char *user, const Patronsync__ControlReque
     if (rq->json)
         sb_puts(body, "{");
     for (size_t k = 0; k < NKINDS; k++) {
-        char **v = NULL;
-        size_t n = 0;
-        char dflt[256] = "";
-        if (store_ref_names(st, kinds[k].kind, &v, &n, err, sizeof(err)) < 0 ||
-            (kinds[k].kind != STORE_REF_ACCESS_LEVEL &&
-             store_ref_default(st, kinds[k].kind, dflt, sizeof(dflt), err, sizeof(err)) < 0)) {
+        if (list_kind(st, k, rq->json, body, err, sizeof(err)) < 0) {
             reply_fail(rep, body, 1, "%s", err);
-            store_names_free(v, n);
             store_close(&st);
             return;
         }
-        if (rq->json) {
-            sb_printf(body, "%s\"%s\":{\"names\":[", k ? "," : "", kinds[k].name);
-            for (size_t i = 0; i < n; i++) {
-                if (i)
-                    sb_puts(body, ",");
-                sb_json_str(body, v[i], strlen(v[i]));
-            }
-            sb_puts(body, "],\"default\":");
-            sb_json_str(body, dflt, strlen(dflt));
-            sb_puts(body, "}");
-        } else {
-            sb_printf(body, "%s (%zu)%s%s%s\n", kinds[k].name, n, *dflt ? ", default " : "", dflt,
-                      n == 0 && kinds[k].kind != STORE_REF_PATRON_TYPE ? ": none listed, any value is taken" : "");
-            for (size_t i = 0; i < n; i++)
-                sb_printf(body, "  %s\n", v[i]);
-        }
-        store_names_free(v, n);
     }
-    store_site *sites = NULL;
-    size_t ns = 0;
-    if (store_sites(st, &sites, &ns, err, sizeof(err)) == 0) {
-        if (rq->json)
-            sb_puts(body, ",\"site_access_levels\":{");
-        else
-            sb_puts(body, "default access level per site\n");
-        for (size_t i = 0; i < ns; i++) {
-            if (rq->json) {
-                sb_printf(body, "%s", i ? "," : "");
-                sb_json_str(body, sites[i].short_name, strlen(sites[i].short_name));
-                sb_puts(body, ":");
-                sb_json_str(body, sites[i].default_access_level, strlen(sites[i].default_access_level));
-            } else {
-                sb_printf(body, "  %-10s %s\n", sites[i].short_name,
-                          sites[i].default_access_level[0] ? sites[i].default_access_level : "(none)");
-            }
-        }
-        if (rq->json)
-            sb_puts(body, "}");
-        free(sites);
-    }
+    list_site_levels(st, rq->json, body);
     if (rq->json)
         sb_puts(body, "}\n");
     store_close(&st);
