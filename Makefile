@@ -72,10 +72,12 @@ $(B)/%.o: %.c $(PROTO_C) $(wildcard lib/*.h) $(wildcard */*.h)
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(B)/libps.a: $(LIB_O)
+	@rm -f $@
 	@ar rcs $@ $^
 
 $(B)/libmods.a: $(MODS_O)
 	@mkdir -p $(B)
+	@rm -f $@
 	@ar rcs $@ $(MODS_O)
 
 $(B)/patron-scheduler: $(B)/scheduler/main.o $(SCHED_O) $(B)/libps.a

@@ -17,7 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "call.h"
+#include "cluster.h"
 #include "curve.h"
 #include "status.h"
 #include "wire.h"
@@ -448,17 +449,14 @@ static int scheduler_ping(const ps_config *cfg, long timeout_ms)
         }                                                                                       \
     } while (0)
 
-static int up_once(ps_config *cfg, int workers, int redis_configured, started_set *started, char *err, size_t errlen)
+/* Fresh loopback ports for this start, written where every process (and
+ * patronctl) reads its configuration, and loaded into cfg; Redis's port
+ * into *rport. 0 / -1 with err. */
+static int write_ports(ps_config *cfg, int redis_configured, int *rport, char *err, size_t errlen)
 {
-    char absdata[PATH_MAX];
-    if (realpath(cfg->data_dir, absdata) == NULL) {
-        err_set(err, errlen, "%s: %s", cfg->data_dir, strerror(errno));
-        return -1;
-    }
-    /* Fresh loopback ports for this start, written where every process
-     * (and patronctl) reads its configuration. */
-    int rport = free_port(), cport = free_port(), jport = free_port(), wport = free_port();
-    if (rport < 0 || cport < 0 || jport < 0 || wport < 0) {
+    *rport = free_port();
+    int cport = free_port(), jport = free_port(), wport = free_port();
+    if (*rport < 0 || cport < 0 || jport < 0 || wport < 0) {
         err_set(err, errlen, "no free loopback port");
         return -1;
     }
@@ -466,7 +464,7 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, started_se
     sb_init(&conf);
     sb_puts(&conf, "# written by patronctl up: where this cluster's parts listen\n");
     if (!redis_configured)
-        sb_printf(&conf, "redis_url=redis://127.0.0.1:%d\n", rport);
+        sb_printf(&conf, "redis_url=redis://127.0.0.1:%d\n", *rport);
     sb_printf(&conf, "control_endpoint=tcp://127.0.0.1:%d\njobs_endpoint=tcp://127.0.0.1:%d\nworkers_endpoint=tcp://127.0.0.1:%d\n",
               cport, jport, wport);
     char path[CONFIG_STR + 64];
@@ -475,25 +473,31 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, started_se
     sb_free(&conf);
     if (rc < 0 || config_load_file(cfg, path, err, errlen) < 0)
         return -1;
+    return 0;
+}
 
-    char bindir[PATH_MAX];
-    if (self_dir(bindir, sizeof(bindir)) < 0) {
-        err_set(err, errlen, "cannot find patronctl's own folder");
+/* A redis-server of the cluster's own on rport, answering PING. 0 / -1. */
+static int start_redis(ps_config *cfg, const char *absdata, int rport, started_set *started, char *err,
+                       size_t errlen)
+{
+    char portarg[16], rdir[PATH_MAX + 16], rlog[PATH_MAX + 32];
+    snprintf(portarg, sizeof(portarg), "%d", rport);
+    snprintf(rdir, sizeof(rdir), "%s/redis", absdata);
+    snprintf(rlog, sizeof(rlog), "%s/logs/redis-server.log", absdata);
+    char *argv[] = {"/usr/bin/redis-server", "--port", portarg, "--bind", "127.0.0.1", "--dir", rdir,
+                    "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", rlog, NULL};
+    if (access(argv[0], X_OK) != 0)
+        argv[0] = "/usr/local/bin/redis-server";
+    if (spawn(cfg, "redis", argv, started, err, errlen) < 0)
         return -1;
-    }
-    if (!redis_configured) {
-        char portarg[16], rdir[PATH_MAX + 16], rlog[PATH_MAX + 32];
-        snprintf(portarg, sizeof(portarg), "%d", rport);
-        snprintf(rdir, sizeof(rdir), "%s/redis", absdata);
-        snprintf(rlog, sizeof(rlog), "%s/logs/redis-server.log", absdata);
-        char *argv[] = {"/usr/bin/redis-server", "--port", portarg, "--bind", "127.0.0.1", "--dir", rdir,
-                        "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", rlog, NULL};
-        if (access(argv[0], X_OK) != 0)
-            argv[0] = "/usr/local/bin/redis-server";
-        if (spawn(cfg, "redis", argv, started, err, errlen) < 0)
-            return -1;
-        WAIT_FOR(redis_ping(cfg->redis_url), "redis", "PING");
-    }
+    WAIT_FOR(redis_ping(cfg->redis_url), "redis", "PING");
+    return 0;
+}
+
+/* The broker, N workers and the scheduler from bindir, each waited for. 0 / -1. */
+static int start_programs(ps_config *cfg, const char *bindir, const char *absdata, int workers, started_set *started,
+                          char *err, size_t errlen)
+{
     char exe[PATH_MAX + 32], datarg[PATH_MAX];
     str_copy(datarg, sizeof(datarg), absdata);
     snprintf(exe, sizeof(exe), "%s/patron-broker", bindir);
@@ -517,7 +521,29 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, started_se
         return -1;
     WAIT_FOR(scheduler_ping(cfg, 500), "scheduler", "ping");
     WAIT_FOR(broker_workers(cfg) >= workers, "broker", "workers registered");
-    char wn[32];
+    return 0;
+}
+
+static int up_once(ps_config *cfg, int workers, int redis_configured, started_set *started, char *err, size_t errlen)
+{
+    char absdata[PATH_MAX];
+    if (realpath(cfg->data_dir, absdata) == NULL) {
+        err_set(err, errlen, "%s: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
+    int rport;
+    if (write_ports(cfg, redis_configured, &rport, err, errlen) < 0)
+        return -1;
+    char bindir[PATH_MAX];
+    if (self_dir(bindir, sizeof(bindir)) < 0) {
+        err_set(err, errlen, "cannot find patronctl's own folder");
+        return -1;
+    }
+    if (!redis_configured && start_redis(cfg, absdata, rport, started, err, errlen) < 0)
+        return -1;
+    if (start_programs(cfg, bindir, absdata, workers, started, err, errlen) < 0)
+        return -1;
+    char wn[32], path[CONFIG_STR + 64];
     snprintf(wn, sizeof(wn), "%d", workers);
     run_path(cfg, "workers", "count", path, sizeof(path));
     file_write_atomic(path, wn, strlen(wn), NULL, 0);
@@ -732,4 +758,50 @@ int cluster_down(ps_config *cfg, int *stopped, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     return 0;
+}
+
+/* ---- the commands ---- */
+
+int cmd_up(const cli_ctx *c)
+{
+    ps_config *cfg = c->cfg;
+    int workers = (int)cli_number(c, "--workers", 0); /* not given: a running cluster's count is fine */
+    char userconf[CONFIG_STR + 32];
+    snprintf(userconf, sizeof(userconf), "%s/patronsync.conf", cfg->data_dir);
+    int redis_configured = getenv("PATRONSYNC_REDIS_URL") != NULL;
+    size_t len;
+    char *uc = file_read_all(userconf, 1 << 20, &len, NULL, 0);
+    if (uc) {
+        redis_configured |= strstr(uc, "redis_url") != NULL;
+        free(uc);
+    }
+    char err[2 * ERRLEN];
+    int rc = cluster_up(cfg, workers, redis_configured, err, sizeof(err));
+    if (rc == 1) {
+        printf("%s\n", err);
+        return PS_EXIT_OK;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "patronctl up: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    printf("cluster up under %s: %d workers, scheduler at %s, Redis at %s\n", cfg->data_dir,
+           workers > 0 ? workers : CLUSTER_DEFAULT_WORKERS, cfg->control_endpoint, cfg->redis_url);
+    printf("administrator token: %s/admin.token\n", cfg->data_dir);
+    return PS_EXIT_OK;
+}
+
+int cmd_down(const cli_ctx *c)
+{
+    char err[ERRLEN];
+    int stopped = 0;
+    if (cluster_down(c->cfg, &stopped, err, sizeof(err)) < 0) {
+        fprintf(stderr, "patronctl down: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    if (stopped == 0)
+        printf("the cluster under %s was not running; nothing to stop\n", c->cfg->data_dir);
+    else
+        printf("cluster under %s stopped\n", c->cfg->data_dir);
+    return PS_EXIT_OK;
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "jobctl.h"
+#include "call.h"
+#include "jobs.h"
 
 int jobctl_cmd(const cli_ctx *c)
 {

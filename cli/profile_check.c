@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "profile_check.h"
 #include "csvscan.h"
 #include "encoding.h"
 #include "patron.h"
@@ -213,6 +213,66 @@ done:
     patron_rec_free(&out);
 }
 
+/* The store's reference data for the rules, when there is a store here:
+ * the store (NULL: none, said so) with ref loaded. */
+static store *rules_store(const ps_config *cfg, rules_ref *ref)
+{
+    char err[ERRLEN];
+    store *st = NULL;
+    memset(ref, 0, sizeof(*ref));
+    struct stat sb;
+    if (stat(cfg->store_path, &sb) == 0) {
+        st = store_open(cfg->store_path, 8, STORE_READONLY, err, sizeof(err));
+        if (st != NULL && rules_ref_load(ref, st, err, sizeof(err)) < 0)
+            store_close(&st);
+    }
+    if (st == NULL)
+        printf("note: no store at %s: the records are mapped, the patron rules are not applied\n", cfg->store_path);
+    return st;
+}
+
+/* One sample record: mapped field by field, then what the rules would do. */
+static void show_record(const profile *p, csvrow *row, const char *buf, const csvscan_rec *r, patron_rec *rec,
+                        const rules_ctx *ctx, store *st)
+{
+    char err[ERRLEN];
+    int max_col = profile_max_column(p), total = profile_column_total(p);
+    if (r->flags & CSVSCAN_UNTERMINATED) {
+        printf("  would skip: a quoted field is not closed before the end of the file\n");
+        return;
+    }
+    if (csvrow_parse(row, buf + r->off, r->len, err, sizeof(err)) < 0) {
+        printf("  would skip: %s\n", err);
+        return;
+    }
+    size_t ncols = csvrow_count(row);
+    if ((int)ncols < max_col || (total > 0 && (int)ncols > total)) {
+        printf("  would skip: %zu fields; the profile expects %s%d\n", ncols,
+               (int)ncols < max_col ? "at least " : "at most ", (int)ncols < max_col ? max_col : total);
+        return;
+    }
+    const char *const *cols = csvrow_fields(row);
+    const size_t *lens = csvrow_lens(row);
+    if (profile_map(p, cols, lens, ncols, rec, err, sizeof(err)) < 0) {
+        printf("  would skip: %s\n", err);
+        return;
+    }
+    for (int f = 0; f < PF__COUNT; f++)
+        print_value(f, rec);
+    if (profile_rule_count(p, PR_SKIP) > 0 && profile_rule_matches(p, PR_SKIP, rec, cols, lens, ncols) == 1) {
+        printf("  SkipWhen matches: skipped by rule\n");
+        return;
+    }
+    if (profile_rule_count(p, PR_DELETE) > 0 && profile_rule_matches(p, PR_DELETE, rec, cols, lens, ncols) == 1)
+        printf("  DeleteWhen matches: the patron would be deleted%s\n",
+               profile_update_before_delete(p) ? " (updated first)" : "");
+    else if (profile_match_district_id(p) && profile_rule_count(p, PR_ASSOCIATION) > 0 &&
+             profile_rule_matches(p, PR_ASSOCIATION, rec, cols, lens, ncols) == 1)
+        printf("  AssociationWhen matches: a patron stored at another site would be associated with this one\n");
+    else if (st != NULL)
+        print_decision(ctx, st, r->line, rec);
+}
+
 static int show_sample(const ps_config *cfg, const profile *p, const char *csv, const char *enc, int64_t nrec)
 {
     char err[ERRLEN];
@@ -222,21 +282,10 @@ static int show_sample(const ps_config *cfg, const profile *p, const char *csv, 
         fprintf(stderr, "patronctl: %s\n", err);
         return PS_EXIT_FAILED;
     }
-    /* The rules' reference data, when there is a store here. */
-    store *st = NULL;
     rules_ref ref;
-    memset(&ref, 0, sizeof(ref));
+    store *st = rules_store(cfg, &ref);
     rules_ctx ctx;
-    struct stat sb;
-    if (stat(cfg->store_path, &sb) == 0) {
-        st = store_open(cfg->store_path, 8, STORE_READONLY, err, sizeof(err));
-        if (st != NULL && rules_ref_load(&ref, st, err, sizeof(err)) < 0)
-            store_close(&st);
-    }
-    if (st == NULL)
-        printf("note: no store at %s: the records are mapped, the patron rules are not applied\n", cfg->store_path);
     rules_ctx_init(&ctx, &ref, profile_match_district_id(p), profile_site_default(p));
-
     csvrow *row = csvrow_new((size_t)cfg->max_fields);
     patron_rec rec;
     patron_rec_init(&rec);
@@ -244,7 +293,6 @@ static int show_sample(const ps_config *cfg, const profile *p, const char *csv, 
     csvscan_init(&sc, buf, len, 1, (size_t)cfg->max_record_bytes);
     csvscan_rec r;
     int64_t skip = profile_rows_to_skip(p), shown = 0;
-    int max_col = profile_max_column(p), total = profile_column_total(p);
     while (row != NULL && shown < nrec && csvscan_next(&sc, &r)) {
         if (skip > 0) {
             skip--;
@@ -252,40 +300,7 @@ static int show_sample(const ps_config *cfg, const profile *p, const char *csv, 
         }
         shown++;
         printf("\n%s line %llu:\n", csv, (unsigned long long)r.line);
-        if (r.flags & CSVSCAN_UNTERMINATED) {
-            printf("  would skip: a quoted field is not closed before the end of the file\n");
-            continue;
-        }
-        if (csvrow_parse(row, buf + r.off, r.len, err, sizeof(err)) < 0) {
-            printf("  would skip: %s\n", err);
-            continue;
-        }
-        size_t ncols = csvrow_count(row);
-        if ((int)ncols < max_col || (total > 0 && (int)ncols > total)) {
-            printf("  would skip: %zu fields; the profile expects %s%d\n", ncols,
-                   (int)ncols < max_col ? "at least " : "at most ", (int)ncols < max_col ? max_col : total);
-            continue;
-        }
-        const char *const *cols = csvrow_fields(row);
-        const size_t *lens = csvrow_lens(row);
-        if (profile_map(p, cols, lens, ncols, &rec, err, sizeof(err)) < 0) {
-            printf("  would skip: %s\n", err);
-            continue;
-        }
-        for (int f = 0; f < PF__COUNT; f++)
-            print_value(f, &rec);
-        if (profile_rule_count(p, PR_SKIP) > 0 && profile_rule_matches(p, PR_SKIP, &rec, cols, lens, ncols) == 1) {
-            printf("  SkipWhen matches: skipped by rule\n");
-            continue;
-        }
-        if (profile_rule_count(p, PR_DELETE) > 0 && profile_rule_matches(p, PR_DELETE, &rec, cols, lens, ncols) == 1)
-            printf("  DeleteWhen matches: the patron would be deleted%s\n",
-                   profile_update_before_delete(p) ? " (updated first)" : "");
-        else if (profile_match_district_id(p) && profile_rule_count(p, PR_ASSOCIATION) > 0 &&
-                 profile_rule_matches(p, PR_ASSOCIATION, &rec, cols, lens, ncols) == 1)
-            printf("  AssociationWhen matches: a patron stored at another site would be associated with this one\n");
-        else if (st != NULL)
-            print_decision(&ctx, st, r.line, &rec);
+        show_record(p, row, buf, &r, &rec, &ctx, st);
     }
     if (shown == 0)
         printf("\n%s: no records after the %d row(s) to skip\n", csv, profile_rows_to_skip(p));
@@ -301,12 +316,7 @@ int profile_cmd(const cli_ctx *c)
 {
     const ps_config *cfg = c->cfg;
     const char *file = c->pos[0], *csv = cli_value(c, "--csv"), *enc = cli_value(c, "--encoding");
-    int64_t nrec = 5;
-    const char *records = cli_value(c, "--records");
-    if (records && parse_i64(records, 1, 100000, &nrec) < 0) {
-        fprintf(stderr, "patronctl profile check: --records '%s' is not a number from 1 to 100000\n", records);
-        return PS_EXIT_USAGE;
-    }
+    int64_t nrec = cli_number(c, "--records", 5);
     if (enc && *enc && !encoding_known(enc)) {
         fprintf(stderr, "patronctl profile check: encoding '%s' is not known\n", enc);
         return PS_EXIT_USAGE;

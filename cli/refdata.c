@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "refdata.h"
+#include "call.h"
 
 int ref_cmd(const cli_ctx *c)
 {

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "schedule.h"
+#include "call.h"
+#include "jobs.h"
 
 /* The job id of a schedule run's reply: "ID\n" or {"job_id":"ID"}. */
 static void reply_job_id(const char *b, int json, char *id, size_t idlen)

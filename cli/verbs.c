@@ -1,7 +1,8 @@
 /* verbs: patronctl's commands as one table — name, sub-command, operands,
  * options, what each needs of the cluster, its handler — and what the
- * table drives: the dispatch, `patronctl help`, `COMMAND --help`, option
- * parsing, and the messages for an unknown word (with the nearest one).
+ * table drives: the dispatch, `patronctl help`, `COMMAND --help`, and the
+ * messages for an unknown word (with the nearest one); args.c parses a
+ * command's words by its options.
  * A new command is a row here and a handler; docs/OPERATORS.md lists them. */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,21 +13,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "verbs.h"
 
-#define FLAG(n, h) {n, CLI_FLAG, NULL, NULL, NULL, h}
-#define VALUE(n, a, h) {n, CLI_VALUE, a, NULL, NULL, h}
-#define KFLAG(n, k, v, h) {n, CLI_FLAG, NULL, k, v, h}
-#define KVALUE(n, a, k, h) {n, CLI_VALUE, a, k, NULL, h}
-#define KYESNO(n, k, h) {n, CLI_YESNO, "yes|no", k, NULL, h}
-#define END {NULL, 0, NULL, NULL, NULL, NULL}
+#include "args.h"
+#include "cluster.h"
+#include "jobctl.h"
+#include "jobs.h"
+#include "nearest.h"
+#include "profile_check.h"
+#include "refdata.h"
+#include "run.h"
+#include "schedule.h"
+#include "sites.h"
+
+#define FLAG(n, h) {n, CLI_FLAG, NULL, NULL, NULL, h, 0, 0}
+#define VALUE(n, a, h) {n, CLI_VALUE, a, NULL, NULL, h, 0, 0}
+#define NUMBER(n, a, lo, hi, h) {n, CLI_NUMBER, a, NULL, NULL, h, lo, hi}
+#define KFLAG(n, k, v, h) {n, CLI_FLAG, NULL, k, v, h, 0, 0}
+#define KVALUE(n, a, k, h) {n, CLI_VALUE, a, k, NULL, h, 0, 0}
+#define KYESNO(n, k, h) {n, CLI_YESNO, "yes|no", k, NULL, h, 0, 0}
+#define END {NULL, 0, NULL, NULL, NULL, NULL, 0, 0}
 
 /* ---- options ---- */
 
 static const cli_opt o_json[] = {FLAG("--json", "print one JSON object"), END};
 static const cli_optgroup g_json[] = {{NULL, o_json}, {NULL, NULL}};
 
-static const cli_opt o_up[] = {VALUE("--workers", "N", "how many workers to start (1-256, default 3)"), END};
+static const cli_opt o_up[] = {NUMBER("--workers", "N", 1, 256, "how many workers to start (1-256, default 3)"), END};
 static const cli_optgroup g_up[] = {{NULL, o_up}, {NULL, NULL}};
 
 static const cli_opt o_site_add[] = {
@@ -77,7 +90,7 @@ static const cli_optgroup g_undo[] = {{NULL, o_undo}, {NULL, NULL}};
 
 static const cli_opt o_profile[] = {
     VALUE("--csv", "SAMPLE.csv", "map the first records of a sample file field by field"),
-    VALUE("--records", "N", "how many records of the sample (1-100000, default 5)"),
+    NUMBER("--records", "N", 1, 100000, "how many records of the sample (1-100000, default 5)"),
     VALUE("--encoding", "ENC", "the sample's encoding (default: the profile's CsvTextEncoding)"),
     END};
 static const cli_optgroup g_profile[] = {{NULL, o_profile}, {NULL, NULL}};
@@ -194,77 +207,7 @@ static const char *const help_tail =
     "Exit status: 0 done (a job: complete), 1 failed, 2 usage, 3 complete with errors, 4 held,\n"
     "5 not found (a job, patron, schedule or a file named), 6 refused (permission or token).\n";
 
-/* ---- nearest word ---- */
-
-/* Edit distance with adjacent transpositions (optimal string alignment):
- * "jbos" is one from "jobs". Words past 63 bytes count as far. */
-static size_t distance(const char *a, const char *b)
-{
-    size_t n = strlen(a), m = strlen(b);
-    if (n > 63 || m > 63)
-        return 64;
-    size_t d[64][64];
-    for (size_t i = 0; i <= n; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= m; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= n; i++) {
-        for (size_t j = 1; j <= m; j++) {
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[n][m];
-}
-
-/* Keeps the nearest candidate seen that is near enough to suggest. */
-typedef struct {
-    const char *word;
-    const char *best;
-    size_t dist;
-} nearest;
-
-static void nearest_init(nearest *n, const char *word)
-{
-    n->word = word;
-    n->best = NULL;
-    n->dist = (size_t)-1;
-}
-
-static void nearest_try(nearest *n, const char *cand)
-{
-    size_t d = distance(n->word, cand);
-    size_t len = strlen(n->word);
-    /* Near enough: a slip of two, a third of the word, or its beginning. */
-    int near = d <= 2 || d * 3 <= len || (len >= 3 && strncmp(cand, n->word, len) == 0);
-    if (near && d < n->dist) {
-        n->best = cand;
-        n->dist = d;
-    }
-}
-
-/* "; did you mean 'X'?" or "". */
-static void did_you_mean(const nearest *n, char *out, size_t outlen)
-{
-    if (n->best)
-        snprintf(out, outlen, "; did you mean '%s'?", n->best);
-    else
-        out[0] = '\0';
-}
-
 /* ---- help ---- */
-
-void cli_verb_words(const cli_verb *v, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "patronctl %s%s%s", v->name, v->sub ? " " : "", v->sub ? v->sub : "");
-}
 
 static size_t nopts(const cli_verb *v)
 {
@@ -417,7 +360,7 @@ static int unknown_command(const char *word)
     for (size_t i = 0; i < cli_nverbs; i++)
         nearest_try(&n, cli_verbs[i].name);
     char hint[160];
-    did_you_mean(&n, hint, sizeof(hint));
+    nearest_hint(&n, hint, sizeof(hint));
     /* `patronctl approve`: the word is a sub-command of one. */
     if (n.best == NULL) {
         for (size_t i = 0; i < cli_nverbs && !hint[0]; i++)
@@ -436,7 +379,7 @@ static int unknown_sub(const char *name, const char *word)
         if (strcmp(cli_verbs[i].name, name) == 0)
             nearest_try(&n, cli_verbs[i].sub);
     char hint[160];
-    did_you_mean(&n, hint, sizeof(hint));
+    nearest_hint(&n, hint, sizeof(hint));
     fprintf(stderr, "patronctl %s: unknown command '%s'%s\n'patronctl %s --help' lists its commands.\n", name, word,
             hint, name);
     return PS_EXIT_USAGE;
@@ -460,207 +403,6 @@ static int cmd_help(const cli_ctx *c)
         return c->npos > 1 && has_subs(name) ? unknown_sub(name, c->pos[1]) : unknown_command(name);
     print_verb_help(v, stdout);
     return PS_EXIT_OK;
-}
-
-/* ---- options ---- */
-
-static const cli_opt *find_opt(const cli_verb *v, const char *name, size_t len)
-{
-    for (const cli_optgroup *g = v->groups; g && g->opts; g++)
-        for (const cli_opt *o = g->opts; o->name; o++)
-            if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
-                return o;
-    return NULL;
-}
-
-static int yes_no_word(const char *s)
-{
-    static const char *words[] = {"yes", "no", "y", "n", "true", "false", "on", "off", "1", "0"};
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strcasecmp(s, words[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* argv (the words after the command's own) into c. 0, or -1 printed. */
-static int parse(cli_ctx *c, int argc, char **argv)
-{
-    const cli_verb *v = c->verb;
-    char words[96];
-    cli_verb_words(v, words, sizeof(words));
-    int only_operands = 0;
-    for (int i = 0; i < argc; i++) {
-        char *s = argv[i];
-        if (!only_operands && strcmp(s, "--") == 0) {
-            only_operands = 1;
-            continue;
-        }
-        if (only_operands || s[0] != '-' || s[1] != '-') {
-            if (c->npos == CLI_MAX_ARGS || c->npos >= v->max_args) {
-                fprintf(stderr, "%s: unexpected argument '%s' (usage: patronctl %s%s%s%s%s; quote a name with spaces)\n",
-                        words, s, v->name, v->sub ? " " : "", v->sub ? v->sub : "", v->args[0] ? " " : "", v->args);
-                return -1;
-            }
-            c->pos[c->npos++] = s;
-            continue;
-        }
-        const char *eq = strchr(s, '=');
-        size_t len = eq ? (size_t)(eq - s) : strlen(s);
-        const cli_opt *o = find_opt(v, s, len);
-        if (o == NULL) {
-            char name[128];
-            snprintf(name, sizeof(name), "%.*s", (int)(len < 100 ? len : 100), s);
-            nearest n;
-            nearest_init(&n, name);
-            for (const cli_optgroup *g = v->groups; g && g->opts; g++)
-                for (const cli_opt *k = g->opts; k->name; k++)
-                    nearest_try(&n, k->name);
-            char hint[160];
-            did_you_mean(&n, hint, sizeof(hint));
-            fprintf(stderr, "%s: unknown option '%s'%s\n'%s --help' lists its options.\n", words, name, hint, words);
-            return -1;
-        }
-        const char *value = o->value ? o->value : "1";
-        if (o->kind == CLI_FLAG && eq) {
-            fprintf(stderr, "%s: %s takes no value\n", words, o->name);
-            return -1;
-        }
-        if (o->kind == CLI_VALUE || (o->kind == CLI_YESNO && eq)) {
-            if (eq) {
-                value = eq + 1;
-            } else if (i + 1 < argc) {
-                value = argv[++i];
-            } else {
-                fprintf(stderr, "%s: %s needs a value (%s)\n", words, o->name, o->arg);
-                return -1;
-            }
-        } else if (o->kind == CLI_YESNO) {
-            if (i + 1 < argc && yes_no_word(argv[i + 1]))
-                value = argv[++i];
-            else
-                value = "yes";
-        }
-        if (c->nopt == CLI_MAX_OPTS) {
-            fprintf(stderr, "%s: too many options (at most %d)\n", words, CLI_MAX_OPTS);
-            return -1;
-        }
-        c->opt[c->nopt] = o;
-        c->val[c->nopt] = value;
-        c->nopt++;
-    }
-    if (c->npos < v->min_args) {
-        fprintf(stderr, "%s: expected %s (usage: patronctl %s%s%s %s)\n", words, v->args, v->name, v->sub ? " " : "",
-                v->sub ? v->sub : "", v->args);
-        return -1;
-    }
-    return 0;
-}
-
-const char *cli_value(const cli_ctx *c, const char *name)
-{
-    for (int i = c->nopt - 1; i >= 0; i--)
-        if (strcmp(c->opt[i]->name, name) == 0)
-            return c->val[i];
-    return NULL;
-}
-
-int cli_flag(const cli_ctx *c, const char *name)
-{
-    return cli_value(c, name) != NULL;
-}
-
-void cli_put_opt(Patronsync__ControlRequest *rq, Patronsync__ControlRequest__OptsEntry *store, const char *key,
-                 const char *value)
-{
-    for (size_t i = 0; i < rq->n_opts; i++) {
-        if (strcmp(rq->opts[i]->key, key) == 0) {
-            rq->opts[i]->value = (char *)value; /* given twice: the later wins */
-            return;
-        }
-    }
-    Patronsync__ControlRequest__OptsEntry *e = &store[rq->n_opts];
-    patronsync__control_request__opts_entry__init(e);
-    e->key = (char *)key;
-    e->value = (char *)value;
-    rq->opts[rq->n_opts++] = e;
-}
-
-int cli_put_keyed(const cli_ctx *c, Patronsync__ControlRequest *rq, Patronsync__ControlRequest__OptsEntry *store,
-                  size_t cap)
-{
-    for (int i = 0; i < c->nopt; i++) {
-        if (c->opt[i]->key == NULL)
-            continue;
-        if (rq->n_opts >= cap) {
-            fprintf(stderr, "patronctl: too many options\n");
-            return -1;
-        }
-        cli_put_opt(rq, store, c->opt[i]->key, c->val[i]);
-    }
-    return 0;
-}
-
-int cli_unreadable(const cli_ctx *c, const char *path, const char *why)
-{
-    char words[96];
-    cli_verb_words(c->verb, words, sizeof(words));
-    fprintf(stderr, "%s: cannot read %s: %s\n", words, path, why);
-    return PS_EXIT_NOT_FOUND;
-}
-
-/* What kind of file a mode is, for a refusal. */
-static const char *file_kind(mode_t m)
-{
-    if (S_ISDIR(m))
-        return "a folder";
-    if (S_ISFIFO(m))
-        return "a fifo";
-    if (S_ISCHR(m) || S_ISBLK(m))
-        return "a device";
-    if (S_ISSOCK(m))
-        return "a socket";
-    return "not a regular file";
-}
-
-int cli_open_operand(const cli_ctx *c, const char *path, int *fd)
-{
-    /* O_NONBLOCK: opening a fifo does not wait for a writer. */
-    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (*fd < 0)
-        return cli_unreadable(c, path, strerror(errno));
-    struct stat sb;
-    if (fstat(*fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
-        char words[96];
-        cli_verb_words(c->verb, words, sizeof(words));
-        if (S_ISREG(sb.st_mode))
-            fprintf(stderr, "%s: cannot read %s: %s\n", words, path, strerror(e));
-        else
-            fprintf(stderr, "%s: %s is %s; only a regular file is read\n", words, path, file_kind(sb.st_mode));
-        close(*fd);
-        *fd = -1;
-        return PS_EXIT_USAGE;
-    }
-    int fl = fcntl(*fd, F_GETFL);
-    if (fl >= 0)
-        fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
-    return 0;
-}
-
-char *cli_read_operand(const cli_ctx *c, const char *path, size_t max, size_t *len, int *rc)
-{
-    int fd;
-    *rc = cli_open_operand(c, path, &fd);
-    if (*rc != 0)
-        return NULL;
-    close(fd);
-    char err[ERRLEN];
-    char *data = file_read_all(path, max, len, err, sizeof(err));
-    if (data == NULL) {
-        *rc = cli_unreadable(c, path, err);
-        return NULL;
-    }
-    return data;
 }
 
 /* ---- dispatch ---- */
@@ -707,7 +449,7 @@ int cli_main(ps_config *cfg, int argc, char **argv)
     c->cfg = cfg;
     c->verb = v;
     int rc = PS_EXIT_USAGE;
-    if (parse(c, argc - first, argv + first) == 0) {
+    if (cli_parse(c, argc - first, argv + first) == 0) {
         char err[ERRLEN];
         if (v->needs != CLI_LOCAL && cluster_check(cfg, v->needs, err, sizeof(err)) < 0) {
             char words[96];

@@ -210,7 +210,7 @@ uint64_t hash64_fast(const void *data, size_t len, uint64_t seed)
     return h;
 }
 
-int slots_grow(uint64_t **v, size_t *cap, size_t first, size_t (*home)(uint64_t slot))
+int hashtab_grow(uint64_t **v, size_t *cap, size_t first, size_t (*home)(uint64_t entry))
 {
     size_t ncap = *cap ? *cap * 2 : first;
     uint64_t *nv = calloc(ncap, sizeof(*nv));
@@ -284,7 +284,7 @@ int strset_add(strset *s, const char *k, size_t len)
     if (buf_reserve(&s->arena, &s->acap, s->alen + len + 1, 4096) < 0)
         return -1;
     if ((s->n + 1) * 2 > s->cap) {
-        if (slots_grow(&s->slot, &s->cap, 1024, strset_home) < 0)
+        if (hashtab_grow(&s->slot, &s->cap, 1024, strset_home) < 0)
             return -1;
         i = strset_find(s, k, len, h); /* its place in the larger table */
     }

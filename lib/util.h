@@ -73,10 +73,10 @@ int file_write_once(const char *path, const void *data, size_t len, char *err, s
 /* mkdir -p. 0 / -1. */
 int mkdir_p(const char *path, int mode, char *err, size_t errlen);
 
-/* Double an open-addressing table of 64-bit slots (0: empty; *cap a power
- * of two, 0 at first: `first` slots), each slot placed again from
- * home(slot) on. 0 / -1 (no memory; the table unchanged). */
-int slots_grow(uint64_t **v, size_t *cap, size_t first, size_t (*home)(uint64_t slot));
+/* Double an open-addressing hash table of 64-bit entries (0: empty; *cap
+ * a power of two, 0 at first: `first` entries), each entry placed again
+ * from home(entry) on. 0 / -1 (no memory; the table unchanged). */
+int hashtab_grow(uint64_t **v, size_t *cap, size_t first, size_t (*home)(uint64_t entry));
 
 /* A set of strings: the bytes in one arena, an open-addressing table of
  * 8-byte slots (32-bit hash, arena offset) kept at most half full — about

@@ -1,7 +1,6 @@
 /* jobctl: the operator's verbs on finished and held jobs — approve and
  * discard a held job (passed to the broker, which keeps held jobs), undo a
- * job from its before-images — and the safety options of a run-now.
- * docs/SAFETY.md. */
+ * job from its before-images. docs/SAFETY.md. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,8 @@
 #include "log.h"
 #include "rules.h"
 #include "safety.h"
-#include "scheduler.h"
-#include "schedules.h"
-#include "slots.h"
+#include "jobctl.h"
+#include "reply.h"
 #include "stage.h"
 #include "store.h"
 #include "summary.h"
@@ -28,29 +26,6 @@ static void utc_time(int64_t ms, char *out, size_t outlen)
     struct tm tm;
     if (gmtime_r(&t, &tm) == NULL || strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
         str_copy(out, outlen, "?");
-}
-
-/* ---- run-now options ---- */
-
-int jobctl_run_options(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__JobOptions *o,
-                       int64_t *fired_at_ms, char *local_date, size_t datelen, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < rq->n_opts; i++) {
-        const char *k = rq->opts[i]->key;
-        if (safety_is_option(k) && safety_option_set(o, k, rq->opts[i]->value, err, errlen) < 0)
-            return -1;
-    }
-    if (safety_validate(o, err, errlen) < 0)
-        return -1;
-    /* The scheduler's clock (tests move it): the job's day for missing
-     * patrons is the district's calendar day at that instant. */
-    int64_t now = now_ms();
-    *fired_at_ms = now + (schedules_clock(s->cfg) - now / 1000) * 1000;
-    int off = 0;
-    if (slots_utc_offset(s->cfg->timezone, *fired_at_ms / 1000, &off, NULL, 0) < 0)
-        off = 0;
-    safety_date_of(*fired_at_ms / 1000 + off, local_date, datelen);
-    return 0;
 }
 
 /* ---- approve / discard: the broker keeps held jobs ---- */
@@ -124,7 +99,7 @@ static void verb_decide(scheduler *s, const char *user, const Patronsync__Contro
                         Patronsync__ControlReply *rep, strbuf *body)
 {
     if (rq->n_args != 1) {
-        control_fail(rep, body, PS_EXIT_USAGE, "job %s: expected the job id", action);
+        reply_fail(rep, body, PS_EXIT_USAGE, "job %s: expected the job id", action);
         return;
     }
     const char *id = rq->args[0];
@@ -135,10 +110,10 @@ static void verb_decide(scheduler *s, const char *user, const Patronsync__Contro
         char ended[64] = "";
         if (state[0] == '\0' && redis_state(s, id, ended, sizeof(ended)) == 0 && summary_state_final(ended) &&
             strcmp(ended, "held") != 0) {
-            control_fail(rep, body, PS_EXIT_FAILED, "job %s is not held: it ended %s", id, ended);
+            reply_fail(rep, body, PS_EXIT_FAILED, "job %s is not held: it ended %s", id, ended);
             return;
         }
-        control_fail(rep, body, strncmp(err, "no job", 6) == 0 ? PS_EXIT_NOT_FOUND : PS_EXIT_FAILED, "%s", err);
+        reply_fail(rep, body, strncmp(err, "no job", 6) == 0 ? PS_EXIT_NOT_FOUND : PS_EXIT_FAILED, "%s", err);
         return;
     }
     if (rq->json) {
@@ -169,7 +144,7 @@ static size_t id_home(uint64_t id)
 
 static int idset_add(idset *s, int64_t id)
 {
-    if ((s->n + 1) * 2 > s->cap && slots_grow(&s->v, &s->cap, 1024, id_home) < 0)
+    if ((s->n + 1) * 2 > s->cap && hashtab_grow(&s->v, &s->cap, 1024, id_home) < 0)
         return -1;
     size_t h = id_home((uint64_t)id) & (s->cap - 1);
     while (s->v[h] != 0) {
@@ -193,6 +168,7 @@ typedef struct {
     size_t nfailures;
     uint64_t removed, restored, reactivated, recreated, marks, assoc;
     patron_rec rec, img;
+    int in_txn; /* the store transaction is open */
 } undoer;
 
 #define LIST_CAP 1000 /* lines listed; the rest counted */
@@ -395,116 +371,132 @@ static void more_line(strbuf *sb, size_t n)
         sb_printf(sb, "  ... and %zu more\n", n - LIST_CAP);
 }
 
-static void verb_undo(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                      strbuf *body)
+/* Whether job id can be undone: it changed the store, and was not undone
+ * already. 0, or -1 with the refusal. */
+static int undo_allowed(undoer *u, const char *id, Patronsync__ControlReply *rep, strbuf *body)
 {
-    if (rq->n_args != 1) {
-        control_fail(rep, body, PS_EXIT_USAGE, "job undo: expected the job id");
-        return;
-    }
-    const char *id = rq->args[0];
-    const char *fv = control_opt(rq, "force");
-    char err[ERRLEN];
-    undoer u;
-    memset(&u, 0, sizeof(u));
-    u.job = id;
-    u.force = fv && strcmp(fv, "1") == 0;
-    sb_init(&u.conflicts);
-    sb_init(&u.failures);
-    patron_rec_init(&u.rec);
-    patron_rec_init(&u.img);
-    u.st = store_open(s->cfg->store_path, 64, 0, err, sizeof(err));
-    int in_txn = 0;
-    if (u.st == NULL) {
-        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
-        goto out;
-    }
     uint8_t *blob = NULL;
     size_t blen = 0;
-    int m = store_marker_get(u.st, id, "apply", &blob, &blen);
+    int m = store_marker_get(u->st, id, "apply", &blob, &blen);
     free(blob);
     blob = NULL;
-    if (m <= 0) {
-        control_fail(rep, body, m < 0 ? PS_EXIT_FAILED : PS_EXIT_NOT_FOUND,
+    if (m <= 0)
+        return reply_fail(rep, body, m < 0 ? PS_EXIT_FAILED : PS_EXIT_NOT_FOUND,
                "job %s changed nothing in the store (unknown, or not applied: a dry run, held, discarded or failed); nothing to undo",
                id);
-        goto out;
-    }
-    m = store_marker_get(u.st, id, "undo", &blob, &blen);
+    m = store_marker_get(u->st, id, "undo", &blob, &blen);
     if (m == 1) {
         char done[256];
         size_t n = blen < sizeof(done) - 1 ? blen : sizeof(done) - 1;
         memcpy(done, blob, n);
         done[n] = '\0';
         free(blob);
-        control_fail(rep, body, PS_EXIT_FAILED, "job %s was undone already (%s)", id, done);
-        goto out;
+        return reply_fail(rep, body, PS_EXIT_FAILED, "job %s was undone already (%s)", id, done);
     }
-    if (store_begin(u.st, 1, err, sizeof(err)) < 0) {
-        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
-        goto out;
-    }
-    in_txn = 1;
-    if (walk(&u, 1, err, sizeof(err)) < 0) {
-        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
-        goto out;
-    }
-    if (u.nconflicts > 0 && !u.force) {
-        more_line(&u.conflicts, u.nconflicts);
-        control_fail(rep, body, PS_EXIT_FAILED,
+    return 0;
+}
+
+/* Both passes inside the store transaction (u->in_txn): later changes
+ * first, then the before-images put back. 0, or -1 with the refusal. */
+static int undo_passes(undoer *u, const char *id, Patronsync__ControlReply *rep, strbuf *body)
+{
+    char err[ERRLEN];
+    if (store_begin(u->st, 1, err, sizeof(err)) < 0)
+        return reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+    u->in_txn = 1;
+    if (walk(u, 1, err, sizeof(err)) < 0)
+        return reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+    if (u->nconflicts > 0 && !u->force) {
+        more_line(&u->conflicts, u->nconflicts);
+        return reply_fail(rep, body, PS_EXIT_FAILED,
                "job %s not undone: %zu patron%s changed by later jobs since (undo those first, or "
                "'patronctl job undo %s --force' puts this job's before-images back anyway):\n%s",
-               id, u.nconflicts, u.nconflicts == 1 ? " was" : "s were", id, sb_str(&u.conflicts));
-        goto out;
+               id, u->nconflicts, u->nconflicts == 1 ? " was" : "s were", id, sb_str(&u->conflicts));
     }
-    if (walk(&u, 2, err, sizeof(err)) < 0) {
-        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
-        goto out;
+    if (walk(u, 2, err, sizeof(err)) < 0)
+        return reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+    if (u->nfailures > 0 && !u->force) {
+        more_line(&u->failures, u->nfailures);
+        return reply_fail(rep, body, PS_EXIT_FAILED, "job %s not undone: %zu patrons could not be put back:\n%s", id,
+                          u->nfailures, sb_str(&u->failures));
     }
-    if (u.nfailures > 0 && !u.force) {
-        more_line(&u.failures, u.nfailures);
-        control_fail(rep, body, PS_EXIT_FAILED, "job %s not undone: %zu patrons could not be put back:\n%s", id, u.nfailures,
-               sb_str(&u.failures));
-        goto out;
-    }
-    int64_t now = now_ms();
-    char when[40], summary[512];
+    return 0;
+}
+
+/* The line the job's notes, the log and the reply say. */
+static void undo_summary(const undoer *u, const char *user, int64_t now, char *out, size_t outlen)
+{
+    char when[40];
     utc_time(now, when, sizeof(when));
-    snprintf(summary, sizeof(summary),
+    snprintf(out, outlen,
              "Undone by %s at %s%s: %llu added removed, %llu updated put back, %llu inactivated put back, "
              "%llu deleted re-created, %llu missing-since marks put back, %llu site associations removed.",
-             user, when, u.force && u.nconflicts ? " (forced over later changes)" : "", (unsigned long long)u.removed,
-             (unsigned long long)u.restored, (unsigned long long)u.reactivated, (unsigned long long)u.recreated,
-             (unsigned long long)u.marks, (unsigned long long)u.assoc);
-    if (store_marker_put(u.st, id, "undo", (const uint8_t *)summary, strlen(summary), err, sizeof(err)) < 0 ||
-        store_commit(u.st, err, sizeof(err)) < 0) {
-        control_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+             user, when, u->force && u->nconflicts ? " (forced over later changes)" : "", (unsigned long long)u->removed,
+             (unsigned long long)u->restored, (unsigned long long)u->reactivated, (unsigned long long)u->recreated,
+             (unsigned long long)u->marks, (unsigned long long)u->assoc);
+}
+
+static void undo_reply(undoer *u, const char *id, int json, const char *summary, strbuf *body)
+{
+    if (json) {
+        sb_puts(body, "{\"job_id\":");
+        sb_json_str(body, id, strlen(id));
+        sb_printf(body, ",\"removed\":%llu,\"restored\":%llu,\"reactivated\":%llu,\"recreated\":%llu,\"marks\":%llu,"
+                        "\"associations\":%llu,\"forced_over\":%zu,\"not_restored\":%zu}\n",
+                  (unsigned long long)u->removed, (unsigned long long)u->restored, (unsigned long long)u->reactivated,
+                  (unsigned long long)u->recreated, (unsigned long long)u->marks, (unsigned long long)u->assoc,
+                  u->force ? u->nconflicts : 0, u->nfailures);
+        return;
+    }
+    sb_printf(body, "job %s: %s\n", id, summary);
+    if (u->nfailures > 0) {
+        more_line(&u->failures, u->nfailures);
+        sb_printf(body, "Not put back (another patron holds the District ID or barcode now):\n%s", sb_str(&u->failures));
+    }
+}
+
+void jobctl_undo(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                 strbuf *body)
+{
+    if (rq->n_args != 1) {
+        reply_fail(rep, body, PS_EXIT_USAGE, "job undo: expected the job id");
+        return;
+    }
+    const char *id = rq->args[0];
+    char err[ERRLEN];
+    undoer u;
+    memset(&u, 0, sizeof(u));
+    u.job = id;
+    u.force = reply_flag(rq, "force");
+    sb_init(&u.conflicts);
+    sb_init(&u.failures);
+    patron_rec_init(&u.rec);
+    patron_rec_init(&u.img);
+    u.st = store_open(s->cfg->store_path, 64, 0, err, sizeof(err));
+    if (u.st == NULL) {
+        reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         goto out;
     }
-    in_txn = 0;
+    if (undo_allowed(&u, id, rep, body) < 0 || undo_passes(&u, id, rep, body) < 0)
+        goto out;
+    int64_t now = now_ms();
+    char summary[512];
+    undo_summary(&u, user, now, summary, sizeof(summary));
+    if (store_marker_put(u.st, id, "undo", (const uint8_t *)summary, strlen(summary), err, sizeof(err)) < 0 ||
+        store_commit(u.st, err, sizeof(err)) < 0) {
+        reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
+        goto out;
+    }
+    u.in_txn = 0;
     status_job_set(s->redis, id, SK_JOB, "undone_by %s undone_ms %lld", user, (long long)now);
     status_job_note(s->redis, id, summary);
     status_event(s->redis, "job %s undone by %s", id, user);
     log_info("job %s: %s", id, summary);
     if (u.force && u.nconflicts > 0)
-        control_audit(s, user, "job.undo.force", id);
-    if (rq->json) {
-        sb_puts(body, "{\"job_id\":");
-        sb_json_str(body, id, strlen(id));
-        sb_printf(body, ",\"removed\":%llu,\"restored\":%llu,\"reactivated\":%llu,\"recreated\":%llu,\"marks\":%llu,"
-                        "\"associations\":%llu,\"forced_over\":%zu,\"not_restored\":%zu}\n",
-                  (unsigned long long)u.removed, (unsigned long long)u.restored, (unsigned long long)u.reactivated,
-                  (unsigned long long)u.recreated, (unsigned long long)u.marks, (unsigned long long)u.assoc,
-                  u.force ? u.nconflicts : 0, u.nfailures);
-    } else {
-        sb_printf(body, "job %s: %s\n", id, summary);
-        if (u.nfailures > 0) {
-            more_line(&u.failures, u.nfailures);
-            sb_printf(body, "Not put back (another patron holds the District ID or barcode now):\n%s", sb_str(&u.failures));
-        }
-    }
+        controldb_audit(s->db, user, "job.undo.force", id);
+    undo_reply(&u, id, rq->json, summary, body);
 out:
-    if (in_txn)
+    if (u.in_txn)
         store_rollback(u.st);
     store_close(&u.st);
     free(u.seen.v);
@@ -514,15 +506,14 @@ out:
     patron_rec_free(&u.img);
 }
 
-void jobctl_verb(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
-                 strbuf *body)
+void jobctl_approve(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                    strbuf *body)
 {
-    if (strcmp(rq->verb, "job.approve") == 0)
-        verb_decide(s, user, rq, "approve", rep, body);
-    else if (strcmp(rq->verb, "job.discard") == 0)
-        verb_decide(s, user, rq, "discard", rep, body);
-    else if (strcmp(rq->verb, "job.undo") == 0)
-        verb_undo(s, user, rq, rep, body);
-    else
-        control_fail(rep, body, PS_EXIT_USAGE, "unknown request '%s'", rq->verb);
+    verb_decide(s, user, rq, "approve", rep, body);
+}
+
+void jobctl_discard(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                    strbuf *body)
+{
+    verb_decide(s, user, rq, "discard", rep, body);
 }

@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "patron.h"
-#include "scheduler.h"
+#include "refdata.h"
+#include "reply.h"
 #include "store.h"
 
 static const struct {
@@ -23,7 +24,8 @@ static const struct {
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
+void refdata_add(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                 strbuf *body)
 {
     size_t k = NKINDS;
     if (rq->n_args >= 1)
@@ -31,20 +33,19 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
             if (strcmp(rq->args[0], kinds[k].name) == 0)
                 break;
     if (rq->n_args < 2 || k == NKINDS) {
-        control_fail(rep, body, 2, "ref add: expected patron-type|access-level|resource-group NAME... [--default]");
+        reply_fail(rep, body, 2, "ref add: expected patron-type|access-level|resource-group NAME... [--default]");
         return;
     }
-    const char *d = control_opt(rq, "default");
-    int as_default = d && strcmp(d, "1") == 0;
+    int as_default = reply_flag(rq, "default");
     if (as_default && (rq->n_args != 2 || kinds[k].kind == STORE_REF_ACCESS_LEVEL)) {
-        control_fail(rep, body, 2, "ref add: --default takes one patron type or resource group "
+        reply_fail(rep, body, 2, "ref add: --default takes one patron type or resource group "
                              "(access levels have a default per site: site add --access-level)");
         return;
     }
     for (size_t i = 1; i < rq->n_args; i++) {
         const char *n = rq->args[i];
         if (n[0] == '\0' || utf8_chars(n, strlen(n)) > (size_t)patron_fields[kinds[k].field].maxlen) {
-            control_fail(rep, body, 2, "%s '%s' must be 1 to %d characters", kinds[k].name, n,
+            reply_fail(rep, body, 2, "%s '%s' must be 1 to %d characters", kinds[k].name, n,
                    patron_fields[kinds[k].field].maxlen);
             return;
         }
@@ -52,11 +53,11 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, 0, err, sizeof(err));
     if (st == NULL) {
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
         return;
     }
     if (store_begin(st, 1, err, sizeof(err)) < 0) {
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
         store_close(&st);
         return;
     }
@@ -66,14 +67,14 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
                            : store_ref_add(st, kinds[k].kind, rq->args[i], NULL, err, sizeof(err));
         if (r < 0) {
             store_rollback(st);
-            control_fail(rep, body, 1, "%s", err);
+            reply_fail(rep, body, 1, "%s", err);
             store_close(&st);
             return;
         }
         added += r == 1;
     }
     if (store_commit(st, err, sizeof(err)) < 0)
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
     else if (as_default)
         sb_printf(body, "default %s: %s\n", kinds[k].name, rq->args[1]);
     else
@@ -81,80 +82,85 @@ static void ref_add(scheduler *s, const Patronsync__ControlRequest *rq, Patronsy
     store_close(&st);
 }
 
-static void ref_list(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
+/* One kind's names and default. 0, or -1 with err. */
+static int list_kind(store *st, size_t k, int json, strbuf *body, char *err, size_t errlen)
+{
+    char **v = NULL;
+    size_t n = 0;
+    char dflt[256] = "";
+    if (store_ref_names(st, kinds[k].kind, &v, &n, err, errlen) < 0 ||
+        (kinds[k].kind != STORE_REF_ACCESS_LEVEL && store_ref_default(st, kinds[k].kind, dflt, sizeof(dflt), err, errlen) < 0)) {
+        store_names_free(v, n);
+        return -1;
+    }
+    if (json) {
+        sb_printf(body, "%s\"%s\":{\"names\":[", k ? "," : "", kinds[k].name);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sb_puts(body, ",");
+            sb_json_str(body, v[i], strlen(v[i]));
+        }
+        sb_puts(body, "],\"default\":");
+        sb_json_str(body, dflt, strlen(dflt));
+        sb_puts(body, "}");
+    } else {
+        sb_printf(body, "%s (%zu)%s%s%s\n", kinds[k].name, n, *dflt ? ", default " : "", dflt,
+                  n == 0 && kinds[k].kind != STORE_REF_PATRON_TYPE ? ": none listed, any value is taken" : "");
+        for (size_t i = 0; i < n; i++)
+            sb_printf(body, "  %s\n", v[i]);
+    }
+    store_names_free(v, n);
+    return 0;
+}
+
+/* Each site's default access level (nothing when the sites cannot be read). */
+static void list_site_levels(store *st, int json, strbuf *body)
+{
+    char err[ERRLEN];
+    store_site *sites = NULL;
+    size_t ns = 0;
+    if (store_sites(st, &sites, &ns, err, sizeof(err)) < 0)
+        return;
+    if (json)
+        sb_puts(body, ",\"site_access_levels\":{");
+    else
+        sb_puts(body, "default access level per site\n");
+    for (size_t i = 0; i < ns; i++) {
+        if (json) {
+            sb_printf(body, "%s", i ? "," : "");
+            sb_json_str(body, sites[i].short_name, strlen(sites[i].short_name));
+            sb_puts(body, ":");
+            sb_json_str(body, sites[i].default_access_level, strlen(sites[i].default_access_level));
+        } else {
+            sb_printf(body, "  %-10s %s\n", sites[i].short_name,
+                      sites[i].default_access_level[0] ? sites[i].default_access_level : "(none)");
+        }
+    }
+    if (json)
+        sb_puts(body, "}");
+    free(sites);
+}
+
+void refdata_list(scheduler *s, const char *user, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep,
+                  strbuf *body)
 {
     char err[ERRLEN];
     store *st = store_open(s->cfg->store_path, 8, STORE_READONLY, err, sizeof(err));
     if (st == NULL) {
-        control_fail(rep, body, 1, "%s", err);
+        reply_fail(rep, body, 1, "%s", err);
         return;
     }
     if (rq->json)
         sb_puts(body, "{");
     for (size_t k = 0; k < NKINDS; k++) {
-        char **v = NULL;
-        size_t n = 0;
-        char dflt[256] = "";
-        if (store_ref_names(st, kinds[k].kind, &v, &n, err, sizeof(err)) < 0 ||
-            (kinds[k].kind != STORE_REF_ACCESS_LEVEL &&
-             store_ref_default(st, kinds[k].kind, dflt, sizeof(dflt), err, sizeof(err)) < 0)) {
-            control_fail(rep, body, 1, "%s", err);
-            store_names_free(v, n);
+        if (list_kind(st, k, rq->json, body, err, sizeof(err)) < 0) {
+            reply_fail(rep, body, 1, "%s", err);
             store_close(&st);
             return;
         }
-        if (rq->json) {
-            sb_printf(body, "%s\"%s\":{\"names\":[", k ? "," : "", kinds[k].name);
-            for (size_t i = 0; i < n; i++) {
-                if (i)
-                    sb_puts(body, ",");
-                sb_json_str(body, v[i], strlen(v[i]));
-            }
-            sb_puts(body, "],\"default\":");
-            sb_json_str(body, dflt, strlen(dflt));
-            sb_puts(body, "}");
-        } else {
-            sb_printf(body, "%s (%zu)%s%s%s\n", kinds[k].name, n, *dflt ? ", default " : "", dflt,
-                      n == 0 && kinds[k].kind != STORE_REF_PATRON_TYPE ? ": none listed, any value is taken" : "");
-            for (size_t i = 0; i < n; i++)
-                sb_printf(body, "  %s\n", v[i]);
-        }
-        store_names_free(v, n);
     }
-    store_site *sites = NULL;
-    size_t ns = 0;
-    if (store_sites(st, &sites, &ns, err, sizeof(err)) == 0) {
-        if (rq->json)
-            sb_puts(body, ",\"site_access_levels\":{");
-        else
-            sb_puts(body, "default access level per site\n");
-        for (size_t i = 0; i < ns; i++) {
-            if (rq->json) {
-                sb_printf(body, "%s", i ? "," : "");
-                sb_json_str(body, sites[i].short_name, strlen(sites[i].short_name));
-                sb_puts(body, ":");
-                sb_json_str(body, sites[i].default_access_level, strlen(sites[i].default_access_level));
-            } else {
-                sb_printf(body, "  %-10s %s\n", sites[i].short_name,
-                          sites[i].default_access_level[0] ? sites[i].default_access_level : "(none)");
-            }
-        }
-        if (rq->json)
-            sb_puts(body, "}");
-        free(sites);
-    }
+    list_site_levels(st, rq->json, body);
     if (rq->json)
         sb_puts(body, "}\n");
     store_close(&st);
-}
-
-int refdata_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body)
-{
-    if (strcmp(rq->verb, "ref.add") == 0)
-        ref_add(s, rq, rep, body);
-    else if (strcmp(rq->verb, "ref.list") == 0)
-        ref_list(s, rq, rep, body);
-    else
-        return 0;
-    return 1;
 }

@@ -374,6 +374,70 @@ static size_t tzif_data_len(const struct tzif_head *h, size_t tsize)
 }
 
 /* Parse TZif bytes into z (name not set). 0 / -1 with err. */
+/* What a step of reading a TZif file found: fine, refused with its own
+ * message in err, or not a valid TZif file. */
+enum { TZIF_OK = 0, TZIF_REFUSED = -1, TZIF_BAD = -2 };
+
+/* The transitions and their offsets (tsize: 4 or 8 bytes an instant). */
+static int tzif_transitions(const unsigned char *times, size_t tsize, const struct tzif_head *h, const char *name,
+                            zone *z, char *err, size_t errlen)
+{
+    const unsigned char *idx = times + (size_t)h->time * tsize;
+    const unsigned char *types = idx + h->time;
+    for (uint32_t i = 0; i < h->type; i++) {
+        int32_t o = (int32_t)be32(types + (size_t)i * 6);
+        if (o < -OFFSET_MAX || o > OFFSET_MAX || types[(size_t)i * 6 + 4] > 1)
+            return TZIF_BAD;
+    }
+    z->off0 = (int32_t)be32(types);
+    z->n = h->time;
+    if (z->n > 0) {
+        z->at = malloc(z->n * sizeof(*z->at));
+        z->off = malloc(z->n * sizeof(*z->off));
+        if (z->at == NULL || z->off == NULL) {
+            err_set(err, errlen, "time zone \"%s\": out of memory", name);
+            return TZIF_REFUSED;
+        }
+    }
+    for (size_t i = 0; i < z->n; i++) {
+        z->at[i] = tsize == 8 ? be64(times + i * 8) : (int64_t)(int32_t)be32(times + i * 4);
+        if (i > 0 && z->at[i] <= z->at[i - 1])
+            return TZIF_BAD;
+        if (idx[i] >= h->type)
+            return TZIF_BAD;
+        z->off[i] = (int32_t)be32(types + (size_t)idx[i] * 6);
+    }
+    return TZIF_OK;
+}
+
+/* The footer at pos: "\n" TZ-string "\n"; an empty string means none. */
+static int tzif_footer(const unsigned char *b, size_t len, size_t pos, const char *name, zone *z, char *err,
+                       size_t errlen)
+{
+    if (len - pos < 2 || b[pos] != '\n')
+        return TZIF_BAD;
+    const unsigned char *nl = memchr(b + pos + 1, '\n', len - pos - 1);
+    if (nl == NULL)
+        return TZIF_BAD;
+    size_t flen = (size_t)(nl - (b + pos + 1));
+    if (flen == 0)
+        return TZIF_OK;
+    char footer[256];
+    if (flen >= sizeof(footer))
+        return TZIF_BAD;
+    memcpy(footer, b + pos + 1, flen);
+    footer[flen] = '\0';
+    if (ptz_parse(footer, &z->footer) < 0) {
+        err_set(err, errlen, "time zone \"%s\": cannot parse its rule \"%s\"", name, footer);
+        return TZIF_REFUSED;
+    }
+    if (z->footer.std_off < -OFFSET_MAX || z->footer.std_off > OFFSET_MAX || z->footer.dst_off < -OFFSET_MAX ||
+        z->footer.dst_off > OFFSET_MAX)
+        return TZIF_BAD;
+    z->has_footer = 1;
+    return TZIF_OK;
+}
+
 static int tzif_parse(const unsigned char *b, size_t len, const char *name, zone *z, char *err,
                       size_t errlen)
 {
@@ -401,58 +465,13 @@ static int tzif_parse(const unsigned char *b, size_t len, const char *name, zone
         err_set(err, errlen, "time zone \"%s\": leap-second (\"right/\") zones are not supported", name);
         return -1;
     }
-    const unsigned char *times = b + pos;
-    const unsigned char *idx = times + (size_t)h.time * tsize;
-    const unsigned char *types = idx + h.time;
-    for (uint32_t i = 0; i < h.type; i++) {
-        int32_t o = (int32_t)be32(types + (size_t)i * 6);
-        if (o < -OFFSET_MAX || o > OFFSET_MAX || types[(size_t)i * 6 + 4] > 1)
-            goto bad;
-    }
-    z->off0 = (int32_t)be32(types);
-    z->n = h.time;
-    if (z->n > 0) {
-        z->at = malloc(z->n * sizeof(*z->at));
-        z->off = malloc(z->n * sizeof(*z->off));
-        if (z->at == NULL || z->off == NULL) {
-            err_set(err, errlen, "time zone \"%s\": out of memory", name);
-            return -1;
-        }
-    }
-    for (size_t i = 0; i < z->n; i++) {
-        z->at[i] = tsize == 8 ? be64(times + i * 8) : (int64_t)(int32_t)be32(times + i * 4);
-        if (i > 0 && z->at[i] <= z->at[i - 1])
-            goto bad;
-        if (idx[i] >= h.type)
-            goto bad;
-        z->off[i] = (int32_t)be32(types + (size_t)idx[i] * 6);
-    }
-    if (tsize == 8) {
-        pos += dlen;
-        /* Footer: "\n" TZ-string "\n"; an empty string means none. */
-        if (len - pos < 2 || b[pos] != '\n')
-            goto bad;
-        const unsigned char *nl = memchr(b + pos + 1, '\n', len - pos - 1);
-        if (nl == NULL)
-            goto bad;
-        size_t flen = (size_t)(nl - (b + pos + 1));
-        if (flen > 0) {
-            char footer[256];
-            if (flen >= sizeof(footer))
-                goto bad;
-            memcpy(footer, b + pos + 1, flen);
-            footer[flen] = '\0';
-            if (ptz_parse(footer, &z->footer) < 0) {
-                err_set(err, errlen, "time zone \"%s\": cannot parse its rule \"%s\"", name, footer);
-                return -1;
-            }
-            if (z->footer.std_off < -OFFSET_MAX || z->footer.std_off > OFFSET_MAX ||
-                z->footer.dst_off < -OFFSET_MAX || z->footer.dst_off > OFFSET_MAX)
-                goto bad;
-            z->has_footer = 1;
-        }
-    }
-    return 0;
+    int r = tzif_transitions(b + pos, tsize, &h, name, z, err, errlen);
+    if (r == TZIF_OK && tsize == 8)
+        r = tzif_footer(b, len, pos + dlen, name, z, err, errlen);
+    if (r == TZIF_OK)
+        return 0;
+    if (r == TZIF_REFUSED)
+        return -1;
 bad:
     err_set(err, errlen, "time zone \"%s\": %s/%s is not a valid TZif file", name, ZONEINFO_DIR, name);
     return -1;

@@ -4,8 +4,10 @@
  * killed at a claim, two schedulers on one control.db — and the schedule
  * verbs' checks. No broker or Redis: what the step queues is read back
  * from the outbox table it writes. */
-#include "schedules.h"
+#include "schedule_parse.h"
+#include "schedule_timing.h"
 #include "t.h"
+#include "t_control.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -24,11 +26,7 @@
 static const char *PROFILE =
     "MatchUsingDistrictID=true\nInputRowsToSkip=1\nfield_districtID={1}\nfield_lastName={2}\nfield_patronType={3}\n";
 
-typedef struct {
-    scheduler s;
-    ps_config cfg;
-    char dir[256];
-} env;
+typedef t_env env;
 
 static int64_t utc(int y, int mo, int d, int h, int mi)
 {
@@ -50,81 +48,47 @@ static void set_clock(env *e, int64_t t)
 
 static int db_open(env *e)
 {
-    char err[ERRLEN];
-    if (control_db_open(&e->s, err, sizeof(err)) < 0 || schedules_init(e->s.db, err, sizeof(err)) < 0) {
-        printf("open: %s\n", err);
-        return -1;
-    }
-    /* Durability is not under test here; speed is. */
-    sqlite3_exec(e->s.db, "PRAGMA synchronous=OFF", NULL, NULL, NULL);
-    return 0;
+    return t_env_db_open(e);
+}
+
+static void db_close(env *e)
+{
+    t_env_db_close(e);
 }
 
 static void env_open(env *e, const char *tz)
 {
-    memset(e, 0, sizeof(*e));
-    snprintf(e->dir, sizeof(e->dir), "/tmp/test_schedules.XXXXXX");
-    if (mkdtemp(e->dir) == NULL)
-        abort();
-    config_defaults(&e->cfg);
-    config_set(&e->cfg, "data_dir", e->dir, NULL, 0);
+    t_env_make(e, "test_schedules");
     config_set(&e->cfg, "timezone", tz, NULL, 0);
     char clock[300];
     snprintf(clock, sizeof(clock), "%s/clock", e->dir);
     config_set(&e->cfg, "test_clock_file", clock, NULL, 0);
-    char err[ERRLEN];
-    if (config_finish(&e->cfg, err, sizeof(err)) < 0)
-        abort();
-    e->s.cfg = &e->cfg;
-    if (db_open(e) < 0)
-        abort();
+    t_env_finish(e);
 }
 
 static void env_close(env *e)
 {
-    sqlite3_close(e->s.db);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-    if (system(cmd) != 0)
-        printf("cleanup of %s failed\n", e->dir);
+    t_env_remove(e);
 }
 
 /* One schedule.* request; kv: key, value, ..., NULL. The reply body (or
  * the error) into out; the status (0 ok). */
 static int verb(env *e, const char *v, const char *name, const char *payload, char *out, size_t outlen, ...)
 {
-    Patronsync__ControlRequest rq = PATRONSYNC__CONTROL_REQUEST__INIT;
+    Patronsync__ControlRequest rq;
     Patronsync__ControlRequest__OptsEntry ents[32], *ptrs[32];
-    char vb[64];
+    char vb[64], *args[1];
     snprintf(vb, sizeof(vb), "schedule.%s", v);
-    rq.verb = vb;
-    char *args[1] = {(char *)name};
-    rq.args = args;
-    rq.n_args = name ? 1 : 0;
-    rq.opts = ptrs;
     va_list ap;
     va_start(ap, outlen);
-    for (;;) {
-        const char *k = va_arg(ap, const char *);
-        if (k == NULL)
-            break;
-        patronsync__control_request__opts_entry__init(&ents[rq.n_opts]);
-        ents[rq.n_opts].key = (char *)k;
-        ents[rq.n_opts].value = va_arg(ap, char *);
-        ptrs[rq.n_opts] = &ents[rq.n_opts];
-        rq.n_opts++;
-    }
+    t_request(&rq, args, ents, ptrs, 32, vb, name, payload, ap);
     va_end(ap);
-    if (payload) {
-        rq.payload.data = (uint8_t *)payload;
-        rq.payload.len = strlen(payload);
-    }
     Patronsync__ControlReply rep = PATRONSYNC__CONTROL_REPLY__INIT;
     rep.ok = 1; /* as control_handle sets it before dispatching */
     rep.error = "";
     strbuf body;
     sb_init(&body);
-    schedules_verb(&e->s, "tester", &rq, &rep, &body);
+    control_dispatch(&e->s, "tester", &rq, &rep, &body);
     if (out)
         str_copy(out, outlen, rep.ok ? sb_str(&body) : rep.error);
     int rc = rep.ok ? rep.status : (rep.status ? rep.status : 1);
@@ -134,12 +98,7 @@ static int verb(env *e, const char *v, const char *name, const char *payload, ch
 
 static int64_t count(env *e, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(e->s.db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return t_count(e, sql);
 }
 
 /* The job requests queued, in job id order. */
@@ -152,7 +111,7 @@ static void queued_load(env *e, queued *q)
 {
     memset(q, 0, sizeof(*q));
     sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(e->s.db, "SELECT request FROM outbox ORDER BY job_id", -1, &st, NULL);
+    sqlite3_prepare_v2(e->q, "SELECT request FROM outbox ORDER BY job_id", -1, &st, NULL);
     while (sqlite3_step(st) == SQLITE_ROW) {
         q->v = realloc(q->v, (q->n + 1) * sizeof(*q->v));
         q->v[q->n++] = patronsync__job_request__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 0));
@@ -416,7 +375,7 @@ static void dst_zone(const char *tz, const int *minutes, int nm)
     int64_t first = date_days("2026-01-01"), last = date_days("2030-12-31");
     for (int i = 0; i < nm; i++) {
         sqlite3_stmt *st = NULL;
-        sqlite3_prepare_v2(e.s.db,
+        sqlite3_prepare_v2(e.q,
                            "SELECT sl.local_date, sl.at, sl.state, o.job_id IS NOT NULL FROM slots sl JOIN schedules s ON "
                            "s.id=sl.schedule_id LEFT JOIN outbox o ON o.job_id=sl.job_id WHERE s.minute=? ORDER BY sl.at",
                            -1, &st, NULL);
@@ -509,7 +468,7 @@ static void test_killed_at_claim(void)
     int64_t at = utc(2026, 9, 2, 6, 0); /* 07:00 BST */
     for (int fault = 1; fault <= 2; fault++) {
         /* SQLite connections must not cross a fork: the child opens its own. */
-        sqlite3_close(e.s.db);
+        db_close(&e);
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
@@ -574,7 +533,7 @@ static void test_two_schedulers(void)
     memset((void *)sh, 0, sizeof(*sh));
     __atomic_store_n(&sh->clock, t0, __ATOMIC_SEQ_CST);
     pid_t kids[2];
-    sqlite3_close(e.s.db);
+    db_close(&e);
     fflush(stdout);
     for (int k = 0; k < 2; k++) {
         kids[k] = fork();
@@ -598,7 +557,7 @@ static void test_two_schedulers(void)
                 last = t;
                 __atomic_store_n(&sh->seen[k], t, __ATOMIC_SEQ_CST);
             }
-            sqlite3_close(c.s.db);
+            db_close(&c);
             _exit(0);
         }
     }
@@ -689,7 +648,7 @@ static void test_edit_disable_run(void)
     CHECK(count(&e, "SELECT count(*) FROM slots") + count(&e, "SELECT count(*) FROM runs") == 0);
     /* A stored properties file that does not parse: the slot is claimed, never run. */
     CHECK(verb(&e, "add", "broken", PROFILE, out, sizeof(out), "file", "b.csv", "time", "12:00", "full", "daily", NULL) == 0);
-    sqlite3_exec(e.s.db, "UPDATE schedules SET profile_text='field_nosuch={1}' WHERE name='broken'", NULL, NULL, NULL);
+    sqlite3_exec(e.q, "UPDATE schedules SET profile_text='field_nosuch={1}' WHERE name='broken'", NULL, NULL, NULL);
     CHECK(schedules_tick(&e.s, t0 + 3 * DAY + HOUR + 1, &rep) == 0 && rep.refused == 1 && rep.fired == 0);
     CHECK(count(&e, "SELECT count(*) FROM outbox") == 3);
     CHECK(count(&e, "SELECT count(*) FROM slots WHERE state='refused' AND note LIKE 'properties file refused%'") == 1);

@@ -1,0 +1,169 @@
+/* jobs: what Redis says — a job's summary (waiting for its end), the
+ * recent jobs, the workers' states. */
+#include "jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "status.h"
+#include "summary.h"
+
+/* s quoted for a shell when it needs it (a hint the operator pastes). */
+static void shell_word(const char *s, char *out, size_t outlen)
+{
+    int plain = *s != '\0';
+    for (const char *p = s; *p && plain; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:=@,", *p) != NULL;
+    if (plain) {
+        str_copy(out, outlen, s);
+        return;
+    }
+    strbuf sb;
+    sb_init(&sb);
+    sb_puts(&sb, "'");
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'')
+            sb_puts(&sb, "'\\''");
+        else
+            sb_append(&sb, p, 1);
+    }
+    sb_puts(&sb, "'");
+    str_copy(out, outlen, sb_str(&sb));
+    sb_free(&sb);
+}
+
+static void print_held_hint(const ps_config *cfg, const char *id)
+{
+    char dir[CONFIG_STR * 2];
+    shell_word(cfg->data_dir, dir, sizeof(dir));
+    fflush(stdout);
+    fprintf(stderr,
+            "patronctl: job %s is held for approval: nothing was changed.\n"
+            "  'patronctl --data %s job approve %s' applies it exactly as previewed;\n"
+            "  'patronctl --data %s job discard %s' ends it without any change.\n",
+            id, dir, id, dir, id);
+}
+
+int show_job(const ps_config *cfg, const char *id, int json, int wait)
+{
+    char err[ERRLEN];
+    status *st = status_new(cfg->redis_url, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "patronctl: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    char state[64] = "";
+    int64_t redis_down_since = 0;
+    for (;;) {
+        int found = status_job_state(st, id, state, sizeof(state));
+        if (found < 0) {
+            if (redis_down_since == 0)
+                redis_down_since = mono_ms();
+            if (!wait || mono_ms() - redis_down_since > 120000) {
+                fprintf(stderr, "patronctl: Redis at %s does not answer\n", cfg->redis_url);
+                status_destroy(&st);
+                return PS_EXIT_FAILED;
+            }
+            usleep(200 * 1000);
+            continue;
+        }
+        redis_down_since = 0;
+        if (found == 0)
+            state[0] = '\0';
+        if (!wait || summary_state_final(state))
+            break;
+        usleep(25 * 1000); /* one HGET: an end seen within 25 ms */
+    }
+    strbuf out;
+    sb_init(&out);
+    int rc = summary_render(st, id, json, &out);
+    status_destroy(&st);
+    if (rc == 1) {
+        fprintf(stderr, "patronctl: no job '%s' ('patronctl --data %s jobs' lists the recent ones)\n", id,
+                cfg->data_dir);
+        sb_free(&out);
+        return PS_EXIT_NOT_FOUND;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "patronctl: Redis at %s does not answer\n", cfg->redis_url);
+        sb_free(&out);
+        return PS_EXIT_FAILED;
+    }
+    fputs(sb_str(&out), stdout);
+    sb_free(&out);
+    if (!summary_state_final(state))
+        return PS_EXIT_OK;
+    rc = ps_exit_for_state(state);
+    if (rc == PS_EXIT_HELD)
+        print_held_hint(cfg, id);
+    return rc;
+}
+
+int cmd_status(const cli_ctx *c)
+{
+    const ps_config *cfg = c->cfg;
+    int json = cli_flag(c, "--json");
+    char err[ERRLEN];
+    status *st = status_new(cfg->redis_url, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "patronctl status: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    redisReply *r = status_workers(st);
+    if (r == NULL) {
+        fprintf(stderr, "patronctl status: Redis at %s does not answer\n", cfg->redis_url);
+        status_destroy(&st);
+        return PS_EXIT_FAILED;
+    }
+    if (json)
+        fputs("{\"workers\":{", stdout);
+    else
+        printf("%-16s %s\n", "WORKER", "STATE");
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (json) {
+            strbuf sb;
+            sb_init(&sb);
+            sb_json_str(&sb, r->element[i]->str, r->element[i]->len);
+            sb_puts(&sb, ":");
+            sb_json_str(&sb, r->element[i + 1]->str, r->element[i + 1]->len);
+            printf("%s%s", i ? "," : "", sb_str(&sb));
+            sb_free(&sb);
+        } else {
+            printf("%-16s %s\n", r->element[i]->str, r->element[i + 1]->str);
+        }
+    }
+    freeReplyObject(r);
+    if (json)
+        fputs("}}\n", stdout);
+    status_destroy(&st);
+    return PS_EXIT_OK;
+}
+
+int cmd_jobs(const cli_ctx *c)
+{
+    char err[ERRLEN];
+    status *st = status_new(c->cfg->redis_url, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "patronctl jobs: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    strbuf out;
+    sb_init(&out);
+    int rc = summary_render_jobs(st, cli_flag(c, "--json"), 50, &out);
+    status_destroy(&st);
+    if (rc < 0) {
+        fprintf(stderr, "patronctl jobs: Redis at %s does not answer\n", c->cfg->redis_url);
+        sb_free(&out);
+        return PS_EXIT_FAILED;
+    }
+    fputs(sb_str(&out), stdout);
+    sb_free(&out);
+    return PS_EXIT_OK;
+}
+
+int cmd_job_show(const cli_ctx *c)
+{
+    return show_job(c->cfg, c->pos[0], cli_flag(c, "--json"), cli_flag(c, "--wait"));
+}

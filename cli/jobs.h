@@ -1,0 +1,17 @@
+/* jobs: `patronctl jobs`, `job show`, `status` — what Redis says of jobs
+ * and workers — and the wait on a job's end other commands use. */
+#ifndef CLI_JOBS_H
+#define CLI_JOBS_H
+
+#include "args.h"
+
+/* Print a job's summary from Redis (waiting until it is final when wait
+ * is set), and for a held job the commands that decide it, with the
+ * --data the operator used; the exit status for it. */
+int show_job(const ps_config *cfg, const char *id, int json, int wait);
+
+int cmd_jobs(const cli_ctx *c);
+int cmd_job_show(const cli_ctx *c);
+int cmd_status(const cli_ctx *c);
+
+#endif
