@@ -640,7 +640,11 @@ static void describe_op(const map_list *maps, const op *o, strbuf *out)
     case OP_MAP: {
         const pmap *m = &maps->v[o->map];
         sb_printf(out, ", through map_%s (%zu value%s; any other value: ", m->name, m->n, m->n == 1 ? "" : "s");
-        if (m->def != NULL)
+        if (m->def != NULL && m->def->nterms == 1 && m->def->terms[0].kind == TM_LIT) {
+            sb_puts(out, "\"");
+            sb_append(out, m->def->terms[0].lit, m->def->terms[0].litlen);
+            sb_puts(out, "\"");
+        } else if (m->def != NULL)
             expr_describe(maps, m->def, out);
         else
             sb_puts(out, "kept as it is");
