@@ -85,7 +85,7 @@ static int date_shape(const char *v, const char *pat)
         else if (l == 'y')
             lo = hi = n >= 3 ? 4 : 2;
         size_t d = 0;
-        while (i + d < vl && isdigit((unsigned char)v[i + d]))
+        while (d < hi && i + d < vl && isdigit((unsigned char)v[i + d]))
             d++;
         if (d < lo || d > hi)
             return 0;
