@@ -523,7 +523,7 @@ int profile_explain_field(const profile *p, int f, strbuf *out)
     sb_puts(out, ", trimmed");
     if (expr_facts(x).omit)
         sb_puts(out, ", left unchanged when empty");
-    else if (expr_facts(x).first_col > 0)
+    else if (expr_single_ref(x))
         sb_puts(out, ", an empty value clears it");
     return out->buf == NULL ? -1 : 1;
 }

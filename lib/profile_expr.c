@@ -634,6 +634,8 @@ int expr_eval(const map_list *maps, const expr *e, const prow *r, scratch *sc, s
 
 /* ---------------------------------------------------------------- in words */
 
+static int describe(const map_list *maps, const expr *e, strbuf *out, int top);
+
 static void describe_op(const map_list *maps, const op *o, strbuf *out)
 {
     switch (o->kind) {
@@ -645,7 +647,7 @@ static void describe_op(const map_list *maps, const op *o, strbuf *out)
             sb_append(out, m->def->terms[0].lit, m->def->terms[0].litlen);
             sb_puts(out, "\"");
         } else if (m->def != NULL)
-            expr_describe(maps, m->def, out);
+            describe(maps, m->def, out, 0);
         else
             sb_puts(out, "kept as it is");
         sb_puts(out, ")");
@@ -669,7 +671,18 @@ static void describe_op(const map_list *maps, const op *o, strbuf *out)
     }
 }
 
+int expr_single_ref(const expr *e)
+{
+    return e->nterms == 1 && e->terms[0].kind == TM_REF;
+}
+
 int expr_describe(const map_list *maps, const expr *e, strbuf *out)
+{
+    return describe(maps, e, out, 1);
+}
+
+/* e in words; top: the whole of a field (a constant there is "always"). */
+static int describe(const map_list *maps, const expr *e, strbuf *out, int top)
 {
     if (e->nterms == 0)
         return sb_puts(out, "empty");
@@ -679,7 +692,7 @@ int expr_describe(const map_list *maps, const expr *e, strbuf *out)
             sb_puts(out, " followed by ");
         switch (t->kind) {
         case TM_LIT:
-            sb_puts(out, e->nterms == 1 ? "always \"" : "\"");
+            sb_puts(out, e->nterms == 1 && top ? "always \"" : "\"");
             sb_append(out, t->lit, t->litlen);
             sb_puts(out, "\"");
             break;
@@ -693,7 +706,7 @@ int expr_describe(const map_list *maps, const expr *e, strbuf *out)
             for (int j = 0; j < t->nargs; j++) {
                 if (j > 0)
                     sb_puts(out, "; ");
-                expr_describe(maps, t->args[j], out);
+                describe(maps, t->args[j], out, 0);
             }
             sb_puts(out, ")");
             break;

@@ -46,6 +46,8 @@ int expr_each_regex(const expr *e, int (*fn)(void *ctx, const rx *re), void *ctx
  * any other value: kept as it is)", "always \"Student\"" (profile explain).
  * 0 / -1 (no memory). */
 int expr_describe(const map_list *maps, const expr *e, strbuf *out);
+/* 1 when e is one column reference ({n} with options), nothing around it. */
+int expr_single_ref(const expr *e);
 
 /* One record's columns (0-based: {1} is cols[0]). */
 typedef struct {
