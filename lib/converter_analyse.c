@@ -294,7 +294,9 @@ static int decide_header(converter *c, char *err, size_t errlen)
         }
         int known = conv_header_field(v, NULL, NULL, 0) >= 0;
         int fits = fits_column(&below, v);
-        if (known || (!fits && has_letter(v) && below.kind != CK_TEXT && below.kind != CK_NAME) ||
+        if (c->nrows == 1) /* nothing below to compare with: the names alone */
+            names += known;
+        else if (known || (!fits && has_letter(v) && below.kind != CK_TEXT && below.kind != CK_NAME) ||
             (*v && below.kind == CK_EMPTY)) {
             names++;
             if (!name_ex[0])
