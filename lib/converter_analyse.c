@@ -387,7 +387,16 @@ void conv_examples(const conv_column *col, size_t n, char *out, size_t outlen)
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < col->kept && i < n && o + 1 < outlen; i++) {
-        int w = snprintf(out + o, outlen - o, "%s%s", i ? ", " : "", col->distinct[i].value);
+        /* a long value cut at a character's start: examples, not contents */
+        const char *v = col->distinct[i].value;
+        int len = (int)strlen(v), cut = len > 32;
+        if (cut) {
+            len = 29;
+            while (len > 0 && ((unsigned char)v[len] & 0xC0) == 0x80)
+                len--;
+        }
+        const char *q = strchr(v, ',') ? "\"" : ""; /* "Anderson, Emma" is one example */
+        int w = snprintf(out + o, outlen - o, "%s%s%.*s%s%s", i ? ", " : "", q, len, v, cut ? "..." : "", q);
         if (w < 0)
             break;
         o += (size_t)w;

@@ -239,7 +239,7 @@ typedef struct {
 /* What col's values say it is (0: nothing). */
 static int value_candidate(const converter *c, const conv_column *col, candidate *cd)
 {
-    char ex[96];
+    char ex[128];
     conv_examples(col, 3, ex, sizeof(ex));
     cd->col = col->number;
     cd->field = -1;
@@ -369,6 +369,13 @@ int conv_propose(converter *c)
     for (size_t i = 0; i < n; i++)
         if (c->cols[cands[i].col - 1].field < 0 && conv_field_column(c, cands[i].field) == 0)
             assign(c, cands[i].col, cands[i].field, cands[i].score, cands[i].why);
+    /* a name and the values saying the same: both reasons */
+    for (size_t i = 0; i < n; i++) {
+        conv_column *col = &c->cols[cands[i].col - 1];
+        size_t l = strlen(col->reason);
+        if (col->field == cands[i].field && strcmp(col->reason, cands[i].why) != 0 && l + 8 < sizeof(col->reason))
+            snprintf(col->reason + l, sizeof(col->reason) - l, "; and %s", cands[i].why);
+    }
     free(cands);
     assign_by_shape(c);
     for (int k = 0; k < c->ncols; k++)

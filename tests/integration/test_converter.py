@@ -177,6 +177,12 @@ def test_header_and_no_header_through_a_cluster():
         p2 = new(c.data, bare, out2, "--sites", SITES, "--default", "patronType=Student")
         check_proposals(p2, out2, rows)
         assert "no header row" in p2.stdout, p2.stdout
+        # the site column known by its values alone, each entry saying why
+        assert re.search(r"column 7: .*\n    -> siteShortName \(Site Short Name\): \d+ of its \d+ values "
+                         r"\(.*\) are school numbers of the store's sites", p2.stdout), p2.stdout
+        assert re.search(r"    111 -> ALAMEDA  \(school number of ALAMEDA, Alameda Elementary\)", p2.stdout) or \
+            "111" not in {r[6] for r in rows}, p2.stdout
+        assert "site maps could not be checked" not in p2.stdout, p2.stdout
         assert props(out2)["InputRowsToSkip"] == "0"
         # profile check passes on both, on its own
         for f, s in ((out, sample), (out2, bare)):
