@@ -198,6 +198,12 @@ def test_header_and_no_header_through_a_cluster():
         counts_unchanged(c.run(sample, out), len(rows))
         counts_unchanged(c.run(bare, out2), len(rows))
         assert c.dump() == before
+    # and on a store of its own, the converter's profile stores the same
+    with Cluster("conv-cluster-2", workers=2) as c2:
+        c2.sites()
+        s = c2.run(sample, out)
+        assert s["counts"]["added"] == len(rows), s["counts"]
+        assert c2.dump() == before
 
 
 @test
