@@ -275,64 +275,78 @@ static int ask_column(converter *c, int k)
     }
 }
 
-/* Entries of a map, VALUE=TARGET one a line, until an empty line. */
-static int ask_map_entries(converter *c, int field)
+/* Ask prompt again and again, each answer to handle(c, arg, line), until
+ * an empty answer (0) or the end of input (-1). */
+static int ask_each(const char *prompt, converter *c, const void *arg,
+                    int (*handle)(converter *c, const void *arg, char *line))
 {
-    char line[512], err[ERRLEN];
-    for (;;) {
-        if (ask("  VALUE=TARGET to add or change one (default=TARGET for the rest), empty when done: ", line,
-                sizeof(line)) < 0)
-            return -1;
-        if (line[0] == '\0')
-            return 0;
-        char *eq = strchr(line, '=');
-        if (eq == NULL || eq == line) {
-            printf("  expected VALUE=TARGET\n");
-            continue;
-        }
-        *eq = '\0';
-        if (conv_map_value(c, field, line, eq + 1, err, sizeof(err)) < 0)
-            printf("  %s\n", err);
-    }
-}
-
-static int ask_maps(converter *c)
-{
-    char line[256];
-    for (size_t i = 0; i < c->nmaps; i++) {
-        print_map(&c->maps[i]);
-        if (ask_map_entries(c, c->maps[i].field) < 0)
-            return -1;
-    }
-    for (;;) {
-        if (ask("Another map: the field it feeds (siteShortName, gender, patronType, ...), empty for none: ", line,
-                sizeof(line)) < 0)
-            return -1;
-        if (line[0] == '\0')
-            return 0;
-        int f = conv_field_by_name(line);
-        if (f < 0) {
-            printf("  '%s' is not a patron field\n", line);
-            continue;
-        }
-        if (ask_map_entries(c, f) < 0)
-            return -1;
-    }
-}
-
-static int ask_rules(converter *c, enum profile_rule w, const char *what)
-{
-    char line[512], prompt[160], err[ERRLEN];
-    snprintf(prompt, sizeof(prompt), "%s rule to add (FIELD,VALUE or {N},VALUE; '-' drops them all), empty when done: ",
-             what);
+    char line[512];
     for (;;) {
         if (ask(prompt, line, sizeof(line)) < 0)
             return -1;
         if (line[0] == '\0')
             return 0;
-        if (conv_add_rule(c, w, strcmp(line, "-") == 0 ? "" : line, err, sizeof(err)) < 0)
-            printf("  %s\n", err);
+        if (handle(c, arg, line) < 0)
+            return -1;
     }
+}
+
+/* One VALUE=TARGET entry of the map feeding *(const int *)field. */
+static int map_entry(converter *c, const void *field, char *line)
+{
+    char err[ERRLEN];
+    char *eq = strchr(line, '=');
+    if (eq == NULL || eq == line) {
+        printf("  expected VALUE=TARGET\n");
+        return 0;
+    }
+    *eq = '\0';
+    if (conv_map_value(c, *(const int *)field, line, eq + 1, err, sizeof(err)) < 0)
+        printf("  %s\n", err);
+    return 0;
+}
+
+static const char *const entry_prompt =
+    "  VALUE=TARGET to add or change one (default=TARGET for the rest), empty when done: ";
+
+/* Another map: the field named, then its entries. */
+static int another_map(converter *c, const void *arg, char *line)
+{
+    int f = conv_field_by_name(line);
+    if (f < 0) {
+        printf("  '%s' is not a patron field\n", line);
+        return 0;
+    }
+    return ask_each(entry_prompt, c, &f, map_entry);
+}
+
+static int ask_maps(converter *c)
+{
+    for (size_t i = 0; i < c->nmaps; i++) {
+        print_map(&c->maps[i]);
+        int f = c->maps[i].field;
+        if (ask_each(entry_prompt, c, &f, map_entry) < 0)
+            return -1;
+    }
+    return ask_each("Another map: the field it feeds (siteShortName, gender, patronType, ...), empty for none: ", c,
+                    NULL, another_map);
+}
+
+/* One rule of kind *(const enum profile_rule *)w; "-" drops them all. */
+static int rule_entry(converter *c, const void *w, char *line)
+{
+    char err[ERRLEN];
+    if (conv_add_rule(c, *(const enum profile_rule *)w, strcmp(line, "-") == 0 ? "" : line, err, sizeof(err)) < 0)
+        printf("  %s\n", err);
+    return 0;
+}
+
+static int ask_rules(converter *c, enum profile_rule w, const char *what)
+{
+    char prompt[160];
+    snprintf(prompt, sizeof(prompt), "%s rule to add (FIELD,VALUE or {N},VALUE; '-' drops them all), empty when done: ",
+             what);
+    return ask_each(prompt, c, &w, rule_entry);
 }
 
 /* The whole conversation; -1 when the input ended early (the rest is
