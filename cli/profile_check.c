@@ -93,48 +93,25 @@ static void print_settings(const char *path, const profile *p)
     printf("%s\n", any ? "" : " (none)");
 }
 
-/* The sample converted to UTF-8 into a new buffer (*len bytes). NULL with err. */
-static char *read_sample(const char *path, const char *enc, size_t *len, char *err, size_t errlen)
+/* The sample converted to UTF-8 into a new buffer (*len bytes), what the
+ * conversion noted printed. NULL with err. profile new reads its sample
+ * the same way. */
+char *profile_read_sample(const char *path, const char *enc, size_t *len, char *err, size_t errlen)
 {
     int in = open(path, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         err_set(err, errlen, "cannot open %s", path);
         return NULL;
     }
-    FILE *tmp = tmpfile();
-    char *buf = NULL;
     encoding_report rep;
-    memset(&rep, 0, sizeof(rep));
-    if (tmp == NULL) {
-        err_set(err, errlen, "cannot create a temporary file");
-        goto out;
-    }
-    if (encoding_convert_fd(enc, in, fileno(tmp), path, &rep, err, errlen) < 0)
-        goto out;
-    if (rep.note[0])
+    char *buf = encoding_convert_to_buf(enc, in, path, len, &rep, err, errlen);
+    close(in);
+    if (buf != NULL && rep.note[0])
         printf("note: %s\n", rep.note);
-    if (rep.bad_total > 0)
+    if (buf != NULL && rep.bad_total > 0)
         printf("note: %llu place(s) in %s held bytes invalid in %s (shown as U+FFFD)\n",
                (unsigned long long)rep.bad_total, path, rep.detected[0] ? rep.detected : enc);
-    size_t n = (size_t)rep.out_bytes;
-    buf = malloc(n + 1);
-    if (buf == NULL) {
-        err_set(err, errlen, "out of memory reading %s", path);
-        goto out;
-    }
-    if (n > 0 && pread(fileno(tmp), buf, n, 0) != (ssize_t)n) {
-        err_set(err, errlen, "cannot read back %s after converting it", path);
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    buf[n] = '\0';
-    *len = n;
-out:
     encoding_report_free(&rep);
-    if (tmp)
-        fclose(tmp);
-    close(in);
     return buf;
 }
 
@@ -277,7 +254,7 @@ static int show_sample(const ps_config *cfg, const profile *p, const char *csv, 
 {
     char err[ERRLEN];
     size_t len = 0;
-    char *buf = read_sample(csv, enc && *enc ? enc : profile_encoding(p), &len, err, sizeof(err));
+    char *buf = profile_read_sample(csv, enc && *enc ? enc : profile_encoding(p), &len, err, sizeof(err));
     if (buf == NULL) {
         fprintf(stderr, "patronctl: %s\n", err);
         return PS_EXIT_FAILED;
@@ -333,7 +310,13 @@ int profile_cmd(const cli_ctx *c)
             return rc;
         close(fd);
     }
+    return profile_check_file(cfg, file, csv, enc, nrec);
+}
+
+int profile_check_file(const ps_config *cfg, const char *file, const char *csv, const char *enc, int64_t nrec)
+{
     char err[ERRLEN];
+    int rc;
     profile *p = profile_load(file, err, sizeof(err));
     if (p == NULL) {
         fprintf(stderr, "patronctl: profile refused: %s\n", err);

@@ -21,6 +21,7 @@
 #include "jobs.h"
 #include "nearest.h"
 #include "profile_check.h"
+#include "profile_new.h"
 #include "refdata.h"
 #include "run.h"
 #include "schedule.h"
@@ -94,6 +95,34 @@ static const cli_opt o_profile[] = {
     VALUE("--encoding", "ENC", "the sample's encoding (default: the profile's CsvTextEncoding)"),
     END};
 static const cli_optgroup g_profile[] = {{NULL, o_profile}, {NULL, NULL}};
+
+static const cli_opt o_profile_new[] = {
+    VALUE("--csv", "SAMPLE.csv", "a sample of the SIS export (required)"),
+    VALUE("--out", "FILE.properties", "the profile to write (required; never over a file without --force)"),
+    VALUE("--encoding", "ENC", "the sample's encoding (default: what a BOM or the bytes say, else windows-1252)"),
+    FLAG("--header", "the first row is a header row (default: decided from the rows)"),
+    FLAG("--no-header", "the first row is a record"),
+    FLAG("--yes", "take the proposals and options without asking, even on a terminal"),
+    FLAG("--force", "replace --out when it exists"),
+    END};
+static const cli_opt o_profile_new_choices[] = {
+    VALUE("--map", "N=FIELD", "column N feeds patron field FIELD (lastName, siteShortName, ...; skip: not imported)"),
+    VALUE("--map-value", "FIELD:VALUE=TARGET", "a map entry (site:111=ALAMEDA, gender:X=U; VALUE default: the rest)"),
+    VALUE("--default", "FIELD=VALUE", "FIELD's value when its column is empty, or for every record without one"),
+    VALUE("--default-site", "SHORT", "SiteShortNameDefault: the site of records that name none"),
+    VALUE("--match", "districtid|barcode", "match patrons on District ID (default) or barcode + site"),
+    VALUE("--skip-when", "FIELD,VALUE", "a SkipWhen rule (field_x or {N}; empty VALUE: when blank; replaces the proposed one)"),
+    VALUE("--delete-when", "FIELD,VALUE", "a DeleteWhen rule"),
+    VALUE("--sites", "SITES.csv", "school numbers of the sites: short_name,...,school_number (as for site import)"),
+    END};
+static const cli_optgroup g_profile_new[] = {
+    {NULL, o_profile_new}, {"choices (each may be given again; docs/CONVERTER.md)", o_profile_new_choices}, {NULL, NULL}};
+
+static const char *const profile_new_notes =
+    "On a terminal it asks column by column (accept, change, skip), then the maps, the default site, the match\n"
+    "mode and the skip and delete rules; without one, or with --yes, it takes the proposals and the options and\n"
+    "says what it chose. The sites are the store's under --data (read-only); without a store they cannot be\n"
+    "checked. After writing it runs 'profile check FILE --csv SAMPLE'. Exit status as profile check's.\n";
 
 static const cli_opt o_ref_add[] = {
     KFLAG("--default", "default", "1", "NAME becomes the district's default patron type or resource group"), END};
@@ -179,6 +208,11 @@ const cli_verb cli_verbs[] = {
      cmd_patron_show},
     {"profile", "check", "FILE.properties", "check a profile; with a sample, how its first records map (no cluster needed)",
      1, 1, CLI_LOCAL, g_profile, "A bad profile is reported with its file, line and text (exit 1).\n", profile_cmd},
+    {"profile", "new", "--csv SAMPLE.csv --out FILE.properties",
+     "the Patron Import Converter: a profile from a sample of the export (no cluster needed)", 0, 0, CLI_LOCAL,
+     g_profile_new, profile_new_notes, profile_new_cmd},
+    {"profile", "explain", "FILE.properties", "a profile field by field in words (no cluster needed)", 1, 1,
+     CLI_LOCAL, NULL, NULL, profile_explain_cmd},
     {"ref", "add", "patron-type|access-level|resource-group NAME...",
      "add reference data the patron rules check values against (docs/RULES.md)", 2, CLI_MAX_ARGS, CLI_SCHEDULER,
      g_ref_add, "A site's default access level: patronctl site add SHORT \"Name\" --access-level LEVEL\n", ref_cmd},

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -557,4 +559,69 @@ done:
     free(in);
     free(o.buf);
     return rc;
+}
+
+char *encoding_convert_to_buf(const char *encoding, int in_fd, const char *name, size_t *len,
+                              encoding_report *rep, char *err, size_t errlen)
+{
+    FILE *tmp = tmpfile();
+    char *buf = NULL;
+    if (name == NULL)
+        name = "input";
+    memset(rep, 0, sizeof *rep);
+    if (tmp == NULL) {
+        err_set(err, errlen, "cannot create a temporary file converting %s", name);
+        return NULL;
+    }
+    if (encoding_convert_fd(encoding, in_fd, fileno(tmp), name, rep, err, errlen) < 0)
+        goto out;
+    size_t n = (size_t)rep->out_bytes;
+    buf = malloc(n + 1);
+    if (buf == NULL) {
+        err_set(err, errlen, "out of memory reading %s", name);
+        goto out;
+    }
+    if (n > 0 && pread(fileno(tmp), buf, n, 0) != (ssize_t)n) {
+        err_set(err, errlen, "cannot read back %s after converting it", name);
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[n] = '\0';
+    *len = n;
+out:
+    fclose(tmp);
+    return buf;
+}
+
+char *encoding_convert_mem(const char *encoding, const char *in, size_t inlen, const char *name, size_t *len,
+                           encoding_report *rep, char *err, size_t errlen)
+{
+    memset(rep, 0, sizeof *rep);
+    if (name == NULL)
+        name = "input";
+    int fd = memfd_create("encoding-in", MFD_CLOEXEC);
+    if (fd < 0) {
+        err_set(err, errlen, "cannot hold %s in memory: %s", name, strerror(errno));
+        return NULL;
+    }
+    size_t done = 0;
+    while (done < inlen) {
+        ssize_t w = write(fd, in + done, inlen - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            err_set(err, errlen, "cannot hold %s in memory: %s", name, strerror(errno));
+            close(fd);
+            return NULL;
+        }
+        done += (size_t)w;
+    }
+    char *out = NULL;
+    if (lseek(fd, 0, SEEK_SET) == 0)
+        out = encoding_convert_to_buf(encoding, fd, name, len, rep, err, errlen);
+    else
+        err_set(err, errlen, "cannot rewind %s in memory: %s", name, strerror(errno));
+    close(fd);
+    return out;
 }

@@ -62,6 +62,14 @@ typedef struct {
  * rep is reset first; free it with encoding_report_free even after -1. */
 int encoding_convert_fd(const char *encoding, int in_fd, int out_fd, const char *name,
                         encoding_report *rep, char *err, size_t errlen);
+/* The whole of in_fd converted as encoding_convert_fd does, into a new
+ * NUL-terminated buffer of *len bytes the caller frees (through a
+ * temporary file). NULL with err. rep as encoding_convert_fd. */
+char *encoding_convert_to_buf(const char *encoding, int in_fd, const char *name, size_t *len,
+                              encoding_report *rep, char *err, size_t errlen);
+/* The same for bytes in memory (in[0..inlen)). */
+char *encoding_convert_mem(const char *encoding, const char *in, size_t inlen, const char *name, size_t *len,
+                           encoding_report *rep, char *err, size_t errlen);
 /* Frees rep->bad; NULL-safe. */
 void encoding_report_free(encoding_report *rep);
 

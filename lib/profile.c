@@ -509,3 +509,43 @@ int profile_map_field(const profile *p, int f, const char *const *cols, const si
     sc_reset(&sc);
     return rc;
 }
+
+int profile_explain_field(const profile *p, int f, strbuf *out)
+{
+    const expr *x = p->fields[f];
+    if (x == NULL)
+        return 0;
+    expr_describe(&p->maps, x, out);
+    if (p->field_pat[f] != NULL)
+        sb_printf(out, ", read as a date %s", dp_source(p->field_pat[f]));
+    else if (patron_fields[f].kind == PK_DATE)
+        sb_puts(out, ", read as a date yyyy-MM-dd, MM/dd/yyyy or yyyyMMdd");
+    sb_puts(out, ", trimmed");
+    if (expr_facts(x).omit)
+        sb_puts(out, ", left unchanged when empty");
+    else if (expr_single_ref(x))
+        sb_puts(out, ", an empty value clears it");
+    return out->buf == NULL ? -1 : 1;
+}
+
+int profile_explain_rules(const profile *p, enum profile_rule which, strbuf *out)
+{
+    static const char *const kinds[] = {"SkipWhen", "DeleteWhen", "AssociationWhen"};
+    const ruleset *rs = &p->rules[which];
+    for (int i = 0; i < rs->n; i++) {
+        const rule *r = &rs->r[i];
+        sb_printf(out, "%s_%d: when ", kinds[which], r->n);
+        if (r->field >= 0)
+            sb_printf(out, "%s (as mapped)", patron_fields[r->field].label);
+        else
+            sb_printf(out, "column %d", r->col);
+        if (r->vlen == 0)
+            sb_puts(out, " is blank\n");
+        else {
+            sb_puts(out, " is \"");
+            sb_append(out, r->val, r->vlen);
+            sb_puts(out, "\" (any case)\n");
+        }
+    }
+    return out->buf == NULL ? -1 : rs->n;
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "patron.h"
+#include "util.h"
 
 typedef struct profile profile;
 
@@ -80,5 +81,14 @@ int profile_rule_columns_only(const profile *p, enum profile_rule which);
 /* 1 when that kind's rules combine with `and` (every rule must match),
  * 0 for `or` (any rule), the default. */
 int profile_rule_mode_and(const profile *p, enum profile_rule which);
+
+/* In words, for `patronctl profile explain`: where field f's value comes
+ * from, appended to out ("column 5, trimmed, left unchanged when empty";
+ * maps with their size and default, date patterns, constants). 1 when the
+ * field is mapped, 0 when not (nothing appended), -1 no memory. */
+int profile_explain_field(const profile *p, int f, strbuf *out);
+/* That kind's rules, one line each ("SkipWhen_1: when District ID (as
+ * mapped) is blank"). How many, or -1 (no memory). */
+int profile_explain_rules(const profile *p, enum profile_rule which, strbuf *out);
 
 #endif

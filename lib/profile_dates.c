@@ -24,6 +24,7 @@ struct date_pat {
     int n;
     size_t cap;
     int has_y, has_m, has_d;
+    char *src; /* the pattern as written (profile explain) */
 };
 
 void dp_free(date_pat *d)
@@ -33,7 +34,13 @@ void dp_free(date_pat *d)
     for (int i = 0; i < d->n; i++)
         free(d->items[i].lit);
     free(d->items);
+    free(d->src);
     free(d);
+}
+
+const char *dp_source(const date_pat *d)
+{
+    return d->src ? d->src : "";
 }
 
 int dp_has_year_month(const date_pat *d)
@@ -174,6 +181,9 @@ date_pat *dp_compile(slice s, const char **why)
         if (dp_push(d, k, count, NULL, 0) != 0)
             goto oom;
     }
+    d->src = strndup(s.p, s.len);
+    if (d->src == NULL)
+        goto oom;
     return d;
 twice:
     *why = "a date pattern gives the year, month or day twice";

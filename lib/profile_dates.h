@@ -12,6 +12,8 @@ typedef struct date_pat date_pat;
  * with *why set (NULL *why: no memory). */
 date_pat *dp_compile(slice s, const char **why);
 void dp_free(date_pat *d); /* NULL-safe */
+/* The pattern as written. */
+const char *dp_source(const date_pat *d);
 /* 1 when the pattern reads a year and a month (what a date field needs). */
 int dp_has_year_month(const date_pat *d);
 

@@ -631,3 +631,86 @@ int expr_eval(const map_list *maps, const expr *e, const prow *r, scratch *sc, s
     return 0;
 }
 
+
+/* ---------------------------------------------------------------- in words */
+
+static int describe(const map_list *maps, const expr *e, strbuf *out, int top);
+
+static void describe_op(const map_list *maps, const op *o, strbuf *out)
+{
+    switch (o->kind) {
+    case OP_MAP: {
+        const pmap *m = &maps->v[o->map];
+        sb_printf(out, ", through map_%s (%zu value%s; any other value: ", m->name, m->n, m->n == 1 ? "" : "s");
+        if (m->def != NULL && m->def->nterms == 1 && m->def->terms[0].kind == TM_LIT) {
+            sb_puts(out, "\"");
+            sb_append(out, m->def->terms[0].lit, m->def->terms[0].litlen);
+            sb_puts(out, "\"");
+        } else if (m->def != NULL)
+            describe(maps, m->def, out, 0);
+        else
+            sb_puts(out, "kept as it is");
+        sb_puts(out, ")");
+        break;
+    }
+    case OP_SUBSTR:
+        if (o->count == SIZE_MAX)
+            sb_printf(out, ", from character %zu on", o->start + 1);
+        else
+            sb_printf(out, ", %zu character%s from character %zu", o->count, o->count == 1 ? "" : "s", o->start + 1);
+        break;
+    case OP_REGEX:
+        sb_printf(out, ", every match of the regular expression \"%s\" replaced", rx_pattern(o->re));
+        break;
+    case OP_UPPER:
+        sb_puts(out, ", in upper case");
+        break;
+    case OP_LOWER:
+        sb_puts(out, ", in lower case");
+        break;
+    }
+}
+
+int expr_single_ref(const expr *e)
+{
+    return e->nterms == 1 && e->terms[0].kind == TM_REF;
+}
+
+int expr_describe(const map_list *maps, const expr *e, strbuf *out)
+{
+    return describe(maps, e, out, 1);
+}
+
+/* e in words; top: the whole of a field (a constant there is "always"). */
+static int describe(const map_list *maps, const expr *e, strbuf *out, int top)
+{
+    if (e->nterms == 0)
+        return sb_puts(out, "empty");
+    for (int i = 0; i < e->nterms; i++) {
+        const term *t = &e->terms[i];
+        if (i > 0)
+            sb_puts(out, " followed by ");
+        switch (t->kind) {
+        case TM_LIT:
+            sb_puts(out, e->nterms == 1 && top ? "always \"" : "\"");
+            sb_append(out, t->lit, t->litlen);
+            sb_puts(out, "\"");
+            break;
+        case TM_REF:
+            sb_printf(out, "column %d", t->col);
+            for (int j = 0; j < t->nops; j++)
+                describe_op(maps, &t->ops[j], out);
+            break;
+        case TM_ISEMPTY:
+            sb_puts(out, "the first not empty of (");
+            for (int j = 0; j < t->nargs; j++) {
+                if (j > 0)
+                    sb_puts(out, "; ");
+                describe(maps, t->args[j], out, 0);
+            }
+            sb_puts(out, ")");
+            break;
+        }
+    }
+    return out->buf == NULL ? -1 : 0;
+}

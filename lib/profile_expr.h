@@ -10,6 +10,7 @@
 #include "profile_regex.h"
 #include "profile_scratch.h"
 #include "profile_text.h"
+#include "util.h"
 
 typedef struct expr expr;
 
@@ -40,6 +41,13 @@ expr_info expr_facts(const expr *e);
 int expr_each_map(const expr *e, int (*fn)(void *ctx, int map), void *ctx);
 /* The same for each regex() option. */
 int expr_each_regex(const expr *e, int (*fn)(void *ctx, const rx *re), void *ctx);
+
+/* e in words, appended to out: "column 9, through map_site (49 values;
+ * any other value: kept as it is)", "always \"Student\"" (profile explain).
+ * 0 / -1 (no memory). */
+int expr_describe(const map_list *maps, const expr *e, strbuf *out);
+/* 1 when e is one column reference ({n} with options), nothing around it. */
+int expr_single_ref(const expr *e);
 
 /* One record's columns (0-based: {1} is cols[0]). */
 typedef struct {
