@@ -156,6 +156,21 @@ const char *cli_value(const cli_ctx *c, const char *name)
     return NULL;
 }
 
+int cli_values(const cli_ctx *c, const char *name, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    size_t used = 0;
+    for (int i = 0; i < c->nopt; i++) {
+        if (strcmp(c->opt[i]->name, name) != 0)
+            continue;
+        int n = snprintf(out + used, outlen - used, "%s%s", used ? "," : "", c->val[i]);
+        if (n < 0 || (size_t)n >= outlen - used)
+            return -1;
+        used += (size_t)n;
+    }
+    return 0;
+}
+
 int64_t cli_number(const cli_ctx *c, const char *name, int64_t dflt)
 {
     const char *v = cli_value(c, name);

@@ -82,6 +82,9 @@ int cli_parse(cli_ctx *c, int argc, char **argv);
 
 /* The value of option name as given last, or NULL (a flag: its value). */
 const char *cli_value(const cli_ctx *c, const char *name);
+/* Every value of an option given more than once, joined with commas, into
+ * out ("" when not given). 0, or -1 when they do not fit. */
+int cli_values(const cli_ctx *c, const char *name, char *out, size_t outlen);
 /* The value of a CLI_NUMBER option (cli_parse checked its bounds), or dflt. */
 int64_t cli_number(const cli_ctx *c, const char *name, int64_t dflt);
 /* Whether option name was given. */

@@ -3,15 +3,77 @@
 #include "call.h"
 #include "curve.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "wire.h"
 
+/* What --token and --token-file gave (control_token_args). */
+static char *given_token;
+static const char *given_token_file;
+
+int control_token_args(int *argc, char **argv, char *err, size_t errlen)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        char *a = argv[i], *v = NULL;
+        int is_file = strcmp(a, "--token-file") == 0, is_token = strcmp(a, "--token") == 0;
+        if (strncmp(a, "--token=", 8) == 0) {
+            v = a + 8;
+        } else if (is_file || is_token) {
+            if (i + 1 >= *argc) {
+                err_set(err, errlen, "%s needs a value", a);
+                return -1;
+            }
+            v = argv[++i];
+        } else {
+            argv[out++] = a;
+            continue;
+        }
+        if (is_file) {
+            given_token_file = v;
+            continue;
+        }
+        free(given_token);
+        given_token = strdup(v);
+        memset(v, 'x', strlen(v)); /* gone from /proc/PID/cmdline */
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
+/* A token file: readable by its owner alone. */
+static char *token_file(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    char e[ERRLEN];
+    if (stat(path, &sb) == 0 && (sb.st_mode & 077) != 0) {
+        err_set(err, errlen, "token file %s may be read by others (mode %03o): chmod 600 it", path,
+                (unsigned)(sb.st_mode & 0777));
+        return NULL;
+    }
+    char *t = file_read_all(path, 256, NULL, e, sizeof(e));
+    if (t == NULL)
+        err_set(err, errlen, "%s", e);
+    return t;
+}
+
 char *control_token(const ps_config *cfg, char *err, size_t errlen)
 {
+    if (given_token != NULL)
+        return strdup(given_token);
+    char *t;
+    if (given_token_file != NULL) {
+        t = token_file(given_token_file, err, errlen);
+        if (t != NULL)
+            t[strcspn(t, "\r\n")] = '\0';
+        return t;
+    }
     const char *env = getenv("PATRONSYNC_TOKEN");
     if (env && *env)
         return strdup(env);
@@ -19,7 +81,7 @@ char *control_token(const ps_config *cfg, char *err, size_t errlen)
     snprintf(path, sizeof(path), "%s/admin.token", cfg->data_dir);
     size_t len;
     char e[ERRLEN];
-    char *t = file_read_all(path, 256, &len, e, sizeof(e));
+    t = file_read_all(path, 256, &len, e, sizeof(e));
     if (t == NULL) {
         err_set(err, errlen, "PATRONSYNC_TOKEN is not set and %s", e);
         return NULL;
@@ -80,9 +142,12 @@ int cli_call(const cli_ctx *c, Patronsync__ControlRequest *rq, long timeout_ms, 
         fprintf(stderr, "%s: refused: no user token: %s\n", words, err);
         return PS_EXIT_REFUSED;
     }
-    rq->token = token;
+    rq->token.data = (uint8_t *)token;
+    rq->token.len = strlen(token);
     Patronsync__ControlReply *rep = control_call(c->cfg, rq, timeout_ms, err, sizeof(err));
-    rq->token = "";
+    rq->token.data = NULL;
+    rq->token.len = 0;
+    sodium_memzero(token, strlen(token));
     free(token);
     if (rep == NULL) {
         fprintf(stderr, "%s: %s\n", words, err);

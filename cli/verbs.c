@@ -26,6 +26,7 @@
 #include "run.h"
 #include "schedule.h"
 #include "sites.h"
+#include "user.h"
 
 #define FLAG(n, h) {n, CLI_FLAG, NULL, NULL, NULL, h, 0, 0}
 #define VALUE(n, a, h) {n, CLI_VALUE, a, NULL, NULL, h, 0, 0}
@@ -177,6 +178,25 @@ static const char *const sched_notes =
     "DAYS: Sun..Sat, ranges (Mon-Fri), daily, weekdays, weekends, comma-separated; other days are None.\n"
     "Times are the district's local time (setting timezone). docs/SCHEDULES.md.\n";
 
+static const cli_opt o_user_add[] = {
+    VALUE("--permission", "PERM", "manage_patrons_district or view_jobs (given again for both)"),
+    VALUE("--site", "SHORT", "a site-level user's site (given again for more; such a user may only view_jobs)"),
+    FLAG("--json", "print one JSON object (with the token)"), END};
+static const cli_optgroup g_user_add[] = {{NULL, o_user_add}, {NULL, NULL}};
+static const cli_opt o_user_perm[] = {
+    VALUE("--permission", "PERM", "manage_patrons_district or view_jobs (required)"),
+    FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_user_perm[] = {{NULL, o_user_perm}, {NULL, NULL}};
+static const cli_opt o_audit[] = {
+    VALUE("--since", "WHEN", "from YYYY-MM-DD[THH:MM[:SS]] (UTC), or Nh / Nd ago"),
+    NUMBER("--limit", "N", 1, 1000000, "at most N lines (default 1000)"),
+    FLAG("--json", "print one JSON array"), END};
+static const cli_optgroup g_audit[] = {{NULL, o_audit}, {NULL, NULL}};
+static const char *const user_notes =
+    "The token is printed once: give it to the user, who presents it with PATRONSYNC_TOKEN or\n"
+    "--token-file FILE (mode 0600). Only district-level users may hold manage_patrons_district;\n"
+    "a user with --site is site-level. docs/SECURITY.md.\n";
+
 static const char *const run_notes =
     "A FILE under the import root (setting import_root, default DATA/import) runs in place. A FILE outside\n"
     "it is refused unless --copy-in is given; then it is copied into DATA/import/adhoc/, the job runs on the\n"
@@ -230,6 +250,21 @@ const cli_verb cli_verbs[] = {
     {"schedule", "enable", "NAME", "enable a schedule", 1, 1, CLI_SCHEDULER, g_json, NULL, schedule_cmd},
     {"schedule", "disable", "NAME", "disable a schedule (its slots are not run)", 1, 1, CLI_SCHEDULER, g_json, NULL,
      schedule_cmd},
+    {"user", "add", "NAME --permission PERM", "add a user; its token is printed once", 1, 1, CLI_SCHEDULER,
+     g_user_add, user_notes, user_cmd},
+    {"user", "list", "", "every user: level, sites, permissions, enabled", 0, 0, CLI_SCHEDULER, g_json, NULL,
+     user_cmd},
+    {"user", "grant", "NAME --permission PERM", "give a user a permission", 1, 1, CLI_SCHEDULER, g_user_perm, NULL,
+     user_cmd},
+    {"user", "revoke", "NAME --permission PERM", "take a permission from a user", 1, 1, CLI_SCHEDULER, g_user_perm,
+     NULL, user_cmd},
+    {"user", "disable", "NAME", "a user's token stops working until enabled", 1, 1, CLI_SCHEDULER, g_json, NULL,
+     user_cmd},
+    {"user", "enable", "NAME", "enable a disabled user", 1, 1, CLI_SCHEDULER, g_json, NULL, user_cmd},
+    {"user", "token", "NAME", "a new token for a user (printed once; the old one stops working)", 1, 1,
+     CLI_SCHEDULER, g_json, NULL, user_cmd},
+    {"audit", NULL, "", "the audit trail: who did what, from where, with what result", 0, 0, CLI_SCHEDULER, g_audit,
+     NULL, audit_cmd},
     {"help", NULL, "[COMMAND [SUB]]", "this list, or one command's usage and options", 0, 2, CLI_LOCAL, NULL, NULL,
      cmd_help},
 };

@@ -7,14 +7,15 @@
 
 #include <stddef.h>
 
+#include "controldb.h"
 #include "reply.h"
 #include "scheduler.h"
 
 /* What a verb needs of the token's user. */
 enum control_perm {
     CONTROL_NONE = 0,   /* no token at all (ping) */
-    CONTROL_READ = 1,   /* any user: list and show verbs */
-    CONTROL_MANAGE = 2, /* a user whose role may change things: run, approve, undo, schedules, reference data */
+    CONTROL_READ = 1,   /* view_jobs: list and show verbs */
+    CONTROL_MANAGE = 2, /* manage_patrons_district: run, approve, undo, schedules, reference data, users */
 };
 
 /* One control verb. */
@@ -31,24 +32,28 @@ extern const size_t control_nverbs;
 
 /* The verb of a name, or NULL. */
 const control_verb *control_find(const char *name);
-/* Whether role may use a verb needing perm: today's one role,
- * "administrator", may do everything; a role the table does not know may
- * read only. */
-int control_role_may(const char *role, int perm);
+/* Whether user u may use a verb needing perm: CONTROL_READ needs
+ * view_jobs (or manage_patrons_district), CONTROL_MANAGE
+ * manage_patrons_district (users.h); a disabled user nothing. */
+int control_user_may(const controldb_user *u, int perm);
 
-/* The first administrator when control.db has no user: a token in
+/* The token key, and the first administrator when control.db has no
+ * user: 'admin' with manage_patrons_district, its token in
  * DATA/admin.token (0600). 0 / -1 with err. */
 int control_first_admin(scheduler *s, char *err, size_t errlen);
-/* The user (and role) a token belongs to, or -1 when it is not valid. */
-int control_user(scheduler *s, const char *token, char *user, size_t userlen, char *role, size_t rolelen);
 
-/* Answer one control request: the token checked against the verb's
- * permission, the verb run, the audit line written (reply filled;
- * strings it points to live in body). */
-void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, Patronsync__ControlReply *rep, strbuf *body);
+/* Answer one control request from peer (its address and key name, for the
+ * audit trail and the back-off of failed attempts): the token checked
+ * against the verb's permission, the verb run, the audit line written
+ * (every refusal, and the successes of audited verbs). The reply filled;
+ * strings it points to live in body. */
+void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, const char *peer,
+                    Patronsync__ControlReply *rep, strbuf *body);
 /* Run the verb of rq for user without the token check (tests; rep->ok
  * set to 1 first). An unknown verb is refused (PS_EXIT_USAGE). */
 void control_dispatch(scheduler *s, const char *user, const Patronsync__ControlRequest *rq,
                       Patronsync__ControlReply *rep, strbuf *body);
+/* What control_handle keeps (the back-off table). */
+void control_free(scheduler *s);
 
 #endif

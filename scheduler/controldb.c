@@ -66,19 +66,48 @@ static const char *const migration_1 =
     "  pruned INTEGER NOT NULL DEFAULT 0);\n"
     "CREATE INDEX IF NOT EXISTS runs_schedule ON runs(schedule_id, at);\n";
 
+/* Version 2: users with a level (district or site), their sites, their
+ * permissions (manage_patrons_district, view_jobs; docs/SECURITY.md) and
+ * whether they are enabled; tokens hashed with the district's key (keyed:
+ * an older row's unkeyed hash is replaced at its first use); the audit
+ * trail says from where and with what result. */
+static const char *const migration_2 =
+    "ALTER TABLE users ADD COLUMN level TEXT NOT NULL DEFAULT 'district';\n"
+    "ALTER TABLE users ADD COLUMN sites TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE users ADD COLUMN permissions TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE users ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;\n"
+    "ALTER TABLE users ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;\n"
+    "UPDATE users SET permissions = CASE role WHEN 'administrator' THEN 'manage_patrons_district' ELSE 'view_jobs' END;\n"
+    "ALTER TABLE audit ADD COLUMN peer TEXT NOT NULL DEFAULT '';\n"
+    "ALTER TABLE audit ADD COLUMN result TEXT NOT NULL DEFAULT 'ok';\n"
+    "ALTER TABLE audit ADD COLUMN status INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts_ms);\n";
+
 /* migrations[i] takes a database from user_version i to i + 1. */
-static const char *const migrations[] = {migration_1};
+static const char *const migrations[] = {migration_1, migration_2};
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
 #define SCHED_COLS                                                                                               \
     "id,uid,name,file,encoding,profile_name,profile_text,days,minute,disabled,options,created_by,created_ms," \
     "updated_by,updated_ms,baseline"
 
+#define USER_COLS "name,level,sites,permissions,enabled,created_ms,keyed"
+
 static const char *const sql[CDB__COUNT] = {
     [CDB_USER_COUNT] = "SELECT count(*) FROM users",
-    [CDB_USER_ADD] = "INSERT INTO users(name,token_hash,role,created_ms) VALUES(?,?,?,?)",
-    [CDB_USER_BY_HASH] = "SELECT name, role FROM users WHERE token_hash=?",
-    [CDB_AUDIT_ADD] = "INSERT INTO audit(ts_ms,user,verb,detail) VALUES(?,?,?,?)",
+    [CDB_USER_ADD] = "INSERT INTO users(name,token_hash,role,created_ms,level,sites,permissions,enabled,keyed) "
+                     "VALUES(?,?,'user',?,?,?,?,1,1)",
+    [CDB_USER_BY_HASH] = "SELECT " USER_COLS " FROM users WHERE token_hash=?",
+    [CDB_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name=?",
+    [CDB_USER_ALL] = "SELECT " USER_COLS " FROM users ORDER BY name",
+    [CDB_USER_SET] = "UPDATE users SET permissions=?, enabled=? WHERE name=?",
+    [CDB_USER_SET_TOKEN] = "UPDATE users SET token_hash=?, keyed=1 WHERE name=?",
+    [CDB_USER_MANAGERS] = "SELECT count(*) FROM users WHERE enabled=1 AND level='district' AND "
+                          "(',' || permissions || ',') LIKE '%,manage_patrons_district,%'",
+    [CDB_AUDIT_ADD] = "INSERT INTO audit(ts_ms,user,verb,detail,peer,result,status) VALUES(?,?,?,?,?,?,?)",
+    [CDB_AUDIT_SINCE] = "SELECT ts_ms,user,verb,detail,peer,result,status FROM audit WHERE ts_ms>=? "
+                        "ORDER BY ts_ms, rowid LIMIT ?",
+    [CDB_AUDIT_COUNT] = "SELECT count(*) FROM audit WHERE ts_ms>=?",
     [CDB_OUTBOX_PUT] = "INSERT OR IGNORE INTO outbox(job_id,request,created_ms,last_sent_ms) VALUES(?,?,?,0)",
     [CDB_OUTBOX_DUE] = "SELECT job_id,request FROM outbox WHERE acked_ms IS NULL AND last_sent_ms < ? "
                        "ORDER BY created_ms LIMIT 100",
@@ -262,30 +291,40 @@ int64_t controldb_user_count(controldb *db, char *err, size_t errlen)
     return n;
 }
 
-int controldb_user_add(controldb *db, const char *name, const char *token_hash, const char *role, char *err,
-                       size_t errlen)
+int controldb_user_add(controldb *db, const controldb_user *u, const char *token_hash, char *err, size_t errlen)
 {
     sqlite3_stmt *st = controldb_stmt(db, CDB_USER_ADD, err, errlen);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms());
+    sqlite3_bind_int64(st, 3, now_ms());
+    sqlite3_bind_text(st, 4, u->level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, u->sites, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, u->permissions, -1, SQLITE_STATIC);
     return controldb_run(db, st, err, errlen);
 }
 
-int controldb_user_find(controldb *db, const char *token_hash, char *name, size_t namelen, char *role,
-                        size_t rolelen)
+void controldb_user_row(sqlite3_stmt *st, controldb_user *u)
 {
-    sqlite3_stmt *st = controldb_stmt(db, CDB_USER_BY_HASH, NULL, 0);
+    str_copy(u->name, sizeof(u->name), controldb_text(st, 0));
+    str_copy(u->level, sizeof(u->level), controldb_text(st, 1));
+    str_copy(u->sites, sizeof(u->sites), controldb_text(st, 2));
+    str_copy(u->permissions, sizeof(u->permissions), controldb_text(st, 3));
+    u->enabled = sqlite3_column_int(st, 4);
+    u->created_ms = sqlite3_column_int64(st, 5);
+    u->keyed = sqlite3_column_int(st, 6);
+}
+
+int controldb_user_get(controldb *db, enum controldb_sql by, const char *key, controldb_user *u)
+{
+    sqlite3_stmt *st = controldb_stmt(db, by, NULL, 0);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int r = sqlite3_step(st), found = 0;
     if (r == SQLITE_ROW) {
-        str_copy(name, namelen, controldb_text(st, 0));
-        str_copy(role, rolelen, controldb_text(st, 1));
+        controldb_user_row(st, u);
         found = 1;
     } else if (r != SQLITE_DONE) {
         found = -1;
@@ -294,15 +333,53 @@ int controldb_user_find(controldb *db, const char *token_hash, char *name, size_
     return found;
 }
 
-void controldb_audit(controldb *db, const char *user, const char *verb, const char *detail)
+int controldb_user_set(controldb *db, const controldb_user *u, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = controldb_stmt(db, CDB_USER_SET, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, u->permissions, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, u->enabled);
+    sqlite3_bind_text(st, 3, u->name, -1, SQLITE_STATIC);
+    return controldb_run(db, st, err, errlen);
+}
+
+int controldb_user_set_token(controldb *db, const char *name, const char *token_hash, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = controldb_stmt(db, CDB_USER_SET_TOKEN, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    return controldb_run(db, st, err, errlen);
+}
+
+int64_t controldb_count(controldb *db, enum controldb_sql which, int64_t arg, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = controldb_stmt(db, which, err, errlen);
+    if (st == NULL)
+        return -1;
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_int64(st, 1, arg);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    if (n < 0)
+        err_set(err, errlen, "control store: %s", sqlite3_errmsg(db->db));
+    controldb_done(st);
+    return n;
+}
+
+void controldb_audit(controldb *db, const controldb_audit_row *a)
 {
     sqlite3_stmt *st = controldb_stmt(db, CDB_AUDIT_ADD, NULL, 0);
     if (st == NULL)
         return;
     sqlite3_bind_int64(st, 1, now_ms());
-    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, verb, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->verb, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, a->detail ? a->detail : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, a->peer ? a->peer : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, a->result ? a->result : "ok", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, a->status);
     controldb_run(db, st, NULL, 0);
 }
 

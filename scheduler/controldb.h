@@ -16,8 +16,15 @@ typedef struct controldb controldb;
 enum controldb_sql {
     CDB_USER_COUNT,       /* () -> count */
     CDB_USER_ADD,         /* (name, token_hash, role, created_ms) */
-    CDB_USER_BY_HASH,     /* (token_hash) -> name, role */
-    CDB_AUDIT_ADD,        /* (ts_ms, user, verb, detail) */
+    CDB_USER_BY_HASH,     /* (token_hash) -> a user row */
+    CDB_USER_BY_NAME,     /* (name) -> a user row */
+    CDB_USER_ALL,         /* () -> user rows by name */
+    CDB_USER_SET,         /* (permissions, enabled, name) */
+    CDB_USER_SET_TOKEN,   /* (token_hash, name): keyed */
+    CDB_USER_MANAGERS,    /* () -> enabled district users with manage_patrons_district */
+    CDB_AUDIT_ADD,        /* (ts_ms, user, verb, detail, peer, result, status) */
+    CDB_AUDIT_SINCE,      /* (ts_ms, limit) -> ts_ms, user, verb, detail, peer, result, status */
+    CDB_AUDIT_COUNT,      /* (ts_ms) -> count */
     CDB_OUTBOX_PUT,       /* (job_id, request, created_ms): INSERT OR IGNORE */
     CDB_OUTBOX_DUE,       /* (sent before ms) -> job_id, request; at most 100 */
     CDB_OUTBOX_SENT,      /* (last_sent_ms, job_id) */
@@ -85,15 +92,42 @@ const char *controldb_text(sqlite3_stmt *st, int i);
 
 /* ---- the few whole operations on users, the audit trail, the outbox ---- */
 
+/* A user (docs/SECURITY.md): its level, district or site, and sites; its
+ * permissions as a comma list; whether it is enabled. The token is kept
+ * only as a keyed hash. */
+typedef struct {
+    char name[64];
+    char level[16];
+    char sites[512];
+    char permissions[128];
+    int enabled;
+    int64_t created_ms;
+    int keyed; /* the stored hash is keyed (0: an older row's, replaced at first use) */
+} controldb_user;
+
 /* How many users there are; -1 with err. */
 int64_t controldb_user_count(controldb *db, char *err, size_t errlen);
-int controldb_user_add(controldb *db, const char *name, const char *token_hash, const char *role, char *err,
-                       size_t errlen);
-/* The user of a token hash: 1 found (name, role filled), 0 not, -1 error. */
-int controldb_user_find(controldb *db, const char *token_hash, char *name, size_t namelen, char *role,
-                        size_t rolelen);
-/* One line of the audit trail (best effort: a failure is not the verb's). */
-void controldb_audit(controldb *db, const char *user, const char *verb, const char *detail);
+/* A new user with the hash of its token. 0 / -1 with err (a name taken: SQLITE_CONSTRAINT). */
+int controldb_user_add(controldb *db, const controldb_user *u, const char *token_hash, char *err, size_t errlen);
+/* The user by token hash (CDB_USER_BY_HASH) or name (CDB_USER_BY_NAME): 1 found, 0 not, -1 error. */
+int controldb_user_get(controldb *db, enum controldb_sql by, const char *key, controldb_user *u);
+/* A row of a CDB_USER_* statement into u. */
+void controldb_user_row(sqlite3_stmt *st, controldb_user *u);
+/* The user's permissions and enabled flag as u says / a new token hash. 0 / -1 with err. */
+int controldb_user_set(controldb *db, const controldb_user *u, char *err, size_t errlen);
+int controldb_user_set_token(controldb *db, const char *name, const char *token_hash, char *err, size_t errlen);
+/* A count statement (one int64 parameter when it takes one). -1 with err. */
+int64_t controldb_count(controldb *db, enum controldb_sql which, int64_t arg, char *err, size_t errlen);
+
+/* One line of the audit trail: who (or "unknown token"), the verb, its
+ * arguments (never a secret), from where, the result (ok, refused,
+ * failed, throttled) and the exit status. */
+typedef struct {
+    const char *user, *verb, *detail, *peer, *result;
+    int status;
+} controldb_audit_row;
+/* Best effort: a failure is not the verb's. */
+void controldb_audit(controldb *db, const controldb_audit_row *a);
 /* A job request's outbox row (INSERT OR IGNORE: a job id is queued once),
  * inside the caller's transaction or on its own. 0 / -1 with err. */
 int controldb_outbox_put(controldb *db, const char *job_id, const uint8_t *request, size_t len, char *err,

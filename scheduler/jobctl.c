@@ -493,7 +493,7 @@ void jobctl_undo(scheduler *s, const char *user, const Patronsync__ControlReques
     status_event(s->redis, "job %s undone by %s", id, user);
     log_info("job %s: %s", id, summary);
     if (u.force && u.nconflicts > 0)
-        controldb_audit(s->db, user, "job.undo.force", id);
+        controldb_audit(s->db, &(controldb_audit_row){.user = user, .verb = "job.undo.force", .detail = id});
     undo_reply(&u, id, rq->json, summary, body);
 out:
     if (u.in_txn)

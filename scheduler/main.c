@@ -35,6 +35,12 @@ static void on_control(scheduler *s)
         }
         Patronsync__ControlRequest *rq =
             patronsync__control_request__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+        /* Who asks, for the audit trail and the back-off: its address and
+         * the name its key has on the allow-list. */
+        const char *addr = zmq_msg_gets(&body, "Peer-Address");
+        char peer[160];
+        snprintf(peer, sizeof(peer), "%s%s%s", addr ? addr : "?", curve_user(&body)[0] ? " key " : "",
+                 curve_user(&body));
         zmq_msg_close(&body);
         Patronsync__ControlReply rep = PATRONSYNC__CONTROL_REPLY__INIT;
         strbuf sb;
@@ -49,7 +55,7 @@ static void on_control(scheduler *s)
             rep.status = 2;
             rep.error = "request does not decode";
         } else {
-            control_handle(s, rq, &rep, &sb);
+            control_handle(s, rq, peer, &rep, &sb);
         }
         char err[ERRLEN];
         if (wire_send(s->control_sock, &from, &rep.base, err, sizeof(err)) < 0)
@@ -140,6 +146,7 @@ static void stop(scheduler *s)
         zmq_close(s->broker_sock);
     zap_stop(&s->zap);
     wire_guard_free(&s->guard);
+    control_free(s);
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     status_destroy(&s->redis);

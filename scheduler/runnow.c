@@ -117,6 +117,6 @@ void runnow_verb(scheduler *s, const char *user, const Patronsync__ControlReques
         reply_fail(rep, body, PS_EXIT_FAILED, "%s", err);
         return;
     }
-    controldb_audit(s->db, user, "run", id);
+    controldb_audit(s->db, &(controldb_audit_row){.user = user, .verb = "run", .detail = id});
     reply_job_id(body, rq->json, id);
 }

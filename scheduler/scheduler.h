@@ -23,6 +23,7 @@ struct scheduler {
     void *broker_sock;  /* DEALER: the broker's job socket; NULL: none (tests) */
     status *redis;
     volatile int *stopping;
+    struct control_attempts *attempts; /* failed attempts per client (control.c) */
 };
 
 #endif

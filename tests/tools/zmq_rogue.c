@@ -11,6 +11,8 @@
  *                       job: tasks it does not hold
  *   raw SECONDS         send stdin as one frame; the reply's frame to stdout
  *                       (nothing when none came within SECONDS)
+ *   control N           send stdin (a ControlRequest) N times, one after the
+ *                       other: prints "replies R accepted A" (A: replies ok)
  * Prints one line: "answered N" / "no answer" (job, decision) or
  * "heartbeats H tasks T" (worker, result). Exit 0 unless the tool itself
  * could not run. */
@@ -168,14 +170,45 @@ static void as_worker(void *s, long seconds, const char *job_id, const char *sha
     printf("heartbeats %d tasks %d\n", heartbeats, tasks);
 }
 
-static void raw(void *s, long seconds)
+static void read_stdin(strbuf *in)
 {
-    strbuf in;
-    sb_init(&in);
+    sb_init(in);
     char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
-        sb_append(&in, buf, n);
+        sb_append(in, buf, n);
+}
+
+static void control_loop(void *s, long n)
+{
+    strbuf in;
+    read_stdin(&in);
+    long replies = 0, accepted = 0;
+    for (long i = 0; i < n; i++) {
+        int sent = -1;
+        for (int k = 0; k < 100 && sent < 0; k++)
+            if ((sent = zmq_send(s, in.buf ? in.buf : "", in.len, ZMQ_DONTWAIT)) < 0)
+                usleep(20 * 1000);
+        zmq_msg_t body;
+        if (sent < 0 || wire_recv_wait(s, NULL, &body, 10000) != 1)
+            break;
+        Patronsync__ControlReply *r =
+            patronsync__control_reply__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+        zmq_msg_close(&body);
+        replies++;
+        if (r && r->ok)
+            accepted++;
+        if (r)
+            patronsync__control_reply__free_unpacked(r, NULL);
+    }
+    sb_free(&in);
+    printf("replies %ld accepted %ld\n", replies, accepted);
+}
+
+static void raw(void *s, long seconds)
+{
+    strbuf in;
+    read_stdin(&in);
     int sent = -1;
     for (int i = 0; i < 100 && sent < 0; i++) {
         sent = zmq_send(s, in.buf ? in.buf : "", in.len, ZMQ_DONTWAIT);
@@ -206,6 +239,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "raw") == 0)
         raw(s, strtol(argv[4], NULL, 10));
+    else if (strcmp(mode, "control") == 0)
+        control_loop(s, strtol(argv[4], NULL, 10));
     else if (strcmp(mode, "job") == 0 || strcmp(mode, "decision") == 0)
         to_broker(s, mode, argv[4]);
     else if (strcmp(mode, "worker") == 0)
