@@ -250,9 +250,6 @@ static void audit_detail(const Patronsync__ControlRequest *rq, char *out, size_t
 void control_handle(scheduler *s, const Patronsync__ControlRequest *rq, const char *peer,
                     Patronsync__ControlReply *rep, strbuf *body)
 {
-    rep->ok = 1;
-    rep->status = 0;
-    rep->error = "";
     const control_verb *v = control_find(rq->verb);
     controldb_user u = {.name = ""};
     const char *result = "ok";

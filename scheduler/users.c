@@ -196,31 +196,30 @@ static int named(scheduler *s, const Patronsync__ControlRequest *rq, controldb_u
     return 0;
 }
 
+/* A comma list as a JSON array of strings. */
+static void json_list(strbuf *b, const char *list)
+{
+    sb_puts(b, "[");
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        sb_puts(b, p == list ? "" : ",");
+        sb_json_str(b, p, len);
+        p += len + (p[len] == ',');
+    }
+    sb_puts(b, "]");
+}
+
 static void user_json(strbuf *b, const controldb_user *u)
 {
     sb_puts(b, "{\"name\":");
     sb_json_str(b, u->name, strlen(u->name));
     sb_puts(b, ",\"level\":");
     sb_json_str(b, u->level, strlen(u->level));
-    sb_puts(b, ",\"sites\":[");
-    int first = 1;
-    for (const char *p = u->sites; *p;) {
-        size_t len = strcspn(p, ",");
-        sb_puts(b, first ? "" : ",");
-        sb_json_str(b, p, len);
-        first = 0;
-        p += len + (p[len] == ',');
-    }
-    sb_puts(b, "],\"permissions\":[");
-    first = 1;
-    for (const char *p = u->permissions; *p;) {
-        size_t len = strcspn(p, ",");
-        sb_puts(b, first ? "" : ",");
-        sb_json_str(b, p, len);
-        first = 0;
-        p += len + (p[len] == ',');
-    }
-    sb_printf(b, "],\"enabled\":%s,\"created_ms\":%lld}", u->enabled ? "true" : "false", (long long)u->created_ms);
+    sb_puts(b, ",\"sites\":");
+    json_list(b, u->sites);
+    sb_puts(b, ",\"permissions\":");
+    json_list(b, u->permissions);
+    sb_printf(b, ",\"enabled\":%s,\"created_ms\":%lld}", u->enabled ? "true" : "false", (long long)u->created_ms);
 }
 
 static void user_text(strbuf *b, const controldb_user *u)
