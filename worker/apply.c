@@ -11,7 +11,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "finish.h"
+#include "apply.h"
+#include "before.h"
 #include "hashes.h"
 #include "log.h"
 #include "rules.h"
@@ -19,20 +20,8 @@
 #include "stage.h"
 #include "summary.h"
 #include "util.h"
-#include "worker.h"
-
-static int shard_in(const uint32_t *v, size_t n, uint32_t shard)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i] == shard)
-            return 1;
-    return 0;
-}
-
-int task_shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
-{
-    return shard_in(t->failed_shards, t->n_failed_shards, shard);
-}
+#include "missing.h"
+#include "task.h"
 
 /* ---- A streaming apply (docs/PROTOCOL.md) ----
  * The task came while its shards were still planned. Shard k is applied
@@ -99,7 +88,7 @@ static void stream_progress(worker_ctx *w, uint32_t past)
 
 static int stream_said_failed(const stream *sm, uint32_t shard)
 {
-    return sm->last != NULL && shard_in(sm->last->failed_shards, sm->last->n_failed_shards, shard);
+    return sm->last != NULL && task_shard_in(sm->last->failed_shards, sm->last->n_failed_shards, shard);
 }
 
 /* Wait until shard is staged (1), said failed (0), or, shard == UINT32_MAX,
@@ -147,19 +136,6 @@ static struct {
     strset ids, barcodes;
     int64_t first_id, last_id; /* the rows added: one before-image for them all */
 } bulk;
-
-/* The before-image of a bulk load's adds: the range of their ids (undo
- * removes them as it removes single adds). 0 / -1. */
-static int save_add_range(store *st, const char *job, int64_t seq, int64_t first, int64_t last, char *err,
-                          size_t errlen)
-{
-    Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
-    c.op = SAFETY_OP_ADD_RANGE;
-    c.patron_id = last;
-    uint8_t buf[64];
-    size_t len = patronsync__change__pack(&c, buf);
-    return store_change_put(st, job, seq, first, SAFETY_OP_ADD_RANGE, buf, len, err, errlen);
-}
 
 /* Applying one shard's plan: the job, its options and where results go. */
 typedef struct {
@@ -331,21 +307,17 @@ static int in_file_checks(applier *a, const Patronsync__Change *c, const patron_
     const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
     char canon[256];
     if (*type && !known(&known_types, type)) {
-        int r = store_ref_canonical(st, STORE_REF_PATRON_TYPE, type, canon, sizeof(canon));
-        if (r < 0) {
-            err_set(err, errlen, "store: looking up patron type '%s': %s", type, sqlite3_errmsg(store_db(st)));
+        int r = store_ref_canonical(st, STORE_REF_PATRON_TYPE, type, canon, sizeof(canon), err, errlen);
+        if (r < 0)
             return -1;
-        }
         if (r == 1 && strcmp(canon, type) != 0 && patron_rec_set(&a->rec, PF_PATRON_TYPE, canon, strlen(canon), PV_VALUE) < 0)
             goto oom;
     }
     if (rules_username_changed(&a->rec, before)) {
         const char *u = patron_rec_get(&a->rec, PF_USERNAME);
-        int taken = store_username_taken(st, u, before ? c->patron_id : 0);
-        if (taken < 0) {
-            err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
+        int taken = store_username_taken(st, u, before ? c->patron_id : 0, err, errlen);
+        if (taken < 0)
             return -1;
-        }
         if (taken) {
             int w = 0;
             if (rules_keep_username(c->line, &a->rec, before, a->exc, &w) < 0)
@@ -415,7 +387,7 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
     int64_t pid;
     char e[ERRLEN];
     if (store_insert(st, &a->rec, a->job, memo_of(a, c), &pid, e, sizeof(e)) < 0) {
-        if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
+        if (!store_refused(st)) {
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;
         }
@@ -438,7 +410,7 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
         if (bulk.first_id == 0)
             bulk.first_id = pid;
         bulk.last_id = pid;
-    } else if (finish_save_before(a->opts, st, a->job, (*a->seq)++, pid, SAFETY_OP_ADD, NULL, err, errlen) < 0) {
+    } else if (before_save(a->opts, st, a->job, (*a->seq)++, pid, SAFETY_OP_ADD, NULL, err, errlen) < 0) {
         return -1;
     }
     return create_refdata(a, c, err, errlen);
@@ -465,12 +437,12 @@ static int apply_update(applier *a, const Patronsync__Change *c, char *err, size
     }
     char e[ERRLEN];
     /* The before-image first: the row's missing_since and updated_job
-     * change with the update (finish_save_before reads them). */
+     * change with the update (before_save reads them). */
     int64_t seq = (*a->seq)++;
-    if (finish_save_before(a->opts, st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
+    if (before_save(a->opts, st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
         return -1;
     if (store_update(st, c->patron_id, &a->rec, &a->before, a->job, memo_of(a, c), e, sizeof(e)) < 0) {
-        if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
+        if (!store_refused(st)) {
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;
         }
@@ -500,47 +472,9 @@ static int apply_delete(applier *a, const Patronsync__Change *c, char *err, size
         refuse(a, c, RULES_MSG_OUTSTANDING, c->key);
         return 0;
     }
-    if (finish_save_before(a->opts, a->w->st, a->job, (*a->seq)++, c->patron_id, 3, &a->before, err, errlen) < 0)
+    if (before_save(a->opts, a->w->st, a->job, (*a->seq)++, c->patron_id, 3, &a->before, err, errlen) < 0)
         return -1;
     return store_delete(a->w->st, c->patron_id, err, errlen);
-}
-
-/* The before-image of an association: the site to remove on undo. */
-static int save_assoc_image(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
-{
-    Patronsync__Change img = PATRONSYNC__CHANGE__INIT;
-    img.op = 4;
-    img.patron_id = c->patron_id;
-    img.assoc_site = c->assoc_site;
-    size_t len = patronsync__change__get_packed_size(&img);
-    uint8_t *blob = malloc(len ? len : 1);
-    if (blob == NULL) {
-        err_set(err, errlen, "out of memory");
-        return -1;
-    }
-    patronsync__change__pack(&img, blob);
-    sqlite3_stmt *q = NULL;
-    int rc = -1;
-    sqlite3 *db = store_db(a->w->st);
-    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO job_changes(job_id,seq,patron_id,op,before) VALUES(?,?,?,?,?)",
-                           -1, &q, NULL) != SQLITE_OK) {
-        err_set(err, errlen, "store: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    sqlite3_bind_text(q, 1, a->job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, (*a->seq)++);
-    sqlite3_bind_int64(q, 3, c->patron_id);
-    sqlite3_bind_int(q, 4, 4);
-    sqlite3_bind_blob(q, 5, blob, (int)len, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        err_set(err, errlen, "store: saving a before-image: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = 0;
-out:
-    sqlite3_finalize(q);
-    free(blob);
-    return rc;
 }
 
 /* An AssociationWhen rule: the patron gains a secondary site. */
@@ -558,7 +492,7 @@ static int apply_association(applier *a, const Patronsync__Change *c, char *err,
         return 0;
     }
     exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_ASSOCIATED, c->assoc_site);
-    return save_assoc_image(a, c, err, errlen);
+    return before_save_assoc(a->w->st, a->job, (*a->seq)++, c->patron_id, c->assoc_site, err, errlen);
 }
 
 /* Apply one shard's plan, in line order. Adjusts counts for records the
@@ -631,22 +565,20 @@ static char held_reason[1024];
 
 /* A job held by a threshold, or a dry run: roll back, and publish what
  * would be done (the full preview when a threshold was crossed). 0 / -1. */
-static int publish_unapplied(worker_ctx *w, const Patronsync__ApplyTask *t, finish *fin, enum finish_verdict v,
+static int publish_unapplied(worker_ctx *w, const Patronsync__ApplyTask *t, missing *fin, enum missing_verdict v,
                              Patronsync__Counts *counts, exc_list *exc, Patronsync__ApplyResult *res, char *err,
                              size_t errlen)
 {
     store_rollback(w->st);
-    if (held_reason[0] != '\0' && finish_preview(fin, exc, err, errlen) < 0)
+    if (held_reason[0] != '\0' && missing_preview(fin, exc, err, errlen) < 0)
         return -1;
-    if (v == FINISH_HOLD) {
+    if (v == MISSING_HOLD) {
         res->held = 1;
         res->held_reason = held_reason;
         log_info("job %s held: %s", t->job_id, held_reason);
     }
-    if (worker_publish(w, t->job_id, "apply", counts, exc->v, exc->n, t->attempt) < 0) {
-        err_set(err, errlen, "stopped before the result could be published");
+    if (task_publish(w, t->job_id, "apply", counts, exc->v, exc->n, t->attempt, err, errlen) < 0)
         return -1;
-    }
     return 0;
 }
 
@@ -724,7 +656,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     size_t blen = 0;
     int m = store_marker_get(w->st, t->job_id, "apply", &blob, &blen);
     if (m < 0) {
-        err_set(err, errlen, "store: reading the job marker: %s", sqlite3_errmsg(store_db(w->st)));
+        err_set(err, errlen, "store: reading the job marker: %s", store_errmsg(w->st));
         return -1;
     }
     if (m == 1) {
@@ -737,10 +669,8 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         }
         if (old->counts)
             *counts = *old->counts;
-        int r = worker_publish(w, t->job_id, "apply", counts, old->exceptions, old->n_exceptions, t->attempt);
+        int r = task_publish(w, t->job_id, "apply", counts, old->exceptions, old->n_exceptions, t->attempt, err, errlen);
         patronsync__shard_plan__free_unpacked(old, NULL);
-        if (r < 0)
-            err_set(err, errlen, "stopped before the result could be published");
         return r;
     }
 
@@ -748,7 +678,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     exc_list_init(&exc);
     int rc = -1;
     int64_t seq = 0;
-    finish *fin = NULL;
+    missing *fin = NULL;
     store *rd = NULL;
     held_reason[0] = '\0';
     /* The task as the finishing step sees it: for a streaming apply, with
@@ -788,7 +718,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     int64_t t0 = mono_ms(), t_read = 0, t_write = 0, t_index = 0, t_finish = 0, t_wait = 0;
     for (uint32_t s = 0; s < t->nshards; s++) {
         char path[2048];
-        plan_path(w->cfg, t->job_id, s, path, sizeof(path));
+        stage_plan_path(w->cfg, t->job_id, s, path, sizeof(path));
         int64_t ts = mono_ms();
         if (sm != NULL) {
             stream_progress(w, s);
@@ -818,7 +748,7 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         uint32_t next = s + 1;
         char next_path[2048];
         if (next < t->nshards && !task_shard_failed(t, next) &&
-            plan_path(w->cfg, t->job_id, next, next_path, sizeof(next_path)) == 0 && access(next_path, F_OK) == 0 &&
+            stage_plan_path(w->cfg, t->job_id, next, next_path, sizeof(next_path)) == 0 && access(next_path, F_OK) == 0 &&
             plan_reader_start(&reader, next, next_path, spent) == 0)
             spent = NULL;
         if (p->counts)
@@ -862,14 +792,14 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     rd = store_open(w->cfg->store_path, 16, STORE_READONLY, err, errlen);
     if (rd == NULL || store_exec(rd, "PRAGMA mmap_size=0", err, errlen) < 0)
         goto out;
-    fin = finish_begin(w, &ft, rd, err, errlen);
+    fin = missing_begin(w, &ft, rd, err, errlen);
     store_close(&rd);
     if (fin == NULL)
         goto out;
     t_finish = mono_ms() - ts;
     ts = mono_ms();
     if (bulk.on) {
-        if (bulk.last_id > 0 && save_add_range(w->st, t->job_id, seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
+        if (bulk.last_id > 0 && before_save_add_range(w->st, t->job_id, seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
             goto out;
         bulk_reset(); /* its keys are not needed to build the indexes */
         if (store_bulk_end(w->st, err, errlen) < 0)
@@ -879,11 +809,11 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
     ts = mono_ms();
     if (hashes_apply(w, &ft, counts, &exc, err, errlen) < 0)
         goto out;
-    enum finish_verdict verdict;
-    if (finish_end(fin, counts, &exc, &seq, &verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
+    enum missing_verdict verdict;
+    if (missing_end(fin, counts, &exc, &seq, &verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
         goto out;
     t_finish += mono_ms() - ts;
-    if (verdict != FINISH_APPLY) {
+    if (verdict != MISSING_APPLY) {
         rc = publish_unapplied(w, t, fin, verdict, counts, &exc, res, err, errlen);
         goto out;
     }
@@ -910,10 +840,8 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
              "finishing %lld, commit %lld); peak %ld kB",
              t->job_id, (long long)(mono_ms() - t0), (long long)t_wait, (long long)t_read, (long long)t_write,
              (long long)t_index, (long long)t_finish, (long long)(mono_ms() - ts), ru.ru_maxrss);
-    if (worker_publish(w, t->job_id, "apply", counts, exc.v, exc.n, t->attempt) < 0) {
-        err_set(err, errlen, "stopped before the result could be published");
+    if (task_publish(w, t->job_id, "apply", counts, exc.v, exc.n, t->attempt, err, errlen) < 0)
         goto out_committed;
-    }
     rc = 0;
     goto out_committed;
 out:
@@ -927,7 +855,7 @@ out_committed:
         patronsync__apply_stream__free_unpacked(sm->last, NULL);
     free(sm);
     free(applied);
-    finish_destroy(&fin);
+    missing_destroy(&fin);
     free(blob);
     exc_list_free(&exc);
     return rc;

@@ -19,7 +19,9 @@
 #include "stage.h"
 #include "util.h"
 #include "wire.h"
-#include "worker.h"
+#include "apply.h"
+#include "plan.h"
+#include "task.h"
 
 static int send_msg(worker_ctx *w, Patronsync__WorkerMsg *m)
 {
@@ -65,8 +67,10 @@ static void pass_stream(worker_ctx *w, const Patronsync__ApplyStream *as)
     free(frame);
 }
 
-int worker_publish(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,
-                   Patronsync__Exception *const *exc, size_t nexc, unsigned attempt)
+/* A task's result to Redis (task_publish_fn), retrying until Redis
+ * answers or the worker is stopping. 0 / -1. */
+static int publish_to_redis(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,
+                            Patronsync__Exception *const *exc, size_t nexc, unsigned attempt)
 {
     int warned = 0;
     while (status_publish_result(w->redis, job, part, c, exc, nexc, w->cfg->worker_id, attempt) < 0) {
@@ -759,6 +763,7 @@ int main(int argc, char **argv)
     w.cfg = &cfg;
     w.stopping = &proc_stopping;
     w.ctl = -1;
+    w.publish = publish_to_redis;
     const char *spec = getenv("PATRONSYNC_TASK");
     if (spec != NULL)
         return task_process(&w, spec);

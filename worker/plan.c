@@ -9,14 +9,15 @@
 #include <unistd.h>
 
 #include "csvscan.h"
-#include "finish.h"
 #include "log.h"
 #include "profile.h"
 #include "rules.h"
 #include "safety.h"
 #include "stage.h"
 #include "util.h"
-#include "worker.h"
+#include "plan.h"
+#include "seen.h"
+#include "task.h"
 
 /* test only (test_fault_line): what a poison record could do to its planner
  * — crash it, spin, or take memory without end (test_fault_kind). */
@@ -39,11 +40,6 @@ static void test_fault(const ps_config *cfg, uint64_t line)
         }
     }
     abort();
-}
-
-int plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen)
-{
-    return stage_plan_path(c, job, shard, out, outlen);
 }
 
 /* One parsed profile is kept: consecutive shards of a job share it. */
@@ -103,14 +99,8 @@ typedef struct {
 
 static int changes_push(change_list *l, Patronsync__Change *c)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        Patronsync__Change **v = realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (array_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v), 256) < 0)
+        return -1;
     l->v[l->n++] = c;
     return 0;
 }
@@ -141,11 +131,11 @@ static int replay(worker_ctx *w, const Patronsync__ShardTask *t, const char *pat
     }
     char part[32];
     snprintf(part, sizeof(part), "s%06u", t->shard);
-    int rc = worker_publish(w, t->job_id, part, p->counts, p->exceptions, p->n_exceptions, t->attempt);
+    char perr[ERRLEN];
+    (void)task_publish(w, t->job_id, part, p->counts, p->exceptions, p->n_exceptions, t->attempt, perr, sizeof(perr));
     if (p->counts)
         *counts = *p->counts;
     patronsync__shard_plan__free_unpacked(p, NULL);
-    (void)rc;
     return 1;
 }
 
@@ -163,7 +153,7 @@ typedef struct {
     exc_list exc;
     change_list ch;
     patron_rec mapped, existing, out;
-    finish_seen seen; /* stored patrons and sites in the file, for the finishing step (finish.h) */
+    seen_set seen; /* stored patrons and sites in the file, for the missing-patron step (seen.h) */
     uint64_t ref_gen;    /* the reference data generation read (store_ref_gen) */
     uint64_t memo_seed;  /* the profile and reference data every record memo starts from */
     const char *raw;     /* the record's row, as the scan gives it (record_memo) */
@@ -231,7 +221,7 @@ static int memo_check(planner *pl, const char *key, uint64_t memo, store_memo *m
         return -1;
     if (*r == 0 || m->memo == 0 || m->memo != store_memo_of(memo, m->row_hash))
         return 0;
-    if (finish_seen_id(&pl->seen, m->id) < 0 || finish_seen_site(&pl->seen, m->site) < 0) {
+    if (seen_id(&pl->seen, m->id) < 0 || seen_site(&pl->seen, m->site) < 0) {
         err_set(err, errlen, "out of memory");
         return -1;
     }
@@ -316,7 +306,7 @@ static int stage_save(planner *pl, uint64_t line, const char *key, int found, co
                       int warned, char *err, size_t errlen)
 {
     Patronsync__Counts *counts = pl->counts;
-    if (finish_seen_site(&pl->seen, patron_rec_get(&pl->out, PF_SITE_SHORT_NAME)) < 0)
+    if (seen_site(&pl->seen, patron_rec_get(&pl->out, PF_SITE_SHORT_NAME)) < 0)
         return oom(err, errlen, line);
     if (found && patron_hash(&pl->out) == patron_hash(&pl->existing)) {
         counts->unchanged++;
@@ -396,7 +386,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
     if (*bc && (!found || strcmp(bc, patron_rec_get(ex, PF_BARCODE)) != 0)) {
         int taken = pl->empty ? 0 : store_value_taken(st, PF_BARCODE, bc, self);
         if (taken < 0) {
-            err_set(err, errlen, "store: looking up barcode '%s': %s", bc, sqlite3_errmsg(store_db(st)));
+            err_set(err, errlen, "store: looking up barcode '%s': %s", bc, store_errmsg(st));
             return -1;
         }
         if (taken) {
@@ -413,7 +403,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
     if (!pl->rctx.match_district_id && *id && (!found || strcmp(id, patron_rec_get(ex, PF_DISTRICT_ID)) != 0)) {
         int taken = pl->empty ? 0 : store_value_taken(st, PF_DISTRICT_ID, id, self);
         if (taken < 0) {
-            err_set(err, errlen, "store: looking up District ID '%s': %s", id, sqlite3_errmsg(store_db(st)));
+            err_set(err, errlen, "store: looking up District ID '%s': %s", id, store_errmsg(st));
             return -1;
         }
         if (taken) {
@@ -425,11 +415,9 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
         }
     }
     if (rules_username_changed(&pl->out, ex)) {
-        int taken = pl->empty ? 0 : store_username_taken(st, patron_rec_get(&pl->out, PF_USERNAME), self);
-        if (taken < 0) {
-            err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
+        int taken = pl->empty ? 0 : store_username_taken(st, patron_rec_get(&pl->out, PF_USERNAME), self, err, errlen);
+        if (taken < 0)
             return -1;
-        }
         if (taken && rules_keep_username(line, &pl->out, ex, &pl->exc, &warned) < 0)
             return oom(err, errlen, line);
     }
@@ -509,11 +497,9 @@ static int plan_association(planner *pl, uint64_t line, const char *key, const s
         pl->counts->invalid_skipped++;
         return 0;
     }
-    int has = store_assoc_has(pl->w->st, meta->id, ss->short_name);
-    if (has < 0) {
-        err_set(err, errlen, "store: looking up a site association: %s", sqlite3_errmsg(store_db(pl->w->st)));
+    int has = store_assoc_has(pl->w->st, meta->id, ss->short_name, err, errlen);
+    if (has < 0)
         return -1;
-    }
     if (has) {
         pl->counts->unchanged++;
         return 0;
@@ -585,8 +571,8 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
             return 0;
         }
     }
-    /* In the file, changed or not: not missing (finish.c). */
-    if (found && finish_seen_id(&pl->seen, meta.id) < 0)
+    /* In the file, changed or not: not missing (missing.c). */
+    if (found && seen_id(&pl->seen, meta.id) < 0)
         return oom(err, errlen, line);
     if (is_delete)
         return plan_delete(pl, line, key, found, &meta, err, errlen);
@@ -604,7 +590,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
                size_t errlen)
 {
     char path[2048];
-    if (plan_path(w->cfg, t->job_id, t->shard, path, sizeof(path)) < 0) {
+    if (stage_plan_path(w->cfg, t->job_id, t->shard, path, sizeof(path)) < 0) {
         err_set(err, errlen, "stage path too long");
         return -1;
     }
@@ -791,7 +777,7 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     if (mkdir_p(dir, 0750, err, errlen) < 0)
         goto out;
     /* Before the plan: a staged plan implies what its shard saw. */
-    if (finish_seen_stage(w->cfg, t->job_id, t->shard, &pl.seen, err, errlen) < 0)
+    if (seen_stage(w->cfg, t->job_id, t->shard, &pl.seen, err, errlen) < 0)
         goto out;
     /* Another attempt of this shard may have staged it first (a worker
      * given up for dead that woke): the first plan stands. */
@@ -805,10 +791,8 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     }
     char part[32];
     snprintf(part, sizeof(part), "s%06u", t->shard);
-    if (worker_publish(w, t->job_id, part, counts, exc->v, exc->n, t->attempt) < 0) {
-        err_set(err, errlen, "stopped before the result could be published");
+    if (task_publish(w, t->job_id, part, counts, exc->v, exc->n, t->attempt, err, errlen) < 0)
         goto out;
-    }
     rc = 0;
 out:
     if (in_txn)
@@ -821,7 +805,7 @@ out:
     patron_rec_free(&pl.key_only);
     csvrow_destroy(&row);
     rules_ref_free(&ref);
-    finish_seen_free(&pl.seen);
+    seen_free(&pl.seen);
     free(packed);
     return rc;
 }

@@ -1,0 +1,106 @@
+/* store_hashes: record_hashes and record_hash_runs (store_hashes.h). */
+#include "store_hashes.h"
+
+#include "store_int.h"
+
+int store_hashes_fired(store *s, const char *schedule, int64_t *fired_ms, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_HASH_RUN_FIRED, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
+    int r = store_step_row(s, st, "record hashes", err, errlen);
+    *fired_ms = r == 1 ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return r;
+}
+
+/* Run statement which with the schedule as its one parameter. 0 / -1. */
+static int by_schedule(store *s, int which, const char *schedule, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(s, which, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
+    return store_step_done(s, st, "record hashes", err, errlen);
+}
+
+int store_hashes_clear(store *s, const char *schedule, char *err, size_t errlen)
+{
+    if (by_schedule(s, ST_HASHES_CLEAR, schedule, err, errlen) < 0)
+        return -1;
+    return by_schedule(s, ST_HASH_RUN_CLEAR, schedule, err, errlen);
+}
+
+int store_hashes_put(store *s, const char *schedule, const char *key, uint64_t hash, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_HASH_PUT, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)hash);
+    return store_step_done(s, st, "record hashes", err, errlen);
+}
+
+int store_hashes_run_put(store *s, const char *schedule, const char *job, uint64_t records, int64_t fired_ms,
+                         char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_HASH_RUN_PUT, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)records);
+    sqlite3_bind_int64(st, 4, now_ms());
+    sqlite3_bind_int64(st, 5, fired_ms);
+    return store_step_done(s, st, "record hashes", err, errlen);
+}
+
+/* The previous run's job and hashes, inside the caller's read transaction. */
+static int read_previous(store *s, const char *schedule, char *prev_job, size_t pjlen,
+                         int (*fn)(void *arg, const char *key, uint64_t hash), void *arg, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_HASH_TABLE, err, errlen);
+    if (st == NULL)
+        return -1;
+    int have = store_step_row(s, st, "record hashes", err, errlen);
+    sqlite3_reset(st);
+    if (have <= 0)
+        return have; /* a store made before the tables: no previous run */
+    st = store_stmt(s, ST_HASH_RUN_JOB, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
+    int r = store_step_row(s, st, "record hashes", err, errlen);
+    if (r == 1)
+        str_copy(prev_job, pjlen, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (r <= 0)
+        return r;
+    st = store_stmt(s, ST_HASHES_OF, err, errlen);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
+    while ((r = store_step_row(s, st, "record hashes", err, errlen)) == 1) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        if (k != NULL && fn(arg, k, (uint64_t)sqlite3_column_int64(st, 1)) < 0) {
+            err_set(err, errlen, "out of memory");
+            r = -1;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return r < 0 ? -1 : 1;
+}
+
+int store_hashes_previous(store *s, const char *schedule, char *prev_job, size_t pjlen,
+                          int (*fn)(void *arg, const char *key, uint64_t hash), void *arg, char *err, size_t errlen)
+{
+    /* One read transaction: the run marker and its hashes agree. */
+    if (store_begin(s, 0, err, errlen) < 0)
+        return -1;
+    int r = read_previous(s, schedule, prev_job, pjlen, fn, arg, err, errlen);
+    store_rollback(s);
+    return r;
+}
