@@ -466,6 +466,14 @@ void store_close(store **sp)
 
 /* ---- Statements and transactions ---- */
 
+void store_scan_stop(store *s)
+{
+    if (s->scan_on == 1)
+        sqlite3_reset(s->st[ST_MEMO_SCAN]);
+    s->scan_on = 0;
+}
+
+
 int store_exec(store *s, const char *sql, char *err, size_t errlen)
 {
     store_scan_stop(s);

@@ -95,7 +95,8 @@ int store_step_row(store *s, sqlite3_stmt *st, const char *what, char *err, size
 void store_bind_fields(sqlite3_stmt *st, const patron_rec *rec);
 /* The text of column col ("" for NULL) into out. */
 void store_col_copy(sqlite3_stmt *st, int col, char *out, size_t outlen);
-/* Put store_memo_find's walk down (store_patrons.c): it holds the
+/* Put store_memo_find's walk down (store_patrons.c; here because store.c
+ * ends transactions too): it holds the
  * transaction's snapshot, which must end with every statement that may
  * end the transaction. */
 void store_scan_stop(store *s);

@@ -188,13 +188,6 @@ static void memo_row(sqlite3_stmt *st, store_memo *m)
     str_copy(m->site, sizeof(m->site), site ? (const char *)site : "");
 }
 
-void store_scan_stop(store *s)
-{
-    if (s->scan_on == 1)
-        sqlite3_reset(s->st[ST_MEMO_SCAN]);
-    s->scan_on = 0;
-}
-
 /* The walk on the first row whose id is near or more: 1 it stands there,
  * 0 there is none, -1 error. Each row read once while near follows the
  * rows (the id after the row found), sought again only when it jumps. */

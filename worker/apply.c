@@ -20,6 +20,7 @@
 #include "stage.h"
 #include "summary.h"
 #include "util.h"
+#include "wire.h"
 #include "missing.h"
 #include "task.h"
 
@@ -648,10 +649,11 @@ static void plan_reader_end(plan_reader *r, Patronsync__ShardPlan **spent)
     *spent = NULL;
 }
 
-int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyResult *res, char *err,
-              size_t errlen)
+/* Applied before (a retry): the marker holds the result, published again.
+ * 1 replayed (*rc its outcome), 0 not applied yet, -1 with err. */
+static int apply_replay(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Counts *counts, int *rc,
+                        char *err, size_t errlen)
 {
-    Patronsync__Counts *counts = res->counts;
     uint8_t *blob = NULL;
     size_t blen = 0;
     int m = store_marker_get(w->st, t->job_id, "apply", &blob, &blen);
@@ -659,204 +661,291 @@ int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyRe
         err_set(err, errlen, "store: reading the job marker: %s", store_errmsg(w->st));
         return -1;
     }
-    if (m == 1) {
-        /* Applied before (a retry): the marker holds the result, published again. */
-        Patronsync__ShardPlan *old = patronsync__shard_plan__unpack(NULL, blen, blob);
-        free(blob);
-        if (old == NULL) {
-            err_set(err, errlen, "job %s: stored apply result does not decode", t->job_id);
+    if (m == 0)
+        return 0;
+    Patronsync__ShardPlan *old = patronsync__shard_plan__unpack(NULL, blen, blob);
+    free(blob);
+    if (old == NULL) {
+        err_set(err, errlen, "job %s: stored apply result does not decode", t->job_id);
+        return -1;
+    }
+    if (old->counts)
+        *counts = *old->counts;
+    *rc = task_publish(w, t->job_id, "apply", counts, old->exceptions, old->n_exceptions, t->attempt, err, errlen);
+    patronsync__shard_plan__free_unpacked(old, NULL);
+    return 1;
+}
+
+/* One apply of a job: the task, what it has written so far, the shards'
+ * plans as they are read, and where the time goes (logged). */
+typedef struct {
+    worker_ctx *w;
+    const Patronsync__ApplyTask *t;
+    Patronsync__ApplyResult *res;
+    Patronsync__Counts *counts;
+    exc_list exc;
+    int64_t seq;      /* the next before-image's number */
+    uint64_t ref_gen; /* the reference data generation the store has now */
+    missing *fin;
+    /* The task as the missing-patron step sees it: for a streaming apply,
+     * with the failed shards the broker names at the end. */
+    Patronsync__ApplyTask ft;
+    stream *sm;                   /* a streaming apply's word from the broker, or NULL */
+    uint8_t *applied;             /* streaming: the shards whose plans were applied */
+    plan_reader reader;
+    Patronsync__ShardPlan *spent; /* the plan last applied, to free */
+    int64_t t0, t_read, t_write, t_index, t_finish, t_wait;
+} apply_run;
+
+/* Set up: the stream of a streaming apply; then the write transaction, the
+ * homerooms that exist, a bulk load when the table is empty. 0 / -1. */
+static int run_begin(apply_run *r, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    const Patronsync__ApplyTask *t = r->t;
+    if (t->streaming) {
+        r->sm = calloc(1, sizeof(*r->sm));
+        r->applied = calloc(t->nshards ? t->nshards : 1, 1);
+        if (r->sm == NULL || r->applied == NULL) {
+            err_set(err, errlen, "out of memory");
             return -1;
         }
-        if (old->counts)
-            *counts = *old->counts;
-        int r = task_publish(w, t->job_id, "apply", counts, old->exceptions, old->n_exceptions, t->attempt, err, errlen);
-        patronsync__shard_plan__free_unpacked(old, NULL);
-        return r;
-    }
-
-    exc_list exc;
-    exc_list_init(&exc);
-    int rc = -1;
-    int64_t seq = 0;
-    missing *fin = NULL;
-    store *rd = NULL;
-    held_reason[0] = '\0';
-    /* The task as the finishing step sees it: for a streaming apply, with
-     * the failed shards the broker names at the end. */
-    Patronsync__ApplyTask ft = *t;
-    stream *sm = NULL;
-    uint8_t *applied = NULL; /* streaming: the shards whose plans were applied */
-    plan_reader reader = {.running = 0};
-    Patronsync__ShardPlan *spent = NULL; /* the plan last applied, to free */
-    if (t->streaming) {
-        sm = calloc(1, sizeof(*sm));
-        applied = calloc(t->nshards ? t->nshards : 1, 1);
-        if (sm == NULL || applied == NULL) {
-            err_set(err, errlen, "out of memory");
-            goto out;
-        }
-        sm->t = t;
-        sm->heard_ms = mono_ms();
+        r->sm->t = t;
+        r->sm->heard_ms = mono_ms();
     }
     /* The log is copied into the store after the result is out, by a
      * process of its own (worker/main.c), not by this commit. */
     if (store_exec(w->st, "PRAGMA wal_autocheckpoint=0", err, errlen) < 0 || store_begin(w->st, 1, err, errlen) < 0)
-        goto out;
+        return -1;
     strset_free(&known_types);
     strset_free(&known_homerooms);
     if (store_homerooms_each(w->st, know_homeroom, &known_homerooms, err, errlen) < 0)
-        goto out;
+        return -1;
     bulk_reset();
     bulk.on = store_bulk_begin(w->st, err, errlen);
     if (bulk.on < 0)
-        goto out;
-    uint64_t ref_gen;
-    if (store_ref_gen(w->st, &ref_gen, err, errlen) < 0)
-        goto out;
-    /* Where the time goes (logged): reading plans, writing, indexes,
-     * finishing, commit. */
-    int64_t t0 = mono_ms(), t_read = 0, t_write = 0, t_index = 0, t_finish = 0, t_wait = 0;
-    for (uint32_t s = 0; s < t->nshards; s++) {
-        char path[2048];
-        stage_plan_path(w->cfg, t->job_id, s, path, sizeof(path));
-        int64_t ts = mono_ms();
-        if (sm != NULL) {
-            stream_progress(w, s);
-            int r = stream_await(w, sm, s, path, err, errlen);
-            t_wait += mono_ms() - ts;
-            if (r < 0)
-                goto out;
-            if (r == 0)
-                continue; /* failed: as below (a plan read ahead for it is dropped below) */
-            applied[s] = 1;
-        } else if (task_shard_failed(t, s)) {
-            continue; /* its records are not applied; the summary names it */
-        }
-        ts = mono_ms();
-        Patronsync__ShardPlan *p;
-        if (reader.running && reader.shard == s) {
-            p = plan_reader_take(&reader, err, errlen);
-        } else {
-            if (reader.running) /* read ahead for a shard since said failed */
-                plan_reader_end(&reader, &spent);
-            p = stage_read_plan_file(path, err, errlen);
-        }
-        t_read += mono_ms() - ts;
-        if (p == NULL)
-            goto out;
-        /* The next plan, if it is staged already, is read meanwhile. */
-        uint32_t next = s + 1;
-        char next_path[2048];
-        if (next < t->nshards && !task_shard_failed(t, next) &&
-            stage_plan_path(w->cfg, t->job_id, next, next_path, sizeof(next_path)) == 0 && access(next_path, F_OK) == 0 &&
-            plan_reader_start(&reader, next, next_path, spent) == 0)
-            spent = NULL;
-        if (p->counts)
-            summary_counts_add(counts, p->counts);
-        ts = mono_ms();
-        int r = apply_plan(w, t->job_id, t->options, p, ref_gen, counts, &exc, &seq, err, errlen);
-        if (w->cfg->test_apply_delay_ms > 0) /* a slow writer, for the pacing tests */
-            usleep((useconds_t)w->cfg->test_apply_delay_ms * 1000);
-        t_write += mono_ms() - ts;
-        if (spent != NULL) { /* no thread took it */
-            ts = mono_ms();
-            patronsync__shard_plan__free_unpacked(spent, NULL);
-            t_read += mono_ms() - ts;
-        }
-        spent = p;
-        if (r < 0)
-            goto out;
-    }
-    plan_reader_end(&reader, &spent);
+        return -1;
+    r->t0 = mono_ms();
+    return store_ref_gen(w->st, &r->ref_gen, err, errlen);
+}
+
+/* Shard s's plan, read ahead by the reader's thread or read now. NULL
+ * with err. */
+static Patronsync__ShardPlan *run_read_plan(apply_run *r, uint32_t s, const char *path, char *err, size_t errlen)
+{
     int64_t ts = mono_ms();
-    if (sm != NULL) {
-        stream_progress(w, t->nshards);
-        int r = stream_await(w, sm, UINT32_MAX, NULL, err, errlen);
-        t_wait += mono_ms() - ts;
-        if (r < 0)
-            goto out;
-        ft.n_failed_shards = sm->last->n_failed_shards;
-        ft.failed_shards = sm->last->failed_shards;
-        for (size_t i = 0; i < ft.n_failed_shards; i++)
-            if (ft.failed_shards[i] < t->nshards && applied[ft.failed_shards[i]]) {
-                err_set(err, errlen, "shard %u was given up after its plan was applied; applying again",
-                        ft.failed_shards[i]);
-                goto out;
-            }
-        ts = mono_ms();
+    Patronsync__ShardPlan *p;
+    if (r->reader.running && r->reader.shard == s) {
+        p = plan_reader_take(&r->reader, err, errlen);
+    } else {
+        if (r->reader.running) /* read ahead for a shard since said failed */
+            plan_reader_end(&r->reader, &r->spent);
+        p = stage_read_plan_file(path, err, errlen);
     }
+    r->t_read += mono_ms() - ts;
+    return p;
+}
+
+/* The next plan, if it is staged already, is read meanwhile. */
+static void run_read_ahead(apply_run *r, uint32_t next)
+{
+    const Patronsync__ApplyTask *t = r->t;
+    char next_path[2048];
+    if (next < t->nshards && !task_shard_failed(t, next) &&
+        stage_plan_path(r->w->cfg, t->job_id, next, next_path, sizeof(next_path)) == 0 &&
+        access(next_path, F_OK) == 0 && plan_reader_start(&r->reader, next, next_path, r->spent) == 0)
+        r->spent = NULL;
+}
+
+/* Shard s: waited for (streaming) or skipped when it failed, then its plan
+ * applied. 0 / -1 with err. */
+static int run_shard(apply_run *r, uint32_t s, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    const Patronsync__ApplyTask *t = r->t;
+    char path[2048];
+    stage_plan_path(w->cfg, t->job_id, s, path, sizeof(path));
+    if (r->sm != NULL) {
+        int64_t ts = mono_ms();
+        stream_progress(w, s);
+        int k = stream_await(w, r->sm, s, path, err, errlen);
+        r->t_wait += mono_ms() - ts;
+        if (k <= 0)
+            return k; /* failed (0): as below (a plan read ahead for it is dropped later) */
+        r->applied[s] = 1;
+    } else if (task_shard_failed(t, s)) {
+        return 0; /* its records are not applied; the summary names it */
+    }
+    Patronsync__ShardPlan *p = run_read_plan(r, s, path, err, errlen);
+    if (p == NULL)
+        return -1;
+    run_read_ahead(r, s + 1);
+    if (p->counts)
+        summary_counts_add(r->counts, p->counts);
+    int64_t ts = mono_ms();
+    int k = apply_plan(w, t->job_id, t->options, p, r->ref_gen, r->counts, &r->exc, &r->seq, err, errlen);
+    if (w->cfg->test_apply_delay_ms > 0) /* a slow writer, for the pacing tests */
+        usleep((useconds_t)w->cfg->test_apply_delay_ms * 1000);
+    r->t_write += mono_ms() - ts;
+    if (r->spent != NULL) { /* no thread took it */
+        ts = mono_ms();
+        patronsync__shard_plan__free_unpacked(r->spent, NULL);
+        r->t_read += mono_ms() - ts;
+    }
+    r->spent = p;
+    return k;
+}
+
+/* A streaming apply, after its last shard: wait for the broker's word that
+ * every shard is final; the shards it names failed are the step's. A shard
+ * given up after its plan was applied fails the apply (it is applied
+ * again). 0 / -1 with err. */
+static int run_stream_end(apply_run *r, char *err, size_t errlen)
+{
+    const Patronsync__ApplyTask *t = r->t;
+    int64_t ts = mono_ms();
+    stream_progress(r->w, t->nshards);
+    int k = stream_await(r->w, r->sm, UINT32_MAX, NULL, err, errlen);
+    r->t_wait += mono_ms() - ts;
+    if (k < 0)
+        return -1;
+    r->ft.n_failed_shards = r->sm->last->n_failed_shards;
+    r->ft.failed_shards = r->sm->last->failed_shards;
+    for (size_t i = 0; i < r->ft.n_failed_shards; i++)
+        if (r->ft.failed_shards[i] < t->nshards && r->applied[r->ft.failed_shards[i]]) {
+            err_set(err, errlen, "shard %u was given up after its plan was applied; applying again",
+                    r->ft.failed_shards[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* After the shards: the missing-patron step decided, the bulk load's
+ * indexes built, the record hashes kept, the step applied. 0 / -1. */
+static int run_missing(apply_run *r, enum missing_verdict *verdict, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    int64_t ts = mono_ms();
     /* Missing patrons and the scope are decided against the store as it
      * was before the job: read through a connection of its own, which
      * cannot see this transaction's changes (and nothing else commits while
      * it holds the write lock). */
-    rd = store_open(w->cfg->store_path, 16, STORE_READONLY, err, errlen);
-    if (rd == NULL || store_exec(rd, "PRAGMA mmap_size=0", err, errlen) < 0)
-        goto out;
-    fin = missing_begin(w, &ft, rd, err, errlen);
+    store *rd = store_open(w->cfg->store_path, 16, STORE_READONLY, err, errlen);
+    if (rd == NULL || store_exec(rd, "PRAGMA mmap_size=0", err, errlen) < 0) {
+        store_close(&rd);
+        return -1;
+    }
+    r->fin = missing_begin(w, &r->ft, rd, err, errlen);
     store_close(&rd);
-    if (fin == NULL)
-        goto out;
-    t_finish = mono_ms() - ts;
+    if (r->fin == NULL)
+        return -1;
+    r->t_finish = mono_ms() - ts;
     ts = mono_ms();
     if (bulk.on) {
-        if (bulk.last_id > 0 && before_save_add_range(w->st, t->job_id, seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
-            goto out;
+        if (bulk.last_id > 0 &&
+            before_save_add_range(w->st, r->t->job_id, r->seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
+            return -1;
         bulk_reset(); /* its keys are not needed to build the indexes */
         if (store_bulk_end(w->st, err, errlen) < 0)
-            goto out;
+            return -1;
     }
-    t_index = mono_ms() - ts;
+    r->t_index = mono_ms() - ts;
     ts = mono_ms();
-    if (hashes_apply(w, &ft, counts, &exc, err, errlen) < 0)
-        goto out;
-    enum missing_verdict verdict;
-    if (missing_end(fin, counts, &exc, &seq, &verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
-        goto out;
-    t_finish += mono_ms() - ts;
-    if (verdict != MISSING_APPLY) {
-        rc = publish_unapplied(w, t, fin, verdict, counts, &exc, res, err, errlen);
-        goto out;
-    }
+    if (hashes_apply(w, &r->ft, r->counts, &r->exc, err, errlen) < 0)
+        return -1;
+    if (missing_end(r->fin, r->counts, &r->exc, &r->seq, verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
+        return -1;
+    r->t_finish += mono_ms() - ts;
+    return 0;
+}
+
+/* The job's done-marker (its result) and the commit. 0 / -1 with err. */
+static int run_commit(apply_run *r, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    const Patronsync__ApplyTask *t = r->t;
     Patronsync__ShardPlan result = PATRONSYNC__SHARD_PLAN__INIT;
     result.job_id = t->job_id;
-    result.counts = counts;
-    result.exceptions = exc.v;
-    result.n_exceptions = exc.n;
-    size_t plen = patronsync__shard_plan__get_packed_size(&result);
-    blob = malloc(plen ? plen : 1);
-    if (blob == NULL) {
-        err_set(err, errlen, "out of memory");
-        goto out;
-    }
-    patronsync__shard_plan__pack(&result, blob);
-    if (store_marker_put(w->st, t->job_id, "apply", blob, plen, err, errlen) < 0)
-        goto out;
-    ts = mono_ms();
+    result.counts = r->counts;
+    result.exceptions = r->exc.v;
+    result.n_exceptions = r->exc.n;
+    size_t plen = 0;
+    uint8_t *blob = wire_pack(&result.base, &plen, err, errlen);
+    if (blob == NULL)
+        return -1;
+    int rc = store_marker_put(w->st, t->job_id, "apply", blob, plen, err, errlen);
+    free(blob);
+    if (rc < 0)
+        return -1;
+    int64_t ts = mono_ms();
     if (store_commit(w->st, err, errlen) < 0)
-        goto out;
+        return -1;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     log_info("job %s apply: %lld ms (waiting for plans %lld, plans read %lld, written %lld, indexes built %lld, "
              "finishing %lld, commit %lld); peak %ld kB",
-             t->job_id, (long long)(mono_ms() - t0), (long long)t_wait, (long long)t_read, (long long)t_write,
-             (long long)t_index, (long long)t_finish, (long long)(mono_ms() - ts), ru.ru_maxrss);
-    if (task_publish(w, t->job_id, "apply", counts, exc.v, exc.n, t->attempt, err, errlen) < 0)
-        goto out_committed;
-    rc = 0;
-    goto out_committed;
-out:
-    store_rollback(w->st);
-    res->handed_back = sm != NULL && sm->handed_back;
-out_committed:
-    plan_reader_end(&reader, &spent);
+             t->job_id, (long long)(mono_ms() - r->t0), (long long)r->t_wait, (long long)r->t_read,
+             (long long)r->t_write, (long long)r->t_index, (long long)r->t_finish, (long long)(mono_ms() - ts),
+             ru.ru_maxrss);
+    return 0;
+}
+
+static void run_free(apply_run *r)
+{
+    plan_reader_end(&r->reader, &r->spent);
     bulk_reset();
-    store_close(&rd);
-    if (sm != NULL && sm->last != NULL)
-        patronsync__apply_stream__free_unpacked(sm->last, NULL);
-    free(sm);
-    free(applied);
-    missing_destroy(&fin);
-    free(blob);
-    exc_list_free(&exc);
+    if (r->sm != NULL && r->sm->last != NULL)
+        patronsync__apply_stream__free_unpacked(r->sm->last, NULL);
+    free(r->sm);
+    free(r->applied);
+    missing_destroy(&r->fin);
+    exc_list_free(&r->exc);
+}
+
+/* Every shard, the missing-patron step and the commit, or a rollback for a
+ * held job or a dry run (its result published here). 1 committed, 0 not
+ * committed (rolled back, published), -1 with err (the caller rolls back). */
+static int run_all(apply_run *r, char *err, size_t errlen)
+{
+    if (run_begin(r, err, errlen) < 0)
+        return -1;
+    for (uint32_t s = 0; s < r->t->nshards; s++)
+        if (run_shard(r, s, err, errlen) < 0)
+            return -1;
+    plan_reader_end(&r->reader, &r->spent);
+    if (r->sm != NULL && run_stream_end(r, err, errlen) < 0)
+        return -1;
+    enum missing_verdict verdict;
+    if (run_missing(r, &verdict, err, errlen) < 0)
+        return -1;
+    if (verdict != MISSING_APPLY)
+        return publish_unapplied(r->w, r->t, r->fin, verdict, r->counts, &r->exc, r->res, err, errlen) < 0 ? -1 : 0;
+    return run_commit(r, err, errlen) < 0 ? -1 : 1;
+}
+
+int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyResult *res, char *err,
+              size_t errlen)
+{
+    int rc = -1;
+    int replayed = apply_replay(w, t, res->counts, &rc, err, errlen);
+    if (replayed != 0)
+        return replayed < 0 ? -1 : rc;
+    apply_run r;
+    memset(&r, 0, sizeof(r));
+    r.w = w;
+    r.t = t;
+    r.res = res;
+    r.counts = res->counts;
+    r.ft = *t;
+    exc_list_init(&r.exc);
+    held_reason[0] = '\0';
+    int k = run_all(&r, err, errlen);
+    if (k < 0) {
+        store_rollback(w->st);
+        res->handed_back = r.sm != NULL && r.sm->handed_back;
+    } else {
+        rc = k == 0 ? 0 : task_publish(w, t->job_id, "apply", r.counts, r.exc.v, r.exc.n, t->attempt, err, errlen);
+    }
+    run_free(&r);
     return rc;
 }
