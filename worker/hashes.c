@@ -239,7 +239,8 @@ int hashes_unsent_patrons(worker_ctx *w, const char *job, int64_t **ids, size_t 
     if (r <= 0)
         return r;
     int rc = -1;
-    size_t cap = 0, capsites = 0;
+    seen_set got;
+    seen_init(&got);
     patron_rec rec;
     patron_rec_init(&rec);
     int by = m->match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
@@ -252,38 +253,23 @@ int hashes_unsent_patrons(worker_ctx *w, const char *job, int64_t **ids, size_t 
             goto out;
         if (found == 0)
             continue;
-        if (array_grow(ids, &cap, *nids + 1, sizeof(**ids), 1024) < 0)
-            goto oom;
-        (*ids)[(*nids)++] = meta.id;
-        const char *site = patron_rec_get(&rec, PF_SITE_SHORT_NAME);
-        int have = 0;
-        for (size_t k = 0; k < *nsites && !have; k++)
-            have = strcmp((*sites)[k], site) == 0;
-        if (have || *site == '\0')
-            continue;
-        if (array_grow(sites, &capsites, *nsites + 1, sizeof(**sites), 16) < 0)
-            goto oom;
-        (*sites)[*nsites] = strdup(site);
-        if ((*sites)[*nsites] == NULL)
-            goto oom;
-        (*nsites)++;
+        if (seen_id(&got, meta.id) < 0 || seen_site(&got, patron_rec_get(&rec, PF_SITE_SHORT_NAME)) < 0) {
+            err_set(err, errlen, "out of memory");
+            goto out;
+        }
     }
-    *nids = seen_sort_unique(*ids, *nids);
+    *nids = seen_sort_unique(got.ids, got.n);
+    *ids = got.ids;
+    *sites = got.sites;
+    *nsites = got.nsites;
+    got.ids = NULL;
+    got.n = 0;
+    got.sites = NULL;
+    got.nsites = 0;
     rc = 0;
-    goto out;
-oom:
-    err_set(err, errlen, "out of memory");
 out:
+    seen_free(&got);
     patron_rec_free(&rec);
     patronsync__record_hashes__free_unpacked(m, NULL);
-    if (rc < 0) {
-        for (size_t k = 0; k < *nsites; k++)
-            free((*sites)[k]);
-        free(*sites);
-        free(*ids);
-        *ids = NULL;
-        *sites = NULL;
-        *nids = *nsites = 0;
-    }
     return rc;
 }

@@ -156,6 +156,45 @@ static int connect_broker(worker_ctx *w)
     return 0;
 }
 
+/* A shard task in its process: planned, or refused when the job is
+ * applied already and the shard was never planned (a shard that had
+ * failed: a plan now would be against the store after the job). A staged
+ * plan is simply returned again by plan_shard. 0 / -1 with err. */
+static int shard_task(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts *counts, char *err,
+                      size_t errlen)
+{
+    uint8_t *blob = NULL;
+    size_t blen = 0;
+    char staged[CONFIG_STR + 256];
+    int have_plan =
+        stage_plan_path(w->cfg, t->job_id, t->shard, staged, sizeof(staged)) == 0 && access(staged, F_OK) == 0;
+    int rc = -1;
+    if (!have_plan && w->st && store_marker_get(w->st, t->job_id, "apply", &blob, &blen) == 1)
+        err_set(err, errlen, "job %s is already applied; a late task changes nothing", t->job_id);
+    else if (w->st && w->redis)
+        rc = plan_shard(w, t, counts, err, errlen);
+    free(blob);
+    return rc;
+}
+
+/* Write the packed result to fd, whole. 0 / -1. */
+static int write_result(const Patronsync__WorkerMsg *m, int fd)
+{
+    size_t n = 0;
+    uint8_t *buf = wire_pack(&m->base, &n, NULL, 0);
+    int ok = buf != NULL;
+    for (size_t off = 0; ok && off < n;) {
+        ssize_t k = write(fd, buf + off, n - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        ok = k > 0;
+        if (ok)
+            off += (size_t)k;
+    }
+    free(buf);
+    return ok ? 0 : -1;
+}
+
 /* Run the task in the child: open the store and Redis afresh, do it, and
  * write the packed WorkerMsg result to fd. Never returns. */
 static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
@@ -174,22 +213,9 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;
     Patronsync__ApplyResult ar = PATRONSYNC__APPLY_RESULT__INIT;
-    int rc = -1;
     if (bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD) {
         const Patronsync__ShardTask *t = bm->shard;
-        uint8_t *blob = NULL;
-        size_t blen = 0;
-        char staged[CONFIG_STR + 256];
-        int have_plan = stage_plan_path(w->cfg, t->job_id, t->shard, staged, sizeof(staged)) == 0 &&
-                        access(staged, F_OK) == 0;
-        /* Applied already and never planned (a shard that had failed): a
-         * plan now would be against the store after the job; refuse. A
-         * staged plan is simply returned again by plan_shard. */
-        if (!have_plan && w->st && store_marker_get(w->st, t->job_id, "apply", &blob, &blen) == 1)
-            err_set(err, sizeof(err), "job %s is already applied; a late task changes nothing", t->job_id);
-        else if (w->st && w->redis)
-            rc = plan_shard(w, t, &counts, err, sizeof(err));
-        free(blob);
+        int rc = shard_task(w, t, &counts, err, sizeof(err));
         sr.job_id = t->job_id;
         sr.shard = t->shard;
         sr.attempt = t->attempt;
@@ -201,8 +227,7 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
     } else {
         const Patronsync__ApplyTask *t = bm->apply;
         ar.counts = &counts;
-        if (w->st && w->redis)
-            rc = apply_job(w, t, &ar, err, sizeof(err));
+        int rc = w->st && w->redis ? apply_job(w, t, &ar, err, sizeof(err)) : -1;
         ar.job_id = t->job_id;
         ar.attempt = t->attempt;
         ar.ok = rc == 0;
@@ -210,23 +235,7 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
         m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
         m.apply_result = &ar;
     }
-    size_t n = patronsync__worker_msg__get_packed_size(&m);
-    uint8_t *buf = malloc(n ? n : 1);
-    int ok = buf != NULL;
-    if (ok) {
-        patronsync__worker_msg__pack(&m, buf);
-        for (size_t off = 0; off < n;) {
-            ssize_t k = write(fd, buf + off, n - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                ok = 0;
-                break;
-            }
-            off += (size_t)k;
-        }
-    }
-    _exit(ok ? 0 : 3);
+    _exit(write_result(&m, fd) == 0 ? 0 : 3);
 }
 
 /* The worker's command line as it was started, for spawn_self. */
@@ -745,10 +754,148 @@ static int task_process(worker_ctx *w, const char *spec)
     return run_spawned(w, "task", in, out, ctl);
 }
 
+/* What the poll loop keeps between turns. */
+typedef struct {
+    int64_t backoff;  /* before the next reconnect, ms */
+    int ready_acked;  /* the broker has answered since READY went out */
+} loop_state;
+
+/* Connect to the broker, retrying with back-off until it works or the
+ * worker is stopping. */
+static void connect_first(worker_ctx *w, loop_state *ls)
+{
+    ls->backoff = 100;
+    while (!proc_stopping && connect_broker(w) < 0) {
+        usleep((useconds_t)ls->backoff * 1000);
+        ls->backoff = ls->backoff * 2 > 5000 ? 5000 : ls->backoff * 2;
+    }
+}
+
+/* One turn of polling: the broker's messages, then each running task's
+ * progress and result. */
+static void poll_once(worker_ctx *w, loop_state *ls)
+{
+    zmq_pollitem_t items[5] = {{w->sock, 0, ZMQ_POLLIN, 0}};
+    int nitems = 1;
+    task *polled[5] = {NULL};
+    int progress[5] = {0};
+    for (int k = 0; k < 2; k++)
+        if (tasks[k].pid > 0) {
+            polled[nitems] = &tasks[k];
+            items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].fd, ZMQ_POLLIN, 0};
+            if (tasks[k].ctl >= 0 && !tasks[k].ctl_eof) {
+                polled[nitems] = &tasks[k];
+                progress[nitems] = 1;
+                items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].ctl, ZMQ_POLLIN, 0};
+            }
+        }
+    zmq_poll(items, nitems, (long)w->cfg->heartbeat_ms);
+    int64_t now = mono_ms();
+    zmq_msg_t body;
+    while (wire_recv(w->sock, NULL, &body) == 1) {
+        w->last_heard_ms = now;
+        ls->backoff = 100;
+        ls->ready_acked = 1;
+        on_broker(w, &body);
+        zmq_msg_close(&body);
+    }
+    /* Progress first: a task's end clears its slot. */
+    for (int k = 1; k < nitems; k++)
+        if (progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->ctl >= 0)
+            task_progress(w, polled[k]);
+    for (int k = 1; k < nitems; k++)
+        if (!progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->pid > 0)
+            task_read(w, polled[k]);
+}
+
+/* Running tasks watched: their memory, and the grace period once the
+ * worker is stopping. */
+static void watch_tasks(worker_ctx *w)
+{
+    for (int k = 0; k < 2; k++) {
+        task *t = &tasks[k];
+        if (t->pid <= 0)
+            continue;
+        task_check_memory(w, t, mono_ms());
+        if (proc_stopping && t->kill_at == 0)
+            t->kill_at = mono_ms() + w->cfg->shutdown_grace_ms;
+        if (t->kill_at && mono_ms() > t->kill_at && !t->killed) {
+            log_warn("job %s: grace period over; handing the task back", task_job(t));
+            kill(t->pid, SIGKILL);
+            t->killed = 1;
+        }
+    }
+}
+
+/* Heartbeats (READY until answered), the word that the worker is
+ * stopping, and a reconnect when the broker went silent. */
+static void keep_alive(worker_ctx *w, loop_state *ls)
+{
+    const ps_config *cfg = w->cfg;
+    int64_t now = mono_ms();
+    /* Stopping: the broker hears it at once and gives this worker nothing new. */
+    int say_stop = proc_stopping && !w->said_stopping && ls->ready_acked;
+    if (say_stop || now - w->last_sent_ms >= cfg->heartbeat_ms) {
+        w->said_stopping |= say_stop;
+        if (!ls->ready_acked)
+            send_ready(w);
+        else
+            send_heartbeat(w);
+    }
+    /* Between tasks only: a task's result goes to the broker it came
+     * from, or is dropped as late by a new one. */
+    if (tasks_running() == 0 && now - w->last_heard_ms > cfg->heartbeat_ms * cfg->liveness) {
+        log_warn("broker silent for %lld ms; reconnecting in %lld ms", (long long)(now - w->last_heard_ms),
+                 (long long)ls->backoff);
+        usleep((useconds_t)ls->backoff * 1000);
+        ls->backoff = ls->backoff * 2 > 5000 ? 5000 : ls->backoff * 2;
+        ls->ready_acked = 0;
+        connect_broker(w);
+    }
+}
+
+/* The stage folder made, the store (its schema created) and Redis checked,
+ * so that a bad setting fails at start; each task's process opens its own
+ * handles. 0 / -1 (logged). */
+static int check_start(const ps_config *cfg)
+{
+    char err[ERRLEN];
+    if (mkdir_p(cfg->stage_dir, 0750, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    store *probe = store_open(cfg->store_path, 2, 0, err, sizeof(err));
+    if (probe == NULL) {
+        log_error("%s", err);
+        return -1;
+    }
+    store_close(&probe);
+    status *rprobe = status_new(cfg->redis_url, err, sizeof(err));
+    if (rprobe == NULL) {
+        log_error("%s", err);
+        return -1;
+    }
+    status_destroy(&rprobe);
+    return 0;
+}
+
+/* Goodbye to the broker, and the sockets closed. */
+static void say_bye(worker_ctx *w)
+{
+    if (w->sock) {
+        Patronsync__Bye bye = PATRONSYNC__BYE__INIT;
+        Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+        m.body_case = PATRONSYNC__WORKER_MSG__BODY_BYE;
+        m.bye = &bye;
+        send_msg(w, &m);
+        zmq_close(w->sock);
+    }
+    zmq_ctx_term(w->zctx);
+}
+
 int main(int argc, char **argv)
 {
     ps_config cfg;
-    char err[ERRLEN];
     /* Kept as started, for spawn_self (config_from_args takes options out). */
     self_argv = calloc((size_t)argc + 1, sizeof(*self_argv));
     if (self_argv == NULL)
@@ -767,107 +914,18 @@ int main(int argc, char **argv)
     const char *spec = getenv("PATRONSYNC_TASK");
     if (spec != NULL)
         return task_process(&w, spec);
-    if (mkdir_p(cfg.stage_dir, 0750, err, sizeof(err)) < 0) {
-        log_error("%s", err);
+    if (check_start(&cfg) < 0)
         return 1;
-    }
-    /* Checked here (schema created) so a bad path fails at start; each
-     * task's process opens its own handles. */
-    store *probe = store_open(cfg.store_path, 2, 0, err, sizeof(err));
-    if (probe == NULL) {
-        log_error("%s", err);
-        return 1;
-    }
-    store_close(&probe);
-    status *rprobe = status_new(cfg.redis_url, err, sizeof(err));
-    if (rprobe == NULL) {
-        log_error("%s", err);
-        return 1;
-    }
-    status_destroy(&rprobe);
     w.zctx = zmq_ctx_new();
-    int64_t backoff = 100;
-    while (!proc_stopping && connect_broker(&w) < 0) {
-        usleep((useconds_t)backoff * 1000);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-    }
-    int ready_acked = 0;
+    loop_state ls = {0};
+    connect_first(&w, &ls);
     while (!proc_stopping || tasks_running() > 0) {
-        zmq_pollitem_t items[5] = {{w.sock, 0, ZMQ_POLLIN, 0}};
-        int nitems = 1;
-        task *polled[5] = {NULL};
-        int progress[5] = {0};
-        for (int k = 0; k < 2; k++)
-            if (tasks[k].pid > 0) {
-                polled[nitems] = &tasks[k];
-                items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].fd, ZMQ_POLLIN, 0};
-                if (tasks[k].ctl >= 0 && !tasks[k].ctl_eof) {
-                    polled[nitems] = &tasks[k];
-                    progress[nitems] = 1;
-                    items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].ctl, ZMQ_POLLIN, 0};
-                }
-            }
-        zmq_poll(items, nitems, (long)cfg.heartbeat_ms);
-        int64_t now = mono_ms();
-        zmq_msg_t body;
-        while (wire_recv(w.sock, NULL, &body) == 1) {
-            w.last_heard_ms = now;
-            backoff = 100;
-            ready_acked = 1;
-            on_broker(&w, &body);
-            zmq_msg_close(&body);
-        }
-        /* Progress first: a task's end clears its slot. */
-        for (int k = 1; k < nitems; k++)
-            if (progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->ctl >= 0)
-                task_progress(&w, polled[k]);
-        for (int k = 1; k < nitems; k++)
-            if (!progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->pid > 0)
-                task_read(&w, polled[k]);
-        for (int k = 0; k < 2; k++) {
-            task *t = &tasks[k];
-            if (t->pid <= 0)
-                continue;
-            task_check_memory(&w, t, mono_ms());
-            if (proc_stopping && t->kill_at == 0)
-                t->kill_at = mono_ms() + cfg.shutdown_grace_ms;
-            if (t->kill_at && mono_ms() > t->kill_at && !t->killed) {
-                log_warn("job %s: grace period over; handing the task back", task_job(t));
-                kill(t->pid, SIGKILL);
-                t->killed = 1;
-            }
-        }
+        poll_once(&w, &ls);
+        watch_tasks(&w);
         reap_checkpoint(&w, 0);
-        now = mono_ms();
-        /* Stopping: the broker hears it at once and gives this worker nothing new. */
-        int say_stop = proc_stopping && !w.said_stopping && ready_acked;
-        if (say_stop || now - w.last_sent_ms >= cfg.heartbeat_ms) {
-            w.said_stopping |= say_stop;
-            if (!ready_acked)
-                send_ready(&w);
-            else
-                send_heartbeat(&w);
-        }
-        /* Between tasks only: a task's result goes to the broker it came
-         * from, or is dropped as late by a new one. */
-        if (tasks_running() == 0 && now - w.last_heard_ms > cfg.heartbeat_ms * cfg.liveness) {
-            log_warn("broker silent for %lld ms; reconnecting in %lld ms", (long long)(now - w.last_heard_ms),
-                     (long long)backoff);
-            usleep((useconds_t)backoff * 1000);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-            ready_acked = 0;
-            connect_broker(&w);
-        }
+        keep_alive(&w, &ls);
     }
-    if (w.sock) {
-        Patronsync__Bye bye = PATRONSYNC__BYE__INIT;
-        Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-        m.body_case = PATRONSYNC__WORKER_MSG__BODY_BYE;
-        m.bye = &bye;
-        send_msg(&w, &m);
-        zmq_close(w.sock);
-    }
-    zmq_ctx_term(w.zctx);
+    say_bye(&w);
     reap_checkpoint(&w, 1);
     log_info("stopped (largest task process, or two together: %ld kB)", w.child_maxrss_kb);
     return 0;

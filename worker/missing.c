@@ -102,6 +102,24 @@ static int act_push(missing *f, int op, int64_t id, uint64_t hash, const char *s
     return 0;
 }
 
+/* The scope's sites as the job lists them. 0 / -1 with err. */
+static int copy_scope_sites(missing *f, char *err, size_t errlen)
+{
+    const Patronsync__JobOptions *o = f->o;
+    f->sites = calloc(o->n_scope_sites, sizeof(char *));
+    if (f->sites == NULL)
+        goto oom;
+    for (; f->nsites < o->n_scope_sites; f->nsites++) {
+        f->sites[f->nsites] = strdup(o->scope_sites[f->nsites]);
+        if (f->sites[f->nsites] == NULL)
+            goto oom;
+    }
+    return 0;
+oom:
+    err_set(err, errlen, "out of memory");
+    return -1;
+}
+
 /* Read every non-failed shard's seen file: ids merged and sorted (when
  * want_ids: only the missing-patron step needs them), sites into the scope
  * when the job lists none. 1 read, 0 a shard's is missing (planned before
@@ -109,105 +127,34 @@ static int act_push(missing *f, int op, int64_t id, uint64_t hash, const char *s
 static int load_seen(missing *f, int want_ids, char *err, size_t errlen)
 {
     const Patronsync__ApplyTask *t = f->t;
-    size_t cap = 0;
-    char **sites = NULL;
-    size_t nsites = 0, capsites = 0;
-    int rc = -1;
-    for (uint32_t s = 0; s < t->nshards; s++) {
+    seen_set acc;
+    seen_init(&acc);
+    int rc = 1;
+    for (uint32_t s = 0; s < t->nshards && rc == 1; s++) {
         if (task_shard_failed(t, s))
             continue;
-        char path[2048];
-        if (seen_path(f->w->cfg, t->job_id, s, path, sizeof(path)) < 0 || access(path, F_OK) != 0) {
+        rc = seen_merge_file(f->w->cfg, t->job_id, s, want_ids, &acc, err, errlen);
+        if (rc == 0)
             exc_add(&f->notes, 0, "", "", "NOTE",
                     "Missing patrons were not looked for: what shard %u saw is not staged (planned by an older worker).", s);
-            rc = 0;
-            goto out;
-        }
-        size_t len;
-        char *data = file_read_all(path, (size_t)1 << 32, &len, err, errlen);
-        if (data == NULL)
-            goto out;
-        Patronsync__ShardSeen *m = patronsync__shard_seen__unpack(NULL, len, (const uint8_t *)data);
-        free(data);
-        if (m == NULL) {
-            err_set(err, errlen, "staged %s does not decode", path);
-            goto out;
-        }
-        int ok = 1;
-        size_t nids = want_ids ? m->n_ids : 0;
-        if (f->nseen + nids > cap) {
-            size_t ncap = cap ? cap : 1024;
-            while (ncap < f->nseen + nids)
-                ncap *= 2;
-            int64_t *v = realloc(f->seen, ncap * sizeof(*v));
-            ok = v != NULL;
-            if (ok) {
-                f->seen = v;
-                cap = ncap;
-            }
-        }
-        if (ok && nids) {
-            memcpy(f->seen + f->nseen, m->ids, nids * sizeof(int64_t));
-            f->nseen += nids;
-        }
-        for (size_t i = 0; ok && i < m->n_sites; i++) {
-            int have = 0;
-            for (size_t k = 0; k < nsites && !have; k++)
-                have = strcmp(sites[k], m->sites[i]) == 0;
-            if (have)
-                continue;
-            if (nsites == capsites) {
-                size_t nc = capsites ? capsites * 2 : 16;
-                char **v = realloc(sites, nc * sizeof(*v));
-                ok = v != NULL;
-                if (!ok)
-                    break;
-                sites = v;
-                capsites = nc;
-            }
-            sites[nsites] = strdup(m->sites[i]);
-            ok = sites[nsites] != NULL;
-            nsites += ok;
-        }
-        patronsync__shard_seen__free_unpacked(m, NULL);
-        if (!ok) {
-            err_set(err, errlen, "out of memory reading what the shards saw");
-            goto out;
-        }
     }
-    f->nseen = seen_sort_unique(f->seen, f->nseen);
-    const Patronsync__JobOptions *o = f->o;
-    if (o->n_scope_sites > 0) {
-        for (size_t i = 0; i < nsites; i++)
-            free(sites[i]);
-        free(sites);
-        sites = calloc(o->n_scope_sites, sizeof(char *));
-        nsites = 0;
-        if (sites == NULL) {
-            err_set(err, errlen, "out of memory");
-            goto out;
+    if (rc == 1 && f->o->n_scope_sites > 0 && copy_scope_sites(f, err, errlen) < 0)
+        rc = -1;
+    if (rc == 1) {
+        f->seen = acc.ids;
+        f->nseen = seen_sort_unique(acc.ids, acc.n);
+        acc.ids = NULL;
+        acc.n = 0;
+        if (f->o->n_scope_sites == 0) {
+            f->sites = acc.sites;
+            f->nsites = acc.nsites;
+            acc.sites = NULL;
+            acc.nsites = 0;
         }
-        for (size_t i = 0; i < o->n_scope_sites; i++) {
-            sites[nsites] = strdup(o->scope_sites[i]);
-            if (sites[nsites] == NULL) {
-                err_set(err, errlen, "out of memory");
-                goto out;
-            }
-            nsites++;
-        }
+        if (f->nsites > 0)
+            qsort(f->sites, f->nsites, sizeof(char *), cmp_str);
     }
-    if (nsites > 0)
-        qsort(sites, nsites, sizeof(char *), cmp_str);
-    f->sites = sites;
-    f->nsites = nsites;
-    sites = NULL;
-    rc = 1;
-out:
-    if (sites) {
-        for (size_t i = 0; i < nsites; i++)
-            free(sites[i]);
-        free(sites);
-    }
+    seen_free(&acc);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "patronsync.pb-c.h"
 
@@ -107,3 +108,35 @@ void seen_free(seen_set *s)
     seen_init(s);
 }
 
+
+int seen_merge_file(const ps_config *c, const char *job, unsigned shard, int want_ids, seen_set *acc, char *err,
+                    size_t errlen)
+{
+    char path[2048];
+    if (seen_path(c, job, shard, path, sizeof(path)) < 0 || access(path, F_OK) != 0)
+        return 0;
+    size_t len;
+    char *data = file_read_all(path, (size_t)1 << 32, &len, err, errlen);
+    if (data == NULL)
+        return -1;
+    Patronsync__ShardSeen *m = patronsync__shard_seen__unpack(NULL, len, (const uint8_t *)data);
+    free(data);
+    if (m == NULL) {
+        err_set(err, errlen, "staged %s does not decode", path);
+        return -1;
+    }
+    size_t nids = want_ids ? m->n_ids : 0;
+    int ok = array_grow(&acc->ids, &acc->cap, acc->n + nids, sizeof(*acc->ids), 1024) == 0;
+    if (ok && nids > 0) {
+        memcpy(acc->ids + acc->n, m->ids, nids * sizeof(*acc->ids));
+        acc->n += nids;
+    }
+    for (size_t i = 0; ok && i < m->n_sites; i++)
+        ok = seen_site(acc, m->sites[i]) == 0;
+    patronsync__shard_seen__free_unpacked(m, NULL);
+    if (!ok) {
+        err_set(err, errlen, "out of memory reading what the shards saw");
+        return -1;
+    }
+    return 1;
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "patronsync.pb-c.h"
 #include "util.h"
 
 typedef struct {
@@ -29,6 +30,11 @@ int seen_site(seen_set *s, const char *site);
 int seen_stage(const ps_config *c, const char *job, unsigned shard, seen_set *s, char *err, size_t errlen);
 void seen_free(seen_set *s);
 
+/* Add what shard saw, as staged, to acc: its sites (each once) and, when
+ * want_ids, its ids. 1 read, 0 it is not staged (planned by a worker that
+ * staged none), -1 with err. */
+int seen_merge_file(const ps_config *c, const char *job, unsigned shard, int want_ids, seen_set *acc, char *err,
+                    size_t errlen);
 /* Where shard's seen file is staged. 0 / -1 (too long). */
 int seen_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen);
 /* Whether the sorted ids v (n of them) hold id. */
