@@ -1,8 +1,6 @@
 /* apply: the single-writer phase of a job — every shard's staged changes
  * written in one transaction with before-images and the job's done-marker,
  * so a repeated apply changes nothing and returns the stored result. */
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,110 +20,8 @@
 #include "util.h"
 #include "wire.h"
 #include "missing.h"
+#include "stream.h"
 #include "task.h"
-
-/* ---- A streaming apply (docs/PROTOCOL.md) ----
- * The task came while its shards were still planned. Shard k is applied
- * once its plan is staged (written once: its presence is the signal) or
- * skipped once the broker says it failed; the finishing step and the commit
- * wait for the broker's word that every shard is final. The worker process
- * passes the broker's ApplyStream messages down a socket pair (w->ctl),
- * and the apply's progress goes up it. */
-typedef struct {
-    const Patronsync__ApplyTask *t;
-    Patronsync__ApplyStream *last; /* the latest word from the broker */
-    int64_t heard_ms;
-    int closed;                    /* the worker process is gone */
-    int handed_back;               /* stream_await gave up: the task goes back (ApplyResult.handed_back) */
-    uint8_t buf[2 * APPLY_STREAM_MAX];
-    size_t len;
-} stream;
-
-/* Take what the worker process passed down: [u32 length][ApplyStream]. */
-static void stream_read(worker_ctx *w, stream *sm)
-{
-    for (;;) {
-        ssize_t k = read(w->ctl, sm->buf + sm->len, sizeof(sm->buf) - sm->len);
-        if (k == 0)
-            sm->closed = 1;
-        if (k <= 0)
-            break;
-        sm->len += (size_t)k;
-        size_t off = 0;
-        while (sm->len - off >= 4) {
-            uint32_t n;
-            memcpy(&n, sm->buf + off, 4);
-            if (n > sizeof(sm->buf) - 4) {
-                sm->closed = 1; /* cannot happen: the worker process writes whole frames */
-                return;
-            }
-            if (sm->len - off - 4 < n)
-                break;
-            Patronsync__ApplyStream *m = patronsync__apply_stream__unpack(NULL, n, sm->buf + off + 4);
-            off += 4 + n;
-            if (m == NULL || strcmp(m->job_id, sm->t->job_id) != 0 || m->attempt != sm->t->attempt) {
-                if (m)
-                    patronsync__apply_stream__free_unpacked(m, NULL);
-                continue;
-            }
-            if (sm->last)
-                patronsync__apply_stream__free_unpacked(sm->last, NULL);
-            sm->last = m;
-            sm->heard_ms = mono_ms();
-        }
-        memmove(sm->buf, sm->buf + off, sm->len - off);
-        sm->len -= off;
-    }
-}
-
-/* Tell the worker process how many shards the apply has gone past: the
- * broker plans no more than plan_ahead beyond. Advisory: a full socket
- * drops it (a later one says more). */
-static void stream_progress(worker_ctx *w, uint32_t past)
-{
-    if (w->ctl >= 0 && write(w->ctl, &past, sizeof(past)) < 0 && errno != EAGAIN)
-        log_debug("passing the apply's progress up: %s", strerror(errno));
-}
-
-static int stream_said_failed(const stream *sm, uint32_t shard)
-{
-    return sm->last != NULL && task_shard_in(sm->last->failed_shards, sm->last->n_failed_shards, shard);
-}
-
-/* Wait until shard is staged (1), said failed (0), or, shard == UINT32_MAX,
- * until every shard is final (1). -1 with err: hand the task back (the
- * broker said so, went silent, or the worker process is gone). */
-static int stream_await(worker_ctx *w, stream *sm, uint32_t shard, const char *path, char *err, size_t errlen)
-{
-    int64_t silent_limit = 2 * w->cfg->heartbeat_ms * w->cfg->liveness;
-    int64_t told = mono_ms();
-    for (;;) {
-        /* Said again while it waits: a progress dropped on a full pipe
-         * must not leave the broker holding back the shard waited for. */
-        if (shard != UINT32_MAX && mono_ms() - told >= w->cfg->heartbeat_ms) {
-            stream_progress(w, shard);
-            told = mono_ms();
-        }
-        stream_read(w, sm);
-        if (shard != UINT32_MAX && stream_said_failed(sm, shard))
-            return 0;
-        if (shard != UINT32_MAX ? access(path, F_OK) == 0 : sm->last != NULL && sm->last->final)
-            return 1;
-        if (sm->last != NULL && sm->last->give_up) {
-            err_set(err, errlen, "handed back: no other worker is left to plan the shards");
-            sm->handed_back = 1;
-            return -1;
-        }
-        if (sm->closed || mono_ms() - sm->heard_ms > silent_limit) {
-            err_set(err, errlen, "handed back: no word from the broker for %lld ms",
-                    (long long)(mono_ms() - sm->heard_ms));
-            sm->handed_back = 1;
-            return -1;
-        }
-        struct pollfd pfd = {w->ctl, POLLIN, 0};
-        poll(&pfd, 1, 20);
-    }
-}
 
 /* A bulk load (the patrons table was empty when the job began: see
  * store_bulk_begin): the District ID and barcode indexes are gone until
@@ -498,6 +394,32 @@ static int apply_association(applier *a, const Patronsync__Change *c, char *err,
 
 /* Apply one shard's plan, in line order. Adjusts counts for records the
  * store refused. */
+/* One staged change, by its op. 0 / -1 with err. */
+static int apply_change(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
+{
+    switch (c->op) {
+    case SAFETY_OP_ADD:
+        return apply_add(a, c, err, errlen);
+    case SAFETY_OP_UPDATE:
+        return apply_update(a, c, err, errlen);
+    case SAFETY_OP_DELETE:
+        return apply_delete(a, c, err, errlen);
+    case SAFETY_OP_ASSOC:
+        return apply_association(a, c, err, errlen);
+    case SAFETY_OP_MEMO:
+        /* Only while the row is the one the plan saw (and never in a bulk
+         * load: the table was empty). */
+        if (!a->memo_ok || bulk.on)
+            return 0;
+        return store_memo_set(a->w->st, c->patron_id, c->before_hash, store_memo_of(c->memo, c->before_hash), err,
+                              errlen);
+    default:
+        log_warn("job %s line %llu: staged change with unknown op %u ignored", a->job, (unsigned long long)c->line,
+                 c->op);
+        return 0;
+    }
+}
+
 static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptions *opts,
                       const Patronsync__ShardPlan *p, uint64_t ref_gen, Patronsync__Counts *counts, exc_list *exc,
                       int64_t *seq, char *err, size_t errlen)
@@ -513,51 +435,23 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
     a.memo_ok = p->ref_gen == ref_gen;
     patron_rec_init(&a.rec);
     patron_rec_init(&a.before);
-    int rc = -1;
-    for (size_t i = 0; i < p->n_changes; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < p->n_changes && rc >= 0; i++) {
         const Patronsync__Change *c = p->changes[i];
         if (stage_change_rec(c, &a.rec) < 0) {
             err_set(err, errlen, "line %llu: staged change does not decode, or out of memory",
                     (unsigned long long)c->line);
-            goto out;
+            rc = -1;
+            break;
         }
         a.name[0] = '\0';
         a.id = patron_rec_get(&a.rec, PF_DISTRICT_ID);
         a.warned = c->warned;
-        int r = 0;
-        switch (c->op) {
-        case 1:
-            r = apply_add(&a, c, err, errlen);
-            break;
-        case 2:
-            r = apply_update(&a, c, err, errlen);
-            break;
-        case 3:
-            r = apply_delete(&a, c, err, errlen);
-            break;
-        case 4:
-            r = apply_association(&a, c, err, errlen);
-            break;
-        case SAFETY_OP_MEMO:
-            /* Only while the row is the one the plan saw (and never in a
-             * bulk load: the table was empty). */
-            if (a.memo_ok && !bulk.on)
-                r = store_memo_set(w->st, c->patron_id, c->before_hash, store_memo_of(c->memo, c->before_hash), err,
-                                   errlen);
-            break;
-        default:
-            log_warn("job %s line %llu: staged change with unknown op %u ignored", job, (unsigned long long)c->line,
-                     c->op);
-            break;
-        }
-        if (r < 0)
-            goto out;
+        rc = apply_change(&a, c, err, errlen);
     }
-    rc = 0;
-out:
     patron_rec_free(&a.rec);
     patron_rec_free(&a.before);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Why the last job was held (res->held_reason points here until the
@@ -704,14 +598,12 @@ static int run_begin(apply_run *r, char *err, size_t errlen)
     worker_ctx *w = r->w;
     const Patronsync__ApplyTask *t = r->t;
     if (t->streaming) {
-        r->sm = calloc(1, sizeof(*r->sm));
+        r->sm = stream_new(t);
         r->applied = calloc(t->nshards ? t->nshards : 1, 1);
         if (r->sm == NULL || r->applied == NULL) {
             err_set(err, errlen, "out of memory");
             return -1;
         }
-        r->sm->t = t;
-        r->sm->heard_ms = mono_ms();
     }
     /* The log is copied into the store after the result is out, by a
      * process of its own (worker/main.c), not by this commit. */
@@ -894,9 +786,7 @@ static void run_free(apply_run *r)
 {
     plan_reader_end(&r->reader, &r->spent);
     bulk_reset();
-    if (r->sm != NULL && r->sm->last != NULL)
-        patronsync__apply_stream__free_unpacked(r->sm->last, NULL);
-    free(r->sm);
+    stream_destroy(&r->sm);
     free(r->applied);
     missing_destroy(&r->fin);
     exc_list_free(&r->exc);

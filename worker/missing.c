@@ -452,49 +452,30 @@ err:
     return NULL;
 }
 
-/* Apply one decision. The row must be as it was when decided (an approval
- * can come days later): else the patron is left alone and, for an
- * inactivation or deletion, the summary says so. */
-static int apply_action(missing *f, const action *a, patron_rec *rec, Patronsync__Counts *counts, int64_t *seq,
-                        char *err, size_t errlen)
+/* A decision no longer valid (the patron changed or went since): left
+ * alone; an inactivation or deletion says so. 0 / -1 (out of memory). */
+static int action_stale(missing *f, const action *a, const patron_rec *rec, int found)
+{
+    f->stale++;
+    if (a->op == SAFETY_OP_MARK_MISSING)
+        return 0;
+    char name[200] = "";
+    if (found)
+        rules_display_name(rec, name, sizeof(name));
+    return exc_add(&f->done, 0, a->district_id ? a->district_id : "", name, "SKIP",
+                   "Patron changed or removed since the preview; not %s.",
+                   a->op == SAFETY_OP_INACTIVATE ? "inactivated" : "deleted") < 0
+               ? -1
+               : 0;
+}
+
+/* Delete or inactivate a missing patron (rec: as stored), with its line. */
+static int action_remove(missing *f, const action *a, patron_rec *rec, Patronsync__Counts *counts, int64_t *seq,
+                         char *err, size_t errlen)
 {
     store *st = f->w->st;
     const char *job = f->t->job_id;
     const Patronsync__JobOptions *o = f->o;
-    store_patron_meta meta;
-    store_patron_extra x;
-    int found = store_extra_get(st, a->id, &x, err, errlen);
-    if (found < 0)
-        return -1;
-    if (a->op == SAFETY_OP_CLEAR_MISSING) {
-        if (!found || x.missing_since[0] == '\0')
-            return 0; /* updated by this job: already cleared */
-        if (before_save(o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
-            return -1;
-        return store_set_missing(st, a->id, "", job, err, errlen);
-    }
-    if (found)
-        found = store_get(st, a->id, rec, &meta, err, errlen);
-    if (found < 0)
-        return -1;
-    if (!found || meta.hash != a->hash || (a->op == SAFETY_OP_MARK_MISSING && x.missing_since[0] != '\0')) {
-        f->stale++;
-        if (a->op == SAFETY_OP_MARK_MISSING)
-            return 0;
-        char name[200] = "";
-        if (found)
-            rules_display_name(rec, name, sizeof(name));
-        if (exc_add(&f->done, 0, a->district_id ? a->district_id : "", name, "SKIP",
-                    "Patron changed or removed since the preview; not %s.",
-                    a->op == SAFETY_OP_INACTIVATE ? "inactivated" : "deleted") < 0)
-            goto oom;
-        return 0;
-    }
-    if (a->op == SAFETY_OP_MARK_MISSING) {
-        if (before_save(o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
-            return -1;
-        return store_set_missing(st, a->id, a->since, job, err, errlen);
-    }
     char name[200];
     rules_display_name(rec, name, sizeof(name));
     if (before_save(o, st, job, (*seq)++, a->id, a->op, rec, err, errlen) < 0)
@@ -522,6 +503,44 @@ static int apply_action(missing *f, const action *a, patron_rec *rec, Patronsync
 oom:
     err_set(err, errlen, "out of memory");
     return -1;
+}
+
+/* Apply one decision. The row must be as it was when decided (an approval
+ * can come days later): else the patron is left alone and, for an
+ * inactivation or deletion, the summary says so. */
+static int apply_action(missing *f, const action *a, patron_rec *rec, Patronsync__Counts *counts, int64_t *seq,
+                        char *err, size_t errlen)
+{
+    store *st = f->w->st;
+    const char *job = f->t->job_id;
+    store_patron_meta meta;
+    store_patron_extra x;
+    int found = store_extra_get(st, a->id, &x, err, errlen);
+    if (found < 0)
+        return -1;
+    if (a->op == SAFETY_OP_CLEAR_MISSING) {
+        if (!found || x.missing_since[0] == '\0')
+            return 0; /* updated by this job: already cleared */
+        if (before_save(f->o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+            return -1;
+        return store_set_missing(st, a->id, "", job, err, errlen);
+    }
+    if (found)
+        found = store_get(st, a->id, rec, &meta, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found || meta.hash != a->hash || (a->op == SAFETY_OP_MARK_MISSING && x.missing_since[0] != '\0')) {
+        if (action_stale(f, a, rec, found) == 0)
+            return 0;
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    if (a->op == SAFETY_OP_MARK_MISSING) {
+        if (before_save(f->o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+            return -1;
+        return store_set_missing(st, a->id, a->since, job, err, errlen);
+    }
+    return action_remove(f, a, rec, counts, seq, err, errlen);
 }
 
 static int append_lines(exc_list *dst, const exc_list *src)

@@ -529,6 +529,40 @@ static int plan_association(planner *pl, uint64_t line, const char *key, const s
     return 0;
 }
 
+/* The stored patron of this record's key into pl->existing (by the
+ * lookup the memo check made, when it made one). With barcode + site
+ * matching, a patron holding the barcode at another site is not this
+ * record's patron: the record is skipped with its line. 1 found, 0 not,
+ * 2 skipped, -1 with err. */
+static int find_patron(planner *pl, uint64_t line, const char *key, int is_delete, store_patron_meta *meta,
+                       char *err, size_t errlen)
+{
+    int found;
+    if (pl->by == PF_DISTRICT_ID && looked_for(pl, key))
+        found = pl->looked.r == 0 ? 0 : store_get(pl->w->st, pl->looked.m.id, &pl->existing, meta, err, errlen);
+    else
+        found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, meta, err, errlen);
+    if (found <= 0)
+        return found;
+    pl->near = meta->id + 1;
+    if (pl->rctx.match_district_id)
+        return 1;
+    const char *site = rules_record_site(&pl->rctx, &pl->mapped);
+    if (strcmp(site, patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME)) == 0)
+        return 1;
+    const char *id;
+    char name[200];
+    who(pl, 0, &id, name, sizeof(name));
+    if (rules_site(&pl->rctx, site) == NULL)
+        exc_add(&pl->exc, line, id, name, "SKIP", "Site short name '%s' does not exist.", site);
+    else if (is_delete)
+        exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_NOT_FOUND);
+    else
+        exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_EXISTS, key);
+    pl->counts->invalid_skipped++;
+    return 2;
+}
+
 /* One mapped record (pl->mapped) of the shard. 0 / -1 (the shard fails). */
 static int plan_record(planner *pl, uint64_t line, const char *const *cols, const size_t *lens, size_t ncols,
                        char *err, size_t errlen)
@@ -555,33 +589,11 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
             return r < 0 ? -1 : 0;
     }
     store_patron_meta meta = {0};
-    int found;
-    if (pl->by == PF_DISTRICT_ID && looked_for(pl, key))
-        found = pl->looked.r == 0 ? 0 : store_get(pl->w->st, pl->looked.m.id, &pl->existing, &meta, err, errlen);
-    else
-        found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
+    int found = find_patron(pl, line, key, is_delete, &meta, err, errlen);
     if (found < 0)
         return -1;
-    if (found)
-        pl->near = meta.id + 1;
-    if (found && !pl->rctx.match_district_id) {
-        /* Barcode + site: a patron holding the barcode at another site is
-         * not this record's patron. */
-        const char *site = rules_record_site(&pl->rctx, &pl->mapped);
-        if (strcmp(site, patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME)) != 0) {
-            const char *id;
-            char name[200];
-            who(pl, 0, &id, name, sizeof(name));
-            if (rules_site(&pl->rctx, site) == NULL)
-                exc_add(&pl->exc, line, id, name, "SKIP", "Site short name '%s' does not exist.", site);
-            else if (is_delete)
-                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_NOT_FOUND);
-            else
-                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_EXISTS, key);
-            pl->counts->invalid_skipped++;
-            return 0;
-        }
-    }
+    if (found == 2)
+        return 0;
     /* In the file, changed or not: not missing (missing.c). */
     if (found && seen_id(&pl->seen, meta.id) < 0)
         return oom(err, errlen, line);
