@@ -5,6 +5,7 @@
  * in store_hashes.c; what they share is store_int.h. */
 #include "store_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,53 @@ int store_step_row(store *s, sqlite3_stmt *st, const char *what, char *err, size
     err_set(err, errlen, "store: %s: %s", what, sqlite3_errmsg(s->db));
     sqlite3_reset(st);
     return -1;
+}
+
+/* Bind st's parameters from 1 on as spec says: 't' a string (const char
+ * *; NULL binds NULL), 'i' an int64_t, 'b' a blob (const void *, then its
+ * size_t length; NULL binds NULL). */
+static void bind_va(sqlite3_stmt *st, const char *spec, va_list ap)
+{
+    for (int k = 1; spec[k - 1] != '\0'; k++) {
+        if (spec[k - 1] == 'i') {
+            sqlite3_bind_int64(st, k, va_arg(ap, int64_t));
+        } else if (spec[k - 1] == 'b') {
+            const void *b = va_arg(ap, const void *);
+            size_t len = va_arg(ap, size_t);
+            if (b != NULL)
+                sqlite3_bind_blob(st, k, b, (int)len, SQLITE_STATIC);
+        } else {
+            const char *t = va_arg(ap, const char *);
+            if (t != NULL)
+                sqlite3_bind_text(st, k, t, -1, SQLITE_STATIC);
+        }
+    }
+}
+
+int store_run(store *s, int which, const char *what, char *err, size_t errlen, const char *spec, ...)
+{
+    sqlite3_stmt *st = store_stmt(s, which, err, errlen);
+    if (st == NULL)
+        return -1;
+    va_list ap;
+    va_start(ap, spec);
+    bind_va(st, spec, ap);
+    va_end(ap);
+    return store_step_done(s, st, what, err, errlen);
+}
+
+int store_ask(store *s, int which, const char *what, char *err, size_t errlen, const char *spec, ...)
+{
+    sqlite3_stmt *st = store_stmt(s, which, err, errlen);
+    if (st == NULL)
+        return -1;
+    va_list ap;
+    va_start(ap, spec);
+    bind_va(st, spec, ap);
+    va_end(ap);
+    int r = store_step_row(s, st, what, err, errlen);
+    sqlite3_reset(st);
+    return r;
 }
 
 void store_bind_fields(sqlite3_stmt *st, const patron_rec *rec)

@@ -15,46 +15,23 @@ int store_hashes_fired(store *s, const char *schedule, int64_t *fired_ms, char *
     return r;
 }
 
-/* Run statement which with the schedule as its one parameter. 0 / -1. */
-static int by_schedule(store *s, int which, const char *schedule, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = store_stmt(s, which, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
-    return store_step_done(s, st, "record hashes", err, errlen);
-}
-
 int store_hashes_clear(store *s, const char *schedule, char *err, size_t errlen)
 {
-    if (by_schedule(s, ST_HASHES_CLEAR, schedule, err, errlen) < 0)
+    if (store_run(s, ST_HASHES_CLEAR, "record hashes", err, errlen, "t", schedule) < 0)
         return -1;
-    return by_schedule(s, ST_HASH_RUN_CLEAR, schedule, err, errlen);
+    return store_run(s, ST_HASH_RUN_CLEAR, "record hashes", err, errlen, "t", schedule);
 }
 
 int store_hashes_put(store *s, const char *schedule, const char *key, uint64_t hash, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_HASH_PUT, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)hash);
-    return store_step_done(s, st, "record hashes", err, errlen);
+    return store_run(s, ST_HASH_PUT, "record hashes", err, errlen, "tti", schedule, key, (int64_t)hash);
 }
 
 int store_hashes_run_put(store *s, const char *schedule, const char *job, uint64_t records, int64_t fired_ms,
                          char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_HASH_RUN_PUT, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, schedule, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)records);
-    sqlite3_bind_int64(st, 4, now_ms());
-    sqlite3_bind_int64(st, 5, fired_ms);
-    return store_step_done(s, st, "record hashes", err, errlen);
+    return store_run(s, ST_HASH_RUN_PUT, "record hashes", err, errlen, "ttiii", schedule, job, (int64_t)records,
+                     now_ms(), fired_ms);
 }
 
 /* The previous run's job and hashes, inside the caller's read transaction. */

@@ -91,6 +91,14 @@ int store_step_done(store *s, sqlite3_stmt *st, const char *what, char *err, siz
 /* Step a statement that returns at most one row: 1 row (not reset: the
  * caller reads it, then resets), 0 none, -1 error (reset). */
 int store_step_row(store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen);
+/* Run statement which (it returns no row) with its parameters bound as
+ * spec says — 't' a string (const char *; NULL binds NULL), 'i' an
+ * int64_t, 'b' a blob (const void *, size_t; NULL binds NULL) — then reset
+ * it. 0 / -1 with err ("store: <what>: ..."). */
+int store_run(store *s, int which, const char *what, char *err, size_t errlen, const char *spec, ...);
+/* The same for a question: whether statement which returns a row. 1 / 0 /
+ * -1 with err. */
+int store_ask(store *s, int which, const char *what, char *err, size_t errlen, const char *spec, ...);
 /* Bind every patron field of rec to parameters 1 .. PF__COUNT. */
 void store_bind_fields(sqlite3_stmt *st, const patron_rec *rec);
 /* The text of column col ("" for NULL) into out. */

@@ -79,16 +79,8 @@ int store_value_taken(store *s, int field, const char *value, int64_t self_id)
 {
     if (field != PF_BARCODE && field != PF_DISTRICT_ID)
         return -1;
-    sqlite3_stmt *st = store_stmt(s, field == PF_BARCODE ? ST_TAKEN_BARCODE : ST_TAKEN_DISTRICT_ID, NULL, 0);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, self_id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : -1;
+    return store_ask(s, field == PF_BARCODE ? ST_TAKEN_BARCODE : ST_TAKEN_DISTRICT_ID, "looking up a key", NULL, 0,
+                     "ti", value, self_id);
 }
 
 int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo, int64_t *id, char *err,
@@ -128,11 +120,7 @@ int store_update(store *s, int64_t id, const patron_rec *rec, const patron_rec *
 
 int store_delete(store *s, int64_t id, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_DELETE, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    return store_step_done(s, st, "deleting a patron", err, errlen);
+    return store_run(s, ST_DELETE, "deleting a patron", err, errlen, "i", id);
 }
 
 int store_marker_get(store *s, const char *job, const char *step, uint8_t **blob, size_t *len)
@@ -168,14 +156,8 @@ int store_marker_get(store *s, const char *job, const char *step, uint8_t **blob
 int store_marker_put(store *s, const char *job, const char *step, const uint8_t *blob, size_t len,
                      char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_MARKER_PUT, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, blob, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms());
-    return store_step_done(s, st, "saving the job marker", err, errlen);
+    return store_run(s, ST_MARKER_PUT, "saving the job marker", err, errlen, "ttbi", job, step, (const void *)blob,
+                     len, now_ms());
 }
 
 /* The memo columns of the row st stands on (columns 0-3). */
@@ -267,13 +249,8 @@ int store_ref_gen(store *s, uint64_t *gen, char *err, size_t errlen)
 
 int store_memo_set(store *s, int64_t id, uint64_t row_hash, uint64_t memo, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_MEMO_SET, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)memo);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_int64(st, 3, (int64_t)row_hash);
-    return store_step_done(s, st, "keeping a patron's memo", err, errlen);
+    return store_run(s, ST_MEMO_SET, "keeping a patron's memo", err, errlen, "iii", (int64_t)memo, id,
+                     (int64_t)row_hash);
 }
 
 uint64_t store_memo_of(uint64_t record_memo, uint64_t row_hash)
@@ -286,13 +263,6 @@ uint64_t store_memo_of(uint64_t record_memo, uint64_t row_hash)
 
 int store_username_taken(store *s, const char *username, int64_t self_id, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_USERNAME_TAKEN, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, self_id);
-    int r = store_step_row(s, st, "looking up a user name", err, errlen);
-    sqlite3_reset(st);
-    return r;
+    return store_ask(s, ST_USERNAME_TAKEN, "looking up a user name", err, errlen, "ti", username, self_id);
 }
 

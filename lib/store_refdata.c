@@ -37,15 +37,9 @@ int store_sites(store *s, store_site **out, size_t *n, char *err, size_t errlen)
 
 int store_site_upsert(store *s, const char *short_name, const char *name, int media, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_SITE_UPSERT, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, short_name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, media);
     char what[64];
     snprintf(what, sizeof(what), "saving site %s", short_name);
-    return store_step_done(s, st, what, err, errlen);
+    return store_run(s, ST_SITE_UPSERT, what, err, errlen, "tti", short_name, name, (int64_t)media);
 }
 
 static const char *const ref_kind_name[3] = {"patron_type", "access_level", "resource_group"};
@@ -211,12 +205,7 @@ int store_ref_set_default(store *s, enum store_ref kind, const char *name, char 
 
 int store_site_set_access_level(store *s, const char *short_name, const char *level, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_SITE_LEVEL, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, level, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, short_name, -1, SQLITE_STATIC);
-    if (store_step_done(s, st, "setting a site's access level", err, errlen) < 0)
+    if (store_run(s, ST_SITE_LEVEL, "setting a site's access level", err, errlen, "tt", level, short_name) < 0)
         return -1;
     if (sqlite3_changes(s->db) != 1) {
         err_set(err, errlen, "site '%s' does not exist", short_name);
@@ -227,13 +216,7 @@ int store_site_set_access_level(store *s, const char *short_name, const char *le
 
 int store_homeroom_add(store *s, const char *site, const char *name, const char *job, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_HOMEROOM_FIND, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    int found = store_step_row(s, st, "looking up a homeroom", err, errlen);
-    sqlite3_reset(st);
+    int found = store_ask(s, ST_HOMEROOM_FIND, "looking up a homeroom", err, errlen, "tt", site, name);
     if (found != 0)
         return found < 0 ? -1 : 0;
     return store_homeroom_insert(s, site, name, job, err, errlen) < 0 ? -1 : 1;
@@ -241,14 +224,7 @@ int store_homeroom_add(store *s, const char *site, const char *name, const char 
 
 int store_homeroom_insert(store *s, const char *site, const char *name, const char *job, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_HOMEROOM_ADD, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    if (job != NULL)
-        sqlite3_bind_text(st, 3, job, -1, SQLITE_STATIC);
-    return store_step_done(s, st, "adding a homeroom", err, errlen);
+    return store_run(s, ST_HOMEROOM_ADD, "adding a homeroom", err, errlen, "ttt", site, name, job);
 }
 
 int store_homerooms_each(store *s, int (*fn)(void *arg, const char *site, const char *name), void *arg, char *err,
@@ -274,38 +250,19 @@ int store_homerooms_each(store *s, int (*fn)(void *arg, const char *site, const 
 
 int store_assoc_has(store *s, int64_t patron_id, const char *site, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_ASSOC_HAS, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, patron_id);
-    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
-    int r = store_step_row(s, st, "looking up a site association", err, errlen);
-    sqlite3_reset(st);
-    return r;
+    return store_ask(s, ST_ASSOC_HAS, "looking up a site association", err, errlen, "it", patron_id, site);
 }
 
 int store_assoc_add(store *s, int64_t patron_id, const char *site, const char *job, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_ASSOC_ADD, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, patron_id);
-    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
-    if (job != NULL)
-        sqlite3_bind_text(st, 3, job, -1, SQLITE_STATIC);
-    if (store_step_done(s, st, "adding a site association", err, errlen) < 0)
+    if (store_run(s, ST_ASSOC_ADD, "adding a site association", err, errlen, "itt", patron_id, site, job) < 0)
         return -1;
     return sqlite3_changes(s->db) == 1 ? 1 : 0;
 }
 
 int store_assoc_remove(store *s, int64_t patron_id, const char *site, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_ASSOC_DEL, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, patron_id);
-    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
-    return store_step_done(s, st, "removing a site association", err, errlen);
+    return store_run(s, ST_ASSOC_DEL, "removing a site association", err, errlen, "it", patron_id, site);
 }
 
 int store_assoc_list(store *s, int64_t patron_id, char ***out, size_t *n, char *err, size_t errlen)

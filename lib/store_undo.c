@@ -32,13 +32,8 @@ int store_extra_get(store *s, int64_t id, store_patron_extra *x, char *err, size
 
 int store_set_missing(store *s, int64_t id, const char *since, const char *job, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_SET_MISSING, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, since ? since : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, job ? job : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, id);
-    return store_step_done(s, st, "marking a missing patron", err, errlen);
+    return store_run(s, ST_SET_MISSING, "marking a missing patron", err, errlen, "tti", since ? since : "",
+                     job ? job : "", id);
 }
 
 int store_restore(store *s, int64_t id, const patron_rec *rec, const store_patron_extra *x, int insert, char *err,
@@ -65,28 +60,13 @@ int store_restore(store *s, int64_t id, const patron_rec *rec, const store_patro
 int store_change_put(store *s, const char *job, int64_t seq, int64_t patron_id, int op, const uint8_t *before,
                      size_t len, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_CHANGE_PUT, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, seq);
-    sqlite3_bind_int64(st, 3, patron_id);
-    sqlite3_bind_int(st, 4, op);
-    if (before)
-        sqlite3_bind_blob(st, 5, before, (int)len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 5);
-    return store_step_done(s, st, "saving a before-image", err, errlen);
+    return store_run(s, ST_CHANGE_PUT, "saving a before-image", err, errlen, "tiiib", job, seq, patron_id,
+                     (int64_t)op, (const void *)before, len);
 }
 
 int store_change_drop(store *s, const char *job, int64_t seq, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_CHANGE_DROP, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, seq);
-    return store_step_done(s, st, "dropping a before-image", err, errlen);
+    return store_run(s, ST_CHANGE_DROP, "dropping a before-image", err, errlen, "ti", job, seq);
 }
 
 int store_changes_each(store *s, const char *job,
