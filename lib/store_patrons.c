@@ -83,16 +83,24 @@ int store_value_taken(store *s, int field, const char *value, int64_t self_id)
                      "ti", value, self_id);
 }
 
+/* A row written from rec by job: its fields, row hash and job bound to
+ * the parameters ST_INSERT and ST_UPDATE share. The row hash. */
+static uint64_t bind_written(sqlite3_stmt *st, const patron_rec *rec, const char *job)
+{
+    uint64_t row_hash = patron_hash(rec);
+    store_bind_fields(st, rec);
+    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)row_hash);
+    sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
+    return row_hash;
+}
+
 int store_insert(store *s, const patron_rec *rec, const char *job, uint64_t memo, int64_t *id, char *err,
                  size_t errlen)
 {
     sqlite3_stmt *st = store_stmt(s, ST_INSERT, err, errlen);
     if (st == NULL)
         return -1;
-    uint64_t row_hash = patron_hash(rec);
-    store_bind_fields(st, rec);
-    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)row_hash);
-    sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
+    uint64_t row_hash = bind_written(st, rec, job);
     sqlite3_bind_text(st, PF__COUNT + 3, job, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, PF__COUNT + 4, (int64_t)store_memo_of(memo, row_hash));
     if (store_step_done(s, st, "adding a patron", err, errlen) < 0)
@@ -109,10 +117,7 @@ int store_update(store *s, int64_t id, const patron_rec *rec, const patron_rec *
                                   errlen);
     if (st == NULL)
         return -1;
-    uint64_t row_hash = patron_hash(rec);
-    store_bind_fields(st, rec);
-    sqlite3_bind_int64(st, PF__COUNT + 1, (int64_t)row_hash);
-    sqlite3_bind_text(st, PF__COUNT + 2, job, -1, SQLITE_STATIC);
+    uint64_t row_hash = bind_written(st, rec, job);
     sqlite3_bind_int64(st, PF__COUNT + 3, (int64_t)store_memo_of(memo, row_hash));
     sqlite3_bind_int64(st, PF__COUNT + 4, id);
     return store_step_done(s, st, "updating a patron", err, errlen);

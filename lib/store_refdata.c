@@ -136,25 +136,12 @@ int store_ref_add(store *s, enum store_ref kind, const char *name, const char *j
 {
     if (!ref_kind_ok(kind, err, errlen))
         return -1;
-    sqlite3_stmt *st = store_stmt(s, ST_REF_FIND + (int)kind, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int found = store_step_row(s, st, "looking up reference data", err, errlen);
-    sqlite3_reset(st);
+    int found = store_ask(s, ST_REF_FIND + (int)kind, "looking up reference data", err, errlen, "t", name);
     if (found != 0)
         return found < 0 ? -1 : 0;
-    st = store_stmt(s, ST_REF_ADD + (int)kind, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (kind != STORE_REF_ACCESS_LEVEL) {
-        if (job != NULL)
-            sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 2);
-    }
-    if (store_step_done(s, st, "adding reference data", err, errlen) < 0)
+    /* Access levels keep no job. */
+    const char *spec = kind == STORE_REF_ACCESS_LEVEL ? "t" : "tt";
+    if (store_run(s, ST_REF_ADD + (int)kind, "adding reference data", err, errlen, spec, name, job) < 0)
         return -1;
     return 1;
 }
@@ -187,20 +174,9 @@ int store_ref_set_default(store *s, enum store_ref kind, const char *name, char 
         return -1;
     /* The default is kept in the list's own spelling. */
     char canon[256];
-    str_copy(canon, sizeof(canon), name);
-    sqlite3_stmt *st = store_stmt(s, ST_REF_FIND + (int)kind, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (store_step_row(s, st, "looking up reference data", err, errlen) == 1)
-        str_copy(canon, sizeof(canon), (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    st = store_stmt(s, ST_REF_SET_DEFAULT, err, errlen);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, ref_kind_name[kind], -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, canon, -1, SQLITE_TRANSIENT);
-    return store_step_done(s, st, "saving a default", err, errlen);
+    if (store_ref_canonical(s, kind, name, canon, sizeof(canon), NULL, 0) != 1)
+        str_copy(canon, sizeof(canon), name);
+    return store_run(s, ST_REF_SET_DEFAULT, "saving a default", err, errlen, "tt", ref_kind_name[kind], canon);
 }
 
 int store_site_set_access_level(store *s, const char *short_name, const char *level, char *err, size_t errlen)

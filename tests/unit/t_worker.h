@@ -125,6 +125,14 @@ static inline Patronsync__ShardTask t_shard_task(const char *job, unsigned shard
     return t;
 }
 
+/* Whether DIR/<job>/<leaf> is staged. */
+static inline int t_staged(const t_env *e, const char *job, const char *leaf)
+{
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/%s/%s", e->cfg.stage_dir, job, leaf);
+    return access(path, F_OK) == 0;
+}
+
 /* The staged plan of a shard (NULL when there is none). */
 static inline Patronsync__ShardPlan *t_staged_plan(t_env *e, const char *job, unsigned shard)
 {

@@ -53,6 +53,17 @@ static int64_t patrons(t_env *e, const char *where)
 
 static const char *const two_new = "2001,Cole,Ava,LHS,P2001,Student\n2002,Diaz,Noah,LHS,P2002,Student\n";
 
+/* A data folder whose store job1 loaded with two_new. */
+static void first_load(t_env *e)
+{
+    char err[ERRLEN] = "";
+    t_env_open(e);
+    plan(e, "job1", 0, two_new, 2);
+    Patronsync__ApplyResult res;
+    Patronsync__Counts counts;
+    CHECK(apply(e, "job1", 1, NULL, &res, &counts, err, sizeof(err)) == 0);
+}
+
 static void a_first_load_adds_every_patron_once(void)
 {
     t_env e;
@@ -83,12 +94,10 @@ static void a_first_load_adds_every_patron_once(void)
 static void a_patron_changed_since_the_plan_is_refused(void)
 {
     t_env e;
-    t_env_open(&e);
     char err[ERRLEN] = "";
-    plan(&e, "job1", 0, two_new, 2);
+    first_load(&e);
     Patronsync__ApplyResult res;
     Patronsync__Counts counts;
-    CHECK(apply(&e, "job1", 1, NULL, &res, &counts, err, sizeof(err)) == 0);
     /* job2 plans an update of 2001; then another job changes 2001 first. */
     plan(&e, "job2", 0, "2001,Cole,Ava,LHS,P2001,Teacher\n2002,Diaz,Noah,LHS,P2002,Student\n", 2);
     t_env_reopen(&e, 0);
@@ -128,21 +137,17 @@ static void a_dry_run_changes_nothing(void)
 static void a_job_past_a_threshold_is_held_with_its_preview(void)
 {
     t_env e;
-    t_env_open(&e);
     char err[ERRLEN] = "";
-    plan(&e, "job1", 0, two_new, 2);
+    first_load(&e);
     Patronsync__ApplyResult res;
     Patronsync__Counts counts;
-    CHECK(apply(&e, "job1", 1, NULL, &res, &counts, err, sizeof(err)) == 0);
     /* Both patrons updated: more than the default update limit. */
     plan(&e, "job2", 0, "2001,Cole,Ava,LHS,P2001,Teacher\n2002,Diaz,Noah,LHS,P2002,Teacher\n", 2);
     CHECK(apply(&e, "job2", 1, NULL, &res, &counts, err, sizeof(err)) == 0);
     CHECK(res.held && res.held_reason != NULL && strstr(res.held_reason, "more than the limit") != NULL);
     CHECK(t_pub_has("2 PREVIEW Would be updated (Patron Type)."));
     CHECK(patrons(&e, "patron_type='Teacher'") == 0);
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/job2/finish.plan", e.cfg.stage_dir);
-    CHECK(access(path, F_OK) == 0);
+    CHECK(t_staged(&e, "job2", "finish.plan"));
     t_env_close(&e);
 }
 

@@ -63,9 +63,7 @@ static void new_records_are_staged_as_adds(void)
     if (p)
         patronsync__shard_plan__free_unpacked(p, NULL);
     /* what the shard saw is staged beside its plan */
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/job1/shard-000000.seen", e.cfg.stage_dir);
-    CHECK(access(path, F_OK) == 0);
+    CHECK(t_staged(&e, "job1", "shard-000000.seen"));
     t_env_close(&e);
 }
 
