@@ -246,7 +246,7 @@ static int stmt_writes(int which)
     return 0;
 }
 
-int store_prep(store *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+static int prep(store *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
         err_set(err, errlen, "store: preparing statement: %s", sqlite3_errmsg(s->db));
@@ -267,7 +267,7 @@ static int stmt_ready(store *s, int which, char *err, size_t errlen)
     strbuf q;
     sb_init(&q);
     stmt_build(which, &q);
-    int rc = q.buf ? store_prep(s, sb_str(&q), &s->st[which], err, errlen) : -1;
+    int rc = q.buf ? prep(s, sb_str(&q), &s->st[which], err, errlen) : -1;
     if (q.buf == NULL)
         err_set(err, errlen, "out of memory");
     sb_free(&q);

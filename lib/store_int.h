@@ -82,9 +82,6 @@ struct store {
  * bindings cleared. NULL with err (a writing statement on a read-only
  * store, or SQLite refused it). */
 sqlite3_stmt *store_stmt(store *s, enum store_stmt which, char *err, size_t errlen);
-/* Prepare sql into *st (a statement outside the table: one whose text
- * depends on its arguments). 0 / -1 with err. */
-int store_prep(store *s, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
 /* Step a statement that returns no row, then reset it: 0 / -1 with err
  * ("store: <what>: <SQLite's message>"). */
 int store_step_done(store *s, sqlite3_stmt *st, const char *what, char *err, size_t errlen);
