@@ -1,13 +1,12 @@
 /* incremental: a content hash per record of a schedule's job, and for an
  * Incremental run the records unchanged since the schedule's previous run
  * left out before sharding. The hashes of the previous run are read from
- * the store (record_hashes, written by worker/hashes.c in the apply
+ * the store (record_hashes, lib/store_hashes.h; written by worker/hashes.c in the apply
  * step's transaction); this run's are staged for that step as
  * stage_dir/<job>/incremental.pb (RecordHashes). docs/SCHEDULES.md. */
 #include "incremental.h"
 
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "jobnotes.h"
 #include "log.h"
 #include "patron.h"
+#include "store_hashes.h"
 #include "util.h"
 #include "wire.h"
 
@@ -98,6 +98,11 @@ static void prev_free(prev_table *t)
     memset(t, 0, sizeof(*t));
 }
 
+static int prev_take(void *arg, const char *key, uint64_t hash)
+{
+    return prev_put(arg, key, hash);
+}
+
 /* The schedule's hashes as its previous applied run left them. 1 loaded,
  * 0 no previous run on record, -1 unreadable (err). */
 static int load_previous(const char *store_path, const char *schedule_id, prev_table *t, char *prev_job,
@@ -105,68 +110,11 @@ static int load_previous(const char *store_path, const char *schedule_id, prev_t
 {
     if (access(store_path, F_OK) != 0)
         return 0;
-    sqlite3 *db = NULL;
-    int rc = -1;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_open_v2(store_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        err_set(err, errlen, "cannot open the store: %s", db ? sqlite3_errmsg(db) : "no memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(db, 30000);
-    /* One read transaction: the run marker and its hashes agree. */
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        goto dberr;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='record_hash_runs'", -1, &st,
-                           NULL) != SQLITE_OK)
-        goto dberr;
-    int have = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!have) {
-        rc = 0;
-        goto out;
-    }
-    if (sqlite3_prepare_v2(db, "SELECT job_id FROM record_hash_runs WHERE schedule_id=?", -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_text(st, 1, schedule_id, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        str_copy(prev_job, pjlen, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    st = NULL;
-    if (r != SQLITE_ROW) {
-        rc = r == SQLITE_DONE ? 0 : -1;
-        if (rc < 0)
-            goto dberr;
-        goto out;
-    }
-    if (sqlite3_prepare_v2(db, "SELECT key, hash FROM record_hashes WHERE schedule_id=?", -1, &st, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_text(st, 1, schedule_id, -1, SQLITE_STATIC);
-    for (;;) {
-        r = sqlite3_step(st);
-        if (r != SQLITE_ROW)
-            break;
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        if (k == NULL)
-            continue;
-        if (prev_put(t, k, (uint64_t)sqlite3_column_int64(st, 1)) < 0) {
-            err_set(err, errlen, "out of memory");
-            goto out;
-        }
-    }
-    if (r != SQLITE_DONE)
-        goto dberr;
-    rc = 1;
-    goto out;
-dberr:
-    err_set(err, errlen, "store: %s", sqlite3_errmsg(db));
-out:
-    sqlite3_finalize(st);
-    if (db) {
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-        sqlite3_close(db);
-    }
+    store *st = store_open(store_path, 2, STORE_READONLY, err, errlen);
+    if (st == NULL)
+        return -1;
+    int rc = store_hashes_previous(st, schedule_id, prev_job, pjlen, prev_take, t, err, errlen);
+    store_close(&st);
     return rc;
 }
 

@@ -1,10 +1,14 @@
 /* store: the SQLite patron store (patrons, sites, patron types, access
- * levels, homerooms, the per-job markers and before-images). Schema in
- * store.c; how to change it in docs/STORE.md. */
+ * levels, homerooms, the per-job markers and before-images). The one owner
+ * of store.db: its schema, migrations and every statement on it are in
+ * lib/store*.c (store.c: schema, opening, the statement table;
+ * store_patrons.c, store_refdata.c, store_undo.c; record hashes in
+ * store_hashes.h); no other module sees a SQLite handle. How to change the
+ * schema: docs/STORE.md. Functions that can fail return 0 / -1 (or 1 / 0
+ * / -1 for a question) with one line in the caller's error buffer. */
 #ifndef STORE_H
 #define STORE_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +22,6 @@ enum { STORE_READONLY = 1 };
  * cache. NULL with err. */
 store *store_open(const char *path, int cache_mb, int flags, char *err, size_t errlen);
 void store_close(store **s);
-sqlite3 *store_db(store *s);
 
 /* Transactions. 0 / -1 with err. */
 int store_begin(store *s, int immediate, char *err, size_t errlen);
@@ -38,6 +41,16 @@ int store_bulk_end(store *s, char *err, size_t errlen);
 int store_commit(store *s, char *err, size_t errlen);
 void store_rollback(store *s);
 int store_exec(store *s, const char *sql, char *err, size_t errlen);
+/* Whether the last statement that failed was refused by a constraint (a
+ * unique index: store_insert, store_update, store_restore). */
+int store_refused(const store *s);
+/* SQLite's message for the last failure, for the two functions that take
+ * no error buffer yet (store_value_taken, store_marker_get: callers in the
+ * broker and the scheduler). Owned by the store, valid until its next call. */
+const char *store_errmsg(const store *s);
+/* For tests: how often the store's statements whose SQL holds `has` (and
+ * not `lacks`, when given) have run. */
+int store_statement_runs(store *s, const char *has, const char *lacks);
 
 /* A stored patron. */
 typedef struct {
@@ -54,7 +67,8 @@ int store_find(store *s, int by, const char *key, patron_rec *rec, store_patron_
                size_t errlen);
 /* A patron by id (every field as PV_VALUE). 1 found, 0 not, -1 error. */
 int store_get(store *s, int64_t id, patron_rec *rec, store_patron_meta *meta, char *err, size_t errlen);
-/* Only whether a patron other than `self_id` holds this barcode/username: 1/0/-1. */
+/* Only whether a patron other than `self_id` holds this barcode or District
+ * ID (field): 1 / 0 / -1 (store_errmsg). */
 int store_value_taken(store *s, int field, const char *value, int64_t self_id);
 
 /* Insert every field of rec (missing ones as ''), keeping
@@ -111,7 +125,7 @@ int store_sites(store *s, store_site **out, size_t *n, char *err, size_t errlen)
 int store_site_upsert(store *s, const char *short_name, const char *name, int media, char *err, size_t errlen);
 
 /* Per-job done-markers: the packed result of a finished step. */
-/* 1 found (blob is the caller's to free), 0 not, -1 error. */
+/* 1 found (blob is the caller's to free), 0 not, -1 error (store_errmsg). */
 int store_marker_get(store *s, const char *job, const char *step, uint8_t **blob, size_t *len);
 int store_marker_put(store *s, const char *job, const char *step, const uint8_t *blob, size_t len,
                      char *err, size_t errlen);
@@ -126,8 +140,9 @@ enum store_ref { STORE_REF_PATRON_TYPE, STORE_REF_ACCESS_LEVEL, STORE_REF_RESOUR
 int store_ref_names(store *s, enum store_ref kind, char ***out, size_t *n, char *err, size_t errlen);
 void store_names_free(char **v, size_t n);
 /* The stored spelling of name (compared without regard to ASCII case) into
- * canon: 1 found, 0 not, -1 error. */
-int store_ref_canonical(store *s, enum store_ref kind, const char *name, char *canon, size_t canonlen);
+ * canon: 1 found, 0 not, -1 with err. */
+int store_ref_canonical(store *s, enum store_ref kind, const char *name, char *canon, size_t canonlen, char *err,
+                        size_t errlen);
 /* Add a name (job may be NULL). 1 added, 0 it existed (in any case), -1 error. */
 int store_ref_add(store *s, enum store_ref kind, const char *name, const char *job, char *err, size_t errlen);
 /* The district's default patron type or resource group into out ("" when
@@ -148,12 +163,13 @@ int store_homerooms_each(store *s, int (*fn)(void *arg, const char *site, const 
                          size_t errlen);
 
 /* Whether a patron other than self_id holds this user name (ASCII case
- * ignored): 1 / 0 / -1. */
-int store_username_taken(store *s, const char *username, int64_t self_id);
+ * ignored): 1 / 0 / -1 with err. */
+int store_username_taken(store *s, const char *username, int64_t self_id, char *err, size_t errlen);
 
 /* Secondary site associations of a patron (patron_sites; removed with the
- * patron). has: 1 / 0 / -1; add: 1 added, 0 existed, -1 error; remove: 0 / -1. */
-int store_assoc_has(store *s, int64_t patron_id, const char *site);
+ * patron). has: 1 / 0 / -1; add: 1 added, 0 existed, -1 error; remove: 0 / -1
+ * (each with err). */
+int store_assoc_has(store *s, int64_t patron_id, const char *site, char *err, size_t errlen);
 int store_assoc_add(store *s, int64_t patron_id, const char *site, const char *job, char *err, size_t errlen);
 int store_assoc_remove(store *s, int64_t patron_id, const char *site, char *err, size_t errlen);
 /* The sites a patron is associated with, sorted; *out is the caller's to
@@ -178,7 +194,7 @@ int store_set_missing(store *s, int64_t id, const char *since, const char *job, 
 /* Put a before-image back: every field of rec, missing_since and
  * updated_job (checkouts and fines are circulation's and stay); insert
  * re-creates a deleted patron under its old id with every extra. 0 / -1
- * (a uniqueness clash leaves sqlite3_errcode SQLITE_CONSTRAINT). */
+ * (a uniqueness clash: store_refused). */
 int store_restore(store *s, int64_t id, const patron_rec *rec, const store_patron_extra *x, int insert, char *err,
                   size_t errlen);
 /* One row of job_changes: what job changed (op, lib/safety.h) on a patron,
@@ -187,5 +203,32 @@ int store_change_put(store *s, const char *job, int64_t seq, int64_t patron_id, 
                      size_t len, char *err, size_t errlen);
 /* Forget row seq of job's changes (a change the store then refused). 0 / -1. */
 int store_change_drop(store *s, const char *job, int64_t seq, char *err, size_t errlen);
+/* Call fn for each of job's changes, newest first: the patron, the op and
+ * the before-image as stored (before NULL: none). fn returns 0, or -1
+ * with err to stop the walk. 0 / -1 with err. */
+int store_changes_each(store *s, const char *job,
+                       int (*fn)(void *arg, int64_t patron_id, int op, const uint8_t *before, size_t len, char *err,
+                                 size_t errlen),
+                       void *arg, char *err, size_t errlen);
+
+/* ---- What the finishing step reads (worker/missing.c) ---- */
+
+/* Call fn with the id of every patron marked missing (fn's -1 stops it:
+ * out of memory). 0 / -1 with err. */
+int store_missing_each(store *s, int (*fn)(void *arg, int64_t id), void *arg, char *err, size_t errlen);
+/* A job's scope: patrons at one of the sites and, when types are given, of
+ * one of those patron types (ASCII case ignored). */
+typedef struct {
+    char *const *sites;
+    size_t nsites;
+    char *const *types;
+    size_t ntypes;
+} store_scope;
+/* The number of patrons in scope (0 when it names no site). 0 / -1 with err. */
+int store_scope_count(store *s, const store_scope *sc, uint64_t *n, char *err, size_t errlen);
+/* Call fn with the id of every patron in scope; *rows counts them. 0 / -1
+ * with err. */
+int store_scope_each(store *s, const store_scope *sc, int (*fn)(void *arg, int64_t id), void *arg, uint64_t *rows,
+                     char *err, size_t errlen);
 
 #endif

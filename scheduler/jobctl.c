@@ -302,7 +302,7 @@ static int restore_one(undoer *u, int64_t id, int op, const Patronsync__Change *
         return 0;
     img_of(c, &u->img);
     if (store_restore(u->st, id, &u->img, &x, !found, e, sizeof(e)) < 0) {
-        if (sqlite3_errcode(store_db(u->st)) != SQLITE_CONSTRAINT) {
+        if (!store_refused(u->st)) {
             err_set(err, errlen, "%s", e);
             return -1;
         }
@@ -322,47 +322,44 @@ static int restore_one(undoer *u, int64_t id, int op, const Patronsync__Change *
     return 0;
 }
 
+/* One of the job's changes, through pass 1 or 2 (walk). 0 / -1. */
+typedef struct {
+    undoer *u;
+    int pass;
+} walk_step;
+
+static int walk_one(void *arg, int64_t id, int op, const uint8_t *before, size_t len, char *err, size_t errlen)
+{
+    walk_step *ws = arg;
+    undoer *u = ws->u;
+    int pass = ws->pass;
+    int rc = 0;
+    Patronsync__Change *c = NULL;
+    if (before != NULL) {
+        c = patronsync__change__unpack(NULL, len, before);
+        if (c == NULL) {
+            err_set(err, errlen, "job %s: a before-image of patron %lld does not decode", u->job, (long long)id);
+            return -1;
+        }
+    }
+    if (op == SAFETY_OP_ADD_RANGE) {
+        /* A bulk load's adds, ids id .. c->patron_id: each as an add. */
+        for (int64_t x = c ? c->patron_id : id - 1; rc == 0 && x >= id; x--)
+            rc = pass == 1 ? check_one(u, x, SAFETY_OP_ADD, NULL, err, errlen)
+                           : restore_one(u, x, SAFETY_OP_ADD, NULL, err, errlen);
+    } else {
+        rc = pass == 1 ? check_one(u, id, op, c, err, errlen) : restore_one(u, id, op, c, err, errlen);
+    }
+    if (c)
+        patronsync__change__free_unpacked(c, NULL);
+    return rc;
+}
+
 /* Walk the job's changes, newest first, through pass 1 or 2. 0 / -1. */
 static int walk(undoer *u, int pass, char *err, size_t errlen)
 {
-    sqlite3 *db = store_db(u->st);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT patron_id,op,before FROM job_changes WHERE job_id=? ORDER BY seq DESC", -1, &q,
-                           NULL) != SQLITE_OK) {
-        err_set(err, errlen, "store: %s", sqlite3_errmsg(db));
-        return -1;
-    }
-    sqlite3_bind_text(q, 1, u->job, -1, SQLITE_STATIC);
-    int rc = 0, r;
-    while (rc == 0 && (r = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        int op = sqlite3_column_int(q, 1);
-        Patronsync__Change *c = NULL;
-        if (sqlite3_column_type(q, 2) == SQLITE_BLOB) {
-            c = patronsync__change__unpack(NULL, (size_t)sqlite3_column_bytes(q, 2), sqlite3_column_blob(q, 2));
-            if (c == NULL) {
-                err_set(err, errlen, "job %s: a before-image of patron %lld does not decode", u->job, (long long)id);
-                rc = -1;
-                break;
-            }
-        }
-        if (op == SAFETY_OP_ADD_RANGE) {
-            /* A bulk load's adds, ids id .. c->patron_id: each as an add. */
-            for (int64_t x = c ? c->patron_id : id - 1; rc == 0 && x >= id; x--)
-                rc = pass == 1 ? check_one(u, x, SAFETY_OP_ADD, NULL, err, errlen)
-                               : restore_one(u, x, SAFETY_OP_ADD, NULL, err, errlen);
-        } else {
-            rc = pass == 1 ? check_one(u, id, op, c, err, errlen) : restore_one(u, id, op, c, err, errlen);
-        }
-        if (c)
-            patronsync__change__free_unpacked(c, NULL);
-    }
-    if (rc == 0 && r != SQLITE_DONE) {
-        err_set(err, errlen, "store: reading job %s's changes: %s", u->job, sqlite3_errmsg(db));
-        rc = -1;
-    }
-    sqlite3_finalize(q);
-    return rc;
+    walk_step ws = {u, pass};
+    return store_changes_each(u->st, u->job, walk_one, &ws, err, errlen);
 }
 
 static void more_line(strbuf *sb, size_t n)

@@ -1,8 +1,6 @@
 /* apply: the single-writer phase of a job — every shard's staged changes
  * written in one transaction with before-images and the job's done-marker,
  * so a repeated apply changes nothing and returns the stored result. */
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "finish.h"
+#include "apply.h"
+#include "before.h"
 #include "hashes.h"
 #include "log.h"
 #include "rules.h"
@@ -19,123 +18,10 @@
 #include "stage.h"
 #include "summary.h"
 #include "util.h"
-#include "worker.h"
-
-static int shard_in(const uint32_t *v, size_t n, uint32_t shard)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i] == shard)
-            return 1;
-    return 0;
-}
-
-int task_shard_failed(const Patronsync__ApplyTask *t, uint32_t shard)
-{
-    return shard_in(t->failed_shards, t->n_failed_shards, shard);
-}
-
-/* ---- A streaming apply (docs/PROTOCOL.md) ----
- * The task came while its shards were still planned. Shard k is applied
- * once its plan is staged (written once: its presence is the signal) or
- * skipped once the broker says it failed; the finishing step and the commit
- * wait for the broker's word that every shard is final. The worker process
- * passes the broker's ApplyStream messages down a socket pair (w->ctl),
- * and the apply's progress goes up it. */
-typedef struct {
-    const Patronsync__ApplyTask *t;
-    Patronsync__ApplyStream *last; /* the latest word from the broker */
-    int64_t heard_ms;
-    int closed;                    /* the worker process is gone */
-    int handed_back;               /* stream_await gave up: the task goes back (ApplyResult.handed_back) */
-    uint8_t buf[2 * APPLY_STREAM_MAX];
-    size_t len;
-} stream;
-
-/* Take what the worker process passed down: [u32 length][ApplyStream]. */
-static void stream_read(worker_ctx *w, stream *sm)
-{
-    for (;;) {
-        ssize_t k = read(w->ctl, sm->buf + sm->len, sizeof(sm->buf) - sm->len);
-        if (k == 0)
-            sm->closed = 1;
-        if (k <= 0)
-            break;
-        sm->len += (size_t)k;
-        size_t off = 0;
-        while (sm->len - off >= 4) {
-            uint32_t n;
-            memcpy(&n, sm->buf + off, 4);
-            if (n > sizeof(sm->buf) - 4) {
-                sm->closed = 1; /* cannot happen: the worker process writes whole frames */
-                return;
-            }
-            if (sm->len - off - 4 < n)
-                break;
-            Patronsync__ApplyStream *m = patronsync__apply_stream__unpack(NULL, n, sm->buf + off + 4);
-            off += 4 + n;
-            if (m == NULL || strcmp(m->job_id, sm->t->job_id) != 0 || m->attempt != sm->t->attempt) {
-                if (m)
-                    patronsync__apply_stream__free_unpacked(m, NULL);
-                continue;
-            }
-            if (sm->last)
-                patronsync__apply_stream__free_unpacked(sm->last, NULL);
-            sm->last = m;
-            sm->heard_ms = mono_ms();
-        }
-        memmove(sm->buf, sm->buf + off, sm->len - off);
-        sm->len -= off;
-    }
-}
-
-/* Tell the worker process how many shards the apply has gone past: the
- * broker plans no more than plan_ahead beyond. Advisory: a full socket
- * drops it (a later one says more). */
-static void stream_progress(worker_ctx *w, uint32_t past)
-{
-    if (w->ctl >= 0 && write(w->ctl, &past, sizeof(past)) < 0 && errno != EAGAIN)
-        log_debug("passing the apply's progress up: %s", strerror(errno));
-}
-
-static int stream_said_failed(const stream *sm, uint32_t shard)
-{
-    return sm->last != NULL && shard_in(sm->last->failed_shards, sm->last->n_failed_shards, shard);
-}
-
-/* Wait until shard is staged (1), said failed (0), or, shard == UINT32_MAX,
- * until every shard is final (1). -1 with err: hand the task back (the
- * broker said so, went silent, or the worker process is gone). */
-static int stream_await(worker_ctx *w, stream *sm, uint32_t shard, const char *path, char *err, size_t errlen)
-{
-    int64_t silent_limit = 2 * w->cfg->heartbeat_ms * w->cfg->liveness;
-    int64_t told = mono_ms();
-    for (;;) {
-        /* Said again while it waits: a progress dropped on a full pipe
-         * must not leave the broker holding back the shard waited for. */
-        if (shard != UINT32_MAX && mono_ms() - told >= w->cfg->heartbeat_ms) {
-            stream_progress(w, shard);
-            told = mono_ms();
-        }
-        stream_read(w, sm);
-        if (shard != UINT32_MAX && stream_said_failed(sm, shard))
-            return 0;
-        if (shard != UINT32_MAX ? access(path, F_OK) == 0 : sm->last != NULL && sm->last->final)
-            return 1;
-        if (sm->last != NULL && sm->last->give_up) {
-            err_set(err, errlen, "handed back: no other worker is left to plan the shards");
-            sm->handed_back = 1;
-            return -1;
-        }
-        if (sm->closed || mono_ms() - sm->heard_ms > silent_limit) {
-            err_set(err, errlen, "handed back: no word from the broker for %lld ms",
-                    (long long)(mono_ms() - sm->heard_ms));
-            sm->handed_back = 1;
-            return -1;
-        }
-        struct pollfd pfd = {w->ctl, POLLIN, 0};
-        poll(&pfd, 1, 20);
-    }
-}
+#include "wire.h"
+#include "missing.h"
+#include "stream.h"
+#include "task.h"
 
 /* A bulk load (the patrons table was empty when the job began: see
  * store_bulk_begin): the District ID and barcode indexes are gone until
@@ -147,19 +33,6 @@ static struct {
     strset ids, barcodes;
     int64_t first_id, last_id; /* the rows added: one before-image for them all */
 } bulk;
-
-/* The before-image of a bulk load's adds: the range of their ids (undo
- * removes them as it removes single adds). 0 / -1. */
-static int save_add_range(store *st, const char *job, int64_t seq, int64_t first, int64_t last, char *err,
-                          size_t errlen)
-{
-    Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
-    c.op = SAFETY_OP_ADD_RANGE;
-    c.patron_id = last;
-    uint8_t buf[64];
-    size_t len = patronsync__change__pack(&c, buf);
-    return store_change_put(st, job, seq, first, SAFETY_OP_ADD_RANGE, buf, len, err, errlen);
-}
 
 /* Applying one shard's plan: the job, its options and where results go. */
 typedef struct {
@@ -331,21 +204,17 @@ static int in_file_checks(applier *a, const Patronsync__Change *c, const patron_
     const char *type = patron_rec_get(&a->rec, PF_PATRON_TYPE);
     char canon[256];
     if (*type && !known(&known_types, type)) {
-        int r = store_ref_canonical(st, STORE_REF_PATRON_TYPE, type, canon, sizeof(canon));
-        if (r < 0) {
-            err_set(err, errlen, "store: looking up patron type '%s': %s", type, sqlite3_errmsg(store_db(st)));
+        int r = store_ref_canonical(st, STORE_REF_PATRON_TYPE, type, canon, sizeof(canon), err, errlen);
+        if (r < 0)
             return -1;
-        }
         if (r == 1 && strcmp(canon, type) != 0 && patron_rec_set(&a->rec, PF_PATRON_TYPE, canon, strlen(canon), PV_VALUE) < 0)
             goto oom;
     }
     if (rules_username_changed(&a->rec, before)) {
         const char *u = patron_rec_get(&a->rec, PF_USERNAME);
-        int taken = store_username_taken(st, u, before ? c->patron_id : 0);
-        if (taken < 0) {
-            err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
+        int taken = store_username_taken(st, u, before ? c->patron_id : 0, err, errlen);
+        if (taken < 0)
             return -1;
-        }
         if (taken) {
             int w = 0;
             if (rules_keep_username(c->line, &a->rec, before, a->exc, &w) < 0)
@@ -415,7 +284,7 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
     int64_t pid;
     char e[ERRLEN];
     if (store_insert(st, &a->rec, a->job, memo_of(a, c), &pid, e, sizeof(e)) < 0) {
-        if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
+        if (!store_refused(st)) {
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;
         }
@@ -438,7 +307,7 @@ static int apply_add(applier *a, const Patronsync__Change *c, char *err, size_t 
         if (bulk.first_id == 0)
             bulk.first_id = pid;
         bulk.last_id = pid;
-    } else if (finish_save_before(a->opts, st, a->job, (*a->seq)++, pid, SAFETY_OP_ADD, NULL, err, errlen) < 0) {
+    } else if (before_save(a->opts, st, a->job, (*a->seq)++, pid, SAFETY_OP_ADD, NULL, err, errlen) < 0) {
         return -1;
     }
     return create_refdata(a, c, err, errlen);
@@ -465,12 +334,12 @@ static int apply_update(applier *a, const Patronsync__Change *c, char *err, size
     }
     char e[ERRLEN];
     /* The before-image first: the row's missing_since and updated_job
-     * change with the update (finish_save_before reads them). */
+     * change with the update (before_save reads them). */
     int64_t seq = (*a->seq)++;
-    if (finish_save_before(a->opts, st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
+    if (before_save(a->opts, st, a->job, seq, c->patron_id, 2, &a->before, err, errlen) < 0)
         return -1;
     if (store_update(st, c->patron_id, &a->rec, &a->before, a->job, memo_of(a, c), e, sizeof(e)) < 0) {
-        if (sqlite3_errcode(store_db(st)) != SQLITE_CONSTRAINT) {
+        if (!store_refused(st)) {
             err_set(err, errlen, "line %llu: %s", (unsigned long long)c->line, e);
             return -1;
         }
@@ -500,47 +369,9 @@ static int apply_delete(applier *a, const Patronsync__Change *c, char *err, size
         refuse(a, c, RULES_MSG_OUTSTANDING, c->key);
         return 0;
     }
-    if (finish_save_before(a->opts, a->w->st, a->job, (*a->seq)++, c->patron_id, 3, &a->before, err, errlen) < 0)
+    if (before_save(a->opts, a->w->st, a->job, (*a->seq)++, c->patron_id, 3, &a->before, err, errlen) < 0)
         return -1;
     return store_delete(a->w->st, c->patron_id, err, errlen);
-}
-
-/* The before-image of an association: the site to remove on undo. */
-static int save_assoc_image(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
-{
-    Patronsync__Change img = PATRONSYNC__CHANGE__INIT;
-    img.op = 4;
-    img.patron_id = c->patron_id;
-    img.assoc_site = c->assoc_site;
-    size_t len = patronsync__change__get_packed_size(&img);
-    uint8_t *blob = malloc(len ? len : 1);
-    if (blob == NULL) {
-        err_set(err, errlen, "out of memory");
-        return -1;
-    }
-    patronsync__change__pack(&img, blob);
-    sqlite3_stmt *q = NULL;
-    int rc = -1;
-    sqlite3 *db = store_db(a->w->st);
-    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO job_changes(job_id,seq,patron_id,op,before) VALUES(?,?,?,?,?)",
-                           -1, &q, NULL) != SQLITE_OK) {
-        err_set(err, errlen, "store: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    sqlite3_bind_text(q, 1, a->job, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, (*a->seq)++);
-    sqlite3_bind_int64(q, 3, c->patron_id);
-    sqlite3_bind_int(q, 4, 4);
-    sqlite3_bind_blob(q, 5, blob, (int)len, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        err_set(err, errlen, "store: saving a before-image: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = 0;
-out:
-    sqlite3_finalize(q);
-    free(blob);
-    return rc;
 }
 
 /* An AssociationWhen rule: the patron gains a secondary site. */
@@ -558,11 +389,37 @@ static int apply_association(applier *a, const Patronsync__Change *c, char *err,
         return 0;
     }
     exc_add(a->exc, c->line, a->id, applier_name(a), "INFO", RULES_MSG_ASSOCIATED, c->assoc_site);
-    return save_assoc_image(a, c, err, errlen);
+    return before_save_assoc(a->w->st, a->job, (*a->seq)++, c->patron_id, c->assoc_site, err, errlen);
 }
 
 /* Apply one shard's plan, in line order. Adjusts counts for records the
  * store refused. */
+/* One staged change, by its op. 0 / -1 with err. */
+static int apply_change(applier *a, const Patronsync__Change *c, char *err, size_t errlen)
+{
+    switch (c->op) {
+    case SAFETY_OP_ADD:
+        return apply_add(a, c, err, errlen);
+    case SAFETY_OP_UPDATE:
+        return apply_update(a, c, err, errlen);
+    case SAFETY_OP_DELETE:
+        return apply_delete(a, c, err, errlen);
+    case SAFETY_OP_ASSOC:
+        return apply_association(a, c, err, errlen);
+    case SAFETY_OP_MEMO:
+        /* Only while the row is the one the plan saw (and never in a bulk
+         * load: the table was empty). */
+        if (!a->memo_ok || bulk.on)
+            return 0;
+        return store_memo_set(a->w->st, c->patron_id, c->before_hash, store_memo_of(c->memo, c->before_hash), err,
+                              errlen);
+    default:
+        log_warn("job %s line %llu: staged change with unknown op %u ignored", a->job, (unsigned long long)c->line,
+                 c->op);
+        return 0;
+    }
+}
+
 static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptions *opts,
                       const Patronsync__ShardPlan *p, uint64_t ref_gen, Patronsync__Counts *counts, exc_list *exc,
                       int64_t *seq, char *err, size_t errlen)
@@ -578,51 +435,23 @@ static int apply_plan(worker_ctx *w, const char *job, const Patronsync__JobOptio
     a.memo_ok = p->ref_gen == ref_gen;
     patron_rec_init(&a.rec);
     patron_rec_init(&a.before);
-    int rc = -1;
-    for (size_t i = 0; i < p->n_changes; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < p->n_changes && rc >= 0; i++) {
         const Patronsync__Change *c = p->changes[i];
         if (stage_change_rec(c, &a.rec) < 0) {
             err_set(err, errlen, "line %llu: staged change does not decode, or out of memory",
                     (unsigned long long)c->line);
-            goto out;
+            rc = -1;
+            break;
         }
         a.name[0] = '\0';
         a.id = patron_rec_get(&a.rec, PF_DISTRICT_ID);
         a.warned = c->warned;
-        int r = 0;
-        switch (c->op) {
-        case 1:
-            r = apply_add(&a, c, err, errlen);
-            break;
-        case 2:
-            r = apply_update(&a, c, err, errlen);
-            break;
-        case 3:
-            r = apply_delete(&a, c, err, errlen);
-            break;
-        case 4:
-            r = apply_association(&a, c, err, errlen);
-            break;
-        case SAFETY_OP_MEMO:
-            /* Only while the row is the one the plan saw (and never in a
-             * bulk load: the table was empty). */
-            if (a.memo_ok && !bulk.on)
-                r = store_memo_set(w->st, c->patron_id, c->before_hash, store_memo_of(c->memo, c->before_hash), err,
-                                   errlen);
-            break;
-        default:
-            log_warn("job %s line %llu: staged change with unknown op %u ignored", job, (unsigned long long)c->line,
-                     c->op);
-            break;
-        }
-        if (r < 0)
-            goto out;
+        rc = apply_change(&a, c, err, errlen);
     }
-    rc = 0;
-out:
     patron_rec_free(&a.rec);
     patron_rec_free(&a.before);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Why the last job was held (res->held_reason points here until the
@@ -631,22 +460,20 @@ static char held_reason[1024];
 
 /* A job held by a threshold, or a dry run: roll back, and publish what
  * would be done (the full preview when a threshold was crossed). 0 / -1. */
-static int publish_unapplied(worker_ctx *w, const Patronsync__ApplyTask *t, finish *fin, enum finish_verdict v,
+static int publish_unapplied(worker_ctx *w, const Patronsync__ApplyTask *t, missing *fin, enum missing_verdict v,
                              Patronsync__Counts *counts, exc_list *exc, Patronsync__ApplyResult *res, char *err,
                              size_t errlen)
 {
     store_rollback(w->st);
-    if (held_reason[0] != '\0' && finish_preview(fin, exc, err, errlen) < 0)
+    if (held_reason[0] != '\0' && missing_preview(fin, exc, err, errlen) < 0)
         return -1;
-    if (v == FINISH_HOLD) {
+    if (v == MISSING_HOLD) {
         res->held = 1;
         res->held_reason = held_reason;
         log_info("job %s held: %s", t->job_id, held_reason);
     }
-    if (worker_publish(w, t->job_id, "apply", counts, exc->v, exc->n, t->attempt) < 0) {
-        err_set(err, errlen, "stopped before the result could be published");
+    if (task_publish(w, t->job_id, "apply", counts, exc->v, exc->n, t->attempt, err, errlen) < 0)
         return -1;
-    }
     return 0;
 }
 
@@ -716,219 +543,299 @@ static void plan_reader_end(plan_reader *r, Patronsync__ShardPlan **spent)
     *spent = NULL;
 }
 
-int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyResult *res, char *err,
-              size_t errlen)
+/* Applied before (a retry): the marker holds the result, published again.
+ * 1 replayed (*rc its outcome), 0 not applied yet, -1 with err. */
+static int apply_replay(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Counts *counts, int *rc,
+                        char *err, size_t errlen)
 {
-    Patronsync__Counts *counts = res->counts;
     uint8_t *blob = NULL;
     size_t blen = 0;
     int m = store_marker_get(w->st, t->job_id, "apply", &blob, &blen);
     if (m < 0) {
-        err_set(err, errlen, "store: reading the job marker: %s", sqlite3_errmsg(store_db(w->st)));
+        err_set(err, errlen, "store: reading the job marker: %s", store_errmsg(w->st));
         return -1;
     }
-    if (m == 1) {
-        /* Applied before (a retry): the marker holds the result, published again. */
-        Patronsync__ShardPlan *old = patronsync__shard_plan__unpack(NULL, blen, blob);
-        free(blob);
-        if (old == NULL) {
-            err_set(err, errlen, "job %s: stored apply result does not decode", t->job_id);
+    if (m == 0)
+        return 0;
+    Patronsync__ShardPlan *old = patronsync__shard_plan__unpack(NULL, blen, blob);
+    free(blob);
+    if (old == NULL) {
+        err_set(err, errlen, "job %s: stored apply result does not decode", t->job_id);
+        return -1;
+    }
+    if (old->counts)
+        *counts = *old->counts;
+    *rc = task_publish(w, t->job_id, "apply", counts, old->exceptions, old->n_exceptions, t->attempt, err, errlen);
+    patronsync__shard_plan__free_unpacked(old, NULL);
+    return 1;
+}
+
+/* One apply of a job: the task, what it has written so far, the shards'
+ * plans as they are read, and where the time goes (logged). */
+typedef struct {
+    worker_ctx *w;
+    const Patronsync__ApplyTask *t;
+    Patronsync__ApplyResult *res;
+    Patronsync__Counts *counts;
+    exc_list exc;
+    int64_t seq;      /* the next before-image's number */
+    uint64_t ref_gen; /* the reference data generation the store has now */
+    missing *fin;
+    /* The task as the missing-patron step sees it: for a streaming apply,
+     * with the failed shards the broker names at the end. */
+    Patronsync__ApplyTask ft;
+    stream *sm;                   /* a streaming apply's word from the broker, or NULL */
+    uint8_t *applied;             /* streaming: the shards whose plans were applied */
+    plan_reader reader;
+    Patronsync__ShardPlan *spent; /* the plan last applied, to free */
+    int64_t t0, t_read, t_write, t_index, t_finish, t_wait;
+} apply_run;
+
+/* Set up: the stream of a streaming apply; then the write transaction, the
+ * homerooms that exist, a bulk load when the table is empty. 0 / -1. */
+static int run_begin(apply_run *r, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    const Patronsync__ApplyTask *t = r->t;
+    if (t->streaming) {
+        r->sm = stream_new(t);
+        r->applied = calloc(t->nshards ? t->nshards : 1, 1);
+        if (r->sm == NULL || r->applied == NULL) {
+            err_set(err, errlen, "out of memory");
             return -1;
         }
-        if (old->counts)
-            *counts = *old->counts;
-        int r = worker_publish(w, t->job_id, "apply", counts, old->exceptions, old->n_exceptions, t->attempt);
-        patronsync__shard_plan__free_unpacked(old, NULL);
-        if (r < 0)
-            err_set(err, errlen, "stopped before the result could be published");
-        return r;
-    }
-
-    exc_list exc;
-    exc_list_init(&exc);
-    int rc = -1;
-    int64_t seq = 0;
-    finish *fin = NULL;
-    store *rd = NULL;
-    held_reason[0] = '\0';
-    /* The task as the finishing step sees it: for a streaming apply, with
-     * the failed shards the broker names at the end. */
-    Patronsync__ApplyTask ft = *t;
-    stream *sm = NULL;
-    uint8_t *applied = NULL; /* streaming: the shards whose plans were applied */
-    plan_reader reader = {.running = 0};
-    Patronsync__ShardPlan *spent = NULL; /* the plan last applied, to free */
-    if (t->streaming) {
-        sm = calloc(1, sizeof(*sm));
-        applied = calloc(t->nshards ? t->nshards : 1, 1);
-        if (sm == NULL || applied == NULL) {
-            err_set(err, errlen, "out of memory");
-            goto out;
-        }
-        sm->t = t;
-        sm->heard_ms = mono_ms();
     }
     /* The log is copied into the store after the result is out, by a
      * process of its own (worker/main.c), not by this commit. */
     if (store_exec(w->st, "PRAGMA wal_autocheckpoint=0", err, errlen) < 0 || store_begin(w->st, 1, err, errlen) < 0)
-        goto out;
+        return -1;
     strset_free(&known_types);
     strset_free(&known_homerooms);
     if (store_homerooms_each(w->st, know_homeroom, &known_homerooms, err, errlen) < 0)
-        goto out;
+        return -1;
     bulk_reset();
     bulk.on = store_bulk_begin(w->st, err, errlen);
     if (bulk.on < 0)
-        goto out;
-    uint64_t ref_gen;
-    if (store_ref_gen(w->st, &ref_gen, err, errlen) < 0)
-        goto out;
-    /* Where the time goes (logged): reading plans, writing, indexes,
-     * finishing, commit. */
-    int64_t t0 = mono_ms(), t_read = 0, t_write = 0, t_index = 0, t_finish = 0, t_wait = 0;
-    for (uint32_t s = 0; s < t->nshards; s++) {
-        char path[2048];
-        plan_path(w->cfg, t->job_id, s, path, sizeof(path));
-        int64_t ts = mono_ms();
-        if (sm != NULL) {
-            stream_progress(w, s);
-            int r = stream_await(w, sm, s, path, err, errlen);
-            t_wait += mono_ms() - ts;
-            if (r < 0)
-                goto out;
-            if (r == 0)
-                continue; /* failed: as below (a plan read ahead for it is dropped below) */
-            applied[s] = 1;
-        } else if (task_shard_failed(t, s)) {
-            continue; /* its records are not applied; the summary names it */
-        }
-        ts = mono_ms();
-        Patronsync__ShardPlan *p;
-        if (reader.running && reader.shard == s) {
-            p = plan_reader_take(&reader, err, errlen);
-        } else {
-            if (reader.running) /* read ahead for a shard since said failed */
-                plan_reader_end(&reader, &spent);
-            p = stage_read_plan_file(path, err, errlen);
-        }
-        t_read += mono_ms() - ts;
-        if (p == NULL)
-            goto out;
-        /* The next plan, if it is staged already, is read meanwhile. */
-        uint32_t next = s + 1;
-        char next_path[2048];
-        if (next < t->nshards && !task_shard_failed(t, next) &&
-            plan_path(w->cfg, t->job_id, next, next_path, sizeof(next_path)) == 0 && access(next_path, F_OK) == 0 &&
-            plan_reader_start(&reader, next, next_path, spent) == 0)
-            spent = NULL;
-        if (p->counts)
-            counts_add(counts, p->counts);
-        ts = mono_ms();
-        int r = apply_plan(w, t->job_id, t->options, p, ref_gen, counts, &exc, &seq, err, errlen);
-        if (w->cfg->test_apply_delay_ms > 0) /* a slow writer, for the pacing tests */
-            usleep((useconds_t)w->cfg->test_apply_delay_ms * 1000);
-        t_write += mono_ms() - ts;
-        if (spent != NULL) { /* no thread took it */
-            ts = mono_ms();
-            patronsync__shard_plan__free_unpacked(spent, NULL);
-            t_read += mono_ms() - ts;
-        }
-        spent = p;
-        if (r < 0)
-            goto out;
-    }
-    plan_reader_end(&reader, &spent);
+        return -1;
+    r->t0 = mono_ms();
+    return store_ref_gen(w->st, &r->ref_gen, err, errlen);
+}
+
+/* Shard s's plan, read ahead by the reader's thread or read now. NULL
+ * with err. */
+static Patronsync__ShardPlan *run_read_plan(apply_run *r, uint32_t s, const char *path, char *err, size_t errlen)
+{
     int64_t ts = mono_ms();
-    if (sm != NULL) {
-        stream_progress(w, t->nshards);
-        int r = stream_await(w, sm, UINT32_MAX, NULL, err, errlen);
-        t_wait += mono_ms() - ts;
-        if (r < 0)
-            goto out;
-        ft.n_failed_shards = sm->last->n_failed_shards;
-        ft.failed_shards = sm->last->failed_shards;
-        for (size_t i = 0; i < ft.n_failed_shards; i++)
-            if (ft.failed_shards[i] < t->nshards && applied[ft.failed_shards[i]]) {
-                err_set(err, errlen, "shard %u was given up after its plan was applied; applying again",
-                        ft.failed_shards[i]);
-                goto out;
-            }
-        ts = mono_ms();
+    Patronsync__ShardPlan *p;
+    if (r->reader.running && r->reader.shard == s) {
+        p = plan_reader_take(&r->reader, err, errlen);
+    } else {
+        if (r->reader.running) /* read ahead for a shard since said failed */
+            plan_reader_end(&r->reader, &r->spent);
+        p = stage_read_plan_file(path, err, errlen);
     }
+    r->t_read += mono_ms() - ts;
+    return p;
+}
+
+/* The next plan, if it is staged already, is read meanwhile. */
+static void run_read_ahead(apply_run *r, uint32_t next)
+{
+    const Patronsync__ApplyTask *t = r->t;
+    char next_path[2048];
+    if (next < t->nshards && !task_shard_failed(t, next) &&
+        stage_plan_path(r->w->cfg, t->job_id, next, next_path, sizeof(next_path)) == 0 &&
+        access(next_path, F_OK) == 0 && plan_reader_start(&r->reader, next, next_path, r->spent) == 0)
+        r->spent = NULL;
+}
+
+/* Shard s: waited for (streaming) or skipped when it failed, then its plan
+ * applied. 0 / -1 with err. */
+static int run_shard(apply_run *r, uint32_t s, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    const Patronsync__ApplyTask *t = r->t;
+    char path[2048];
+    stage_plan_path(w->cfg, t->job_id, s, path, sizeof(path));
+    if (r->sm != NULL) {
+        int64_t ts = mono_ms();
+        stream_progress(w, s);
+        int k = stream_await(w, r->sm, s, path, err, errlen);
+        r->t_wait += mono_ms() - ts;
+        if (k <= 0)
+            return k; /* failed (0): as below (a plan read ahead for it is dropped later) */
+        r->applied[s] = 1;
+    } else if (task_shard_failed(t, s)) {
+        return 0; /* its records are not applied; the summary names it */
+    }
+    Patronsync__ShardPlan *p = run_read_plan(r, s, path, err, errlen);
+    if (p == NULL)
+        return -1;
+    run_read_ahead(r, s + 1);
+    if (p->counts)
+        counts_add(r->counts, p->counts);
+    int64_t ts = mono_ms();
+    int k = apply_plan(w, t->job_id, t->options, p, r->ref_gen, r->counts, &r->exc, &r->seq, err, errlen);
+    if (w->cfg->test_apply_delay_ms > 0) /* a slow writer, for the pacing tests */
+        usleep((useconds_t)w->cfg->test_apply_delay_ms * 1000);
+    r->t_write += mono_ms() - ts;
+    if (r->spent != NULL) { /* no thread took it */
+        ts = mono_ms();
+        patronsync__shard_plan__free_unpacked(r->spent, NULL);
+        r->t_read += mono_ms() - ts;
+    }
+    r->spent = p;
+    return k;
+}
+
+/* A streaming apply, after its last shard: wait for the broker's word that
+ * every shard is final; the shards it names failed are the step's. A shard
+ * given up after its plan was applied fails the apply (it is applied
+ * again). 0 / -1 with err. */
+static int run_stream_end(apply_run *r, char *err, size_t errlen)
+{
+    const Patronsync__ApplyTask *t = r->t;
+    int64_t ts = mono_ms();
+    stream_progress(r->w, t->nshards);
+    int k = stream_await(r->w, r->sm, UINT32_MAX, NULL, err, errlen);
+    r->t_wait += mono_ms() - ts;
+    if (k < 0)
+        return -1;
+    r->ft.n_failed_shards = r->sm->last->n_failed_shards;
+    r->ft.failed_shards = r->sm->last->failed_shards;
+    for (size_t i = 0; i < r->ft.n_failed_shards; i++)
+        if (r->ft.failed_shards[i] < t->nshards && r->applied[r->ft.failed_shards[i]]) {
+            err_set(err, errlen, "shard %u was given up after its plan was applied; applying again",
+                    r->ft.failed_shards[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* After the shards: the missing-patron step decided, the bulk load's
+ * indexes built, the record hashes kept, the step applied. 0 / -1. */
+static int run_missing(apply_run *r, enum missing_verdict *verdict, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    int64_t ts = mono_ms();
     /* Missing patrons and the scope are decided against the store as it
      * was before the job: read through a connection of its own, which
      * cannot see this transaction's changes (and nothing else commits while
      * it holds the write lock). */
-    rd = store_open(w->cfg->store_path, 16, STORE_READONLY, err, errlen);
-    if (rd == NULL || store_exec(rd, "PRAGMA mmap_size=0", err, errlen) < 0)
-        goto out;
-    fin = finish_begin(w, &ft, rd, err, errlen);
+    store *rd = store_open(w->cfg->store_path, 16, STORE_READONLY, err, errlen);
+    if (rd == NULL || store_exec(rd, "PRAGMA mmap_size=0", err, errlen) < 0) {
+        store_close(&rd);
+        return -1;
+    }
+    r->fin = missing_begin(w, &r->ft, rd, err, errlen);
     store_close(&rd);
-    if (fin == NULL)
-        goto out;
-    t_finish = mono_ms() - ts;
+    if (r->fin == NULL)
+        return -1;
+    r->t_finish = mono_ms() - ts;
     ts = mono_ms();
     if (bulk.on) {
-        if (bulk.last_id > 0 && save_add_range(w->st, t->job_id, seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
-            goto out;
+        if (bulk.last_id > 0 &&
+            before_save_add_range(w->st, r->t->job_id, r->seq++, bulk.first_id, bulk.last_id, err, errlen) < 0)
+            return -1;
         bulk_reset(); /* its keys are not needed to build the indexes */
         if (store_bulk_end(w->st, err, errlen) < 0)
-            goto out;
+            return -1;
     }
-    t_index = mono_ms() - ts;
+    r->t_index = mono_ms() - ts;
     ts = mono_ms();
-    if (hashes_apply(w, &ft, counts, &exc, err, errlen) < 0)
-        goto out;
-    enum finish_verdict verdict;
-    if (finish_end(fin, counts, &exc, &seq, &verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
-        goto out;
-    t_finish += mono_ms() - ts;
-    if (verdict != FINISH_APPLY) {
-        rc = publish_unapplied(w, t, fin, verdict, counts, &exc, res, err, errlen);
-        goto out;
-    }
+    if (hashes_apply(w, &r->ft, r->counts, &r->exc, err, errlen) < 0)
+        return -1;
+    if (missing_end(r->fin, r->counts, &r->exc, &r->seq, verdict, held_reason, sizeof(held_reason), err, errlen) < 0)
+        return -1;
+    r->t_finish += mono_ms() - ts;
+    return 0;
+}
+
+/* The job's done-marker (its result) and the commit. 0 / -1 with err. */
+static int run_commit(apply_run *r, char *err, size_t errlen)
+{
+    worker_ctx *w = r->w;
+    const Patronsync__ApplyTask *t = r->t;
     Patronsync__ShardPlan result = PATRONSYNC__SHARD_PLAN__INIT;
     result.job_id = t->job_id;
-    result.counts = counts;
-    result.exceptions = exc.v;
-    result.n_exceptions = exc.n;
-    size_t plen = patronsync__shard_plan__get_packed_size(&result);
-    blob = malloc(plen ? plen : 1);
-    if (blob == NULL) {
-        err_set(err, errlen, "out of memory");
-        goto out;
-    }
-    patronsync__shard_plan__pack(&result, blob);
-    if (store_marker_put(w->st, t->job_id, "apply", blob, plen, err, errlen) < 0)
-        goto out;
-    ts = mono_ms();
+    result.counts = r->counts;
+    result.exceptions = r->exc.v;
+    result.n_exceptions = r->exc.n;
+    size_t plen = 0;
+    uint8_t *blob = wire_pack(&result.base, &plen, err, errlen);
+    if (blob == NULL)
+        return -1;
+    int rc = store_marker_put(w->st, t->job_id, "apply", blob, plen, err, errlen);
+    free(blob);
+    if (rc < 0)
+        return -1;
+    int64_t ts = mono_ms();
     if (store_commit(w->st, err, errlen) < 0)
-        goto out;
+        return -1;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     log_info("job %s apply: %lld ms (waiting for plans %lld, plans read %lld, written %lld, indexes built %lld, "
              "finishing %lld, commit %lld); peak %ld kB",
-             t->job_id, (long long)(mono_ms() - t0), (long long)t_wait, (long long)t_read, (long long)t_write,
-             (long long)t_index, (long long)t_finish, (long long)(mono_ms() - ts), ru.ru_maxrss);
-    if (worker_publish(w, t->job_id, "apply", counts, exc.v, exc.n, t->attempt) < 0) {
-        err_set(err, errlen, "stopped before the result could be published");
-        goto out_committed;
-    }
-    rc = 0;
-    goto out_committed;
-out:
-    store_rollback(w->st);
-    res->handed_back = sm != NULL && sm->handed_back;
-out_committed:
-    plan_reader_end(&reader, &spent);
+             t->job_id, (long long)(mono_ms() - r->t0), (long long)r->t_wait, (long long)r->t_read,
+             (long long)r->t_write, (long long)r->t_index, (long long)r->t_finish, (long long)(mono_ms() - ts),
+             ru.ru_maxrss);
+    return 0;
+}
+
+static void run_free(apply_run *r)
+{
+    plan_reader_end(&r->reader, &r->spent);
     bulk_reset();
-    store_close(&rd);
-    if (sm != NULL && sm->last != NULL)
-        patronsync__apply_stream__free_unpacked(sm->last, NULL);
-    free(sm);
-    free(applied);
-    finish_destroy(&fin);
-    free(blob);
-    exc_list_free(&exc);
+    stream_destroy(&r->sm);
+    free(r->applied);
+    missing_destroy(&r->fin);
+    exc_list_free(&r->exc);
+}
+
+/* Every shard, the missing-patron step and the commit, or a rollback for a
+ * held job or a dry run (its result published here). 1 committed, 0 not
+ * committed (rolled back, published), -1 with err (the caller rolls back). */
+static int run_all(apply_run *r, char *err, size_t errlen)
+{
+    if (run_begin(r, err, errlen) < 0)
+        return -1;
+    for (uint32_t s = 0; s < r->t->nshards; s++)
+        if (run_shard(r, s, err, errlen) < 0)
+            return -1;
+    plan_reader_end(&r->reader, &r->spent);
+    if (r->sm != NULL && run_stream_end(r, err, errlen) < 0)
+        return -1;
+    enum missing_verdict verdict;
+    if (run_missing(r, &verdict, err, errlen) < 0)
+        return -1;
+    if (verdict != MISSING_APPLY)
+        return publish_unapplied(r->w, r->t, r->fin, verdict, r->counts, &r->exc, r->res, err, errlen) < 0 ? -1 : 0;
+    return run_commit(r, err, errlen) < 0 ? -1 : 1;
+}
+
+int apply_job(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__ApplyResult *res, char *err,
+              size_t errlen)
+{
+    int rc = -1;
+    int replayed = apply_replay(w, t, res->counts, &rc, err, errlen);
+    if (replayed != 0)
+        return replayed < 0 ? -1 : rc;
+    apply_run r;
+    memset(&r, 0, sizeof(r));
+    r.w = w;
+    r.t = t;
+    r.res = res;
+    r.counts = res->counts;
+    r.ft = *t;
+    exc_list_init(&r.exc);
+    held_reason[0] = '\0';
+    int k = run_all(&r, err, errlen);
+    if (k < 0) {
+        store_rollback(w->st);
+        res->handed_back = r.sm != NULL && r.sm->handed_back;
+    } else {
+        rc = k == 0 ? 0 : task_publish(w, t->job_id, "apply", r.counts, r.exc.v, r.exc.n, t->attempt, err, errlen);
+    }
+    run_free(&r);
     return rc;
 }

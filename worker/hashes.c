@@ -1,14 +1,6 @@
-/* hashes: record_hashes in the store, replaced in the apply step's
- * transaction from what the broker staged (stage_dir/<job>/incremental.pb,
- * written by broker/incremental.c).
- *
- * Tables (created here, in the store):
- *   record_hashes(schedule_id, key, hash)   one row per record of the
- *       schedule's last applied run that reached the store
- *   record_hash_runs(schedule_id, job_id, records, done_ms, fired_ms)
- *       which job left them ("no row" means: no previous run, process
- *       everything)
- * Changing them: add columns with defaults; the broker reads both. */
+/* hashes: a schedule's record hashes in the store (lib/store_hashes.h),
+ * replaced in the apply step's transaction from what the broker staged
+ * (stage_dir/<job>/incremental.pb, written by broker/incremental.c). */
 #include "hashes.h"
 
 #include <stdio.h>
@@ -17,13 +9,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "seen.h"
+#include "stage.h"
+#include "store_hashes.h"
 #include "util.h"
-
-static const char *hash_schema =
-    "CREATE TABLE IF NOT EXISTS record_hashes(schedule_id TEXT NOT NULL, key TEXT NOT NULL, hash INTEGER NOT NULL,\n"
-    "  PRIMARY KEY(schedule_id, key)) WITHOUT ROWID;\n"
-    "CREATE TABLE IF NOT EXISTS record_hash_runs(schedule_id TEXT PRIMARY KEY, job_id TEXT NOT NULL,\n"
-    "  records INTEGER NOT NULL, done_ms INTEGER NOT NULL, fired_ms INTEGER NOT NULL DEFAULT 0);\n";
 
 static int staged_path(const ps_config *c, const char *job, char *out, size_t outlen)
 {
@@ -65,14 +54,8 @@ typedef struct {
 
 static int lines_add(lineset *s, uint64_t line)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        uint64_t *v = realloc(s->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        s->v = v;
-        s->cap = cap;
-    }
+    if (array_grow(&s->v, &s->cap, s->n + 1, sizeof(*s->v), 256) < 0)
+        return -1;
     s->v[s->n++] = line;
     return 0;
 }
@@ -156,7 +139,7 @@ static int refused_lines(worker_ctx *w, const Patronsync__ApplyTask *t, const ex
         if (task_shard_failed(t, s))
             continue;
         char path[2048];
-        if (plan_path(w->cfg, t->job_id, s, path, sizeof(path)) < 0) {
+        if (stage_plan_path(w->cfg, t->job_id, s, path, sizeof(path)) < 0) {
             err_set(err, errlen, "stage path too long");
             return -1;
         }
@@ -179,18 +162,26 @@ oom:
     return -1;
 }
 
-static int exec_bound(sqlite3 *db, const char *sql, const char *a, char *err, size_t errlen)
+/* The hashes of the records that reached the store become the schedule's. */
+static int keep_hashes(worker_ctx *w, const Patronsync__ApplyTask *t, const Patronsync__RecordHashes *m,
+                       const lineset *refused, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    const char *sched = t->options->schedule_id;
+    uint64_t kept = 0;
+    for (size_t i = 0; i < m->n_records; i++) {
+        const Patronsync__RecordHash *h = m->records[i];
+        /* Left out (shard -1): applied by an earlier run and unchanged. */
+        if (h->shard >= 0 && (task_shard_failed(t, (uint32_t)h->shard) || lines_has(refused, h->line)))
+            continue;
+        if (store_hashes_put(w->st, sched, h->key, h->hash, err, errlen) < 0)
+            return -1;
+        kept++;
     }
-    if (rc < 0)
-        err_set(err, errlen, "store: record hashes: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return rc;
+    if (store_hashes_run_put(w->st, sched, t->job_id, kept, m->fired_at_ms, err, errlen) < 0)
+        return -1;
+    log_info("job %s: %llu record hashes kept for schedule %s (%llu left out as unchanged, %zu lines refused)",
+             t->job_id, (unsigned long long)kept, sched, (unsigned long long)m->dropped, refused->n);
+    return 0;
 }
 
 int hashes_apply(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Counts *counts, const exc_list *exc,
@@ -199,36 +190,25 @@ int hashes_apply(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Coun
     const Patronsync__JobOptions *o = t->options;
     if (o == NULL || o->schedule_id == NULL || o->schedule_id[0] == '\0')
         return 0;
-    sqlite3 *db = store_db(w->st);
-    char *msg = NULL;
-    if (sqlite3_exec(db, hash_schema, NULL, NULL, &msg) != SQLITE_OK) {
-        err_set(err, errlen, "store: creating the record hash tables: %s", msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return -1;
-    }
     Patronsync__RecordHashes *m = NULL;
     lineset refused = {0};
-    sqlite3_stmt *ins = NULL;
     int rc = -1;
     int r = load_staged(w, t->job_id, &m, err, errlen);
     if (r < 0)
         goto out;
     /* A job fired before the one that left the hashes, applied after it
      * (a held job approved late): the store is no longer what either saw. */
-    int64_t newer = 0;
+    int newer = 0;
     if (r == 1) {
-        if (sqlite3_prepare_v2(db, "SELECT fired_ms FROM record_hash_runs WHERE schedule_id=?", -1, &ins, NULL) != SQLITE_OK)
-            goto dberr;
-        sqlite3_bind_text(ins, 1, o->schedule_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(ins) == SQLITE_ROW)
-            newer = sqlite3_column_int64(ins, 0) > m->fired_at_ms;
-        sqlite3_finalize(ins);
-        ins = NULL;
+        int64_t fired = 0;
+        int had = store_hashes_fired(w->st, o->schedule_id, &fired, err, errlen);
+        if (had < 0)
+            goto out;
+        newer = had == 1 && fired > m->fired_at_ms;
         counts->read += m->dropped;
         counts->unchanged += m->dropped;
     }
-    if (exec_bound(db, "DELETE FROM record_hashes WHERE schedule_id=?", o->schedule_id, err, errlen) < 0 ||
-        exec_bound(db, "DELETE FROM record_hash_runs WHERE schedule_id=?", o->schedule_id, err, errlen) < 0)
+    if (store_hashes_clear(w->st, o->schedule_id, err, errlen) < 0)
         goto out;
     if (r == 0 || newer) {
         if (newer)
@@ -239,55 +219,12 @@ int hashes_apply(worker_ctx *w, const Patronsync__ApplyTask *t, Patronsync__Coun
     }
     if (refused_lines(w, t, exc, &refused, err, errlen) < 0)
         goto out;
-    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO record_hashes(schedule_id,key,hash) VALUES(?,?,?)", -1, &ins,
-                           NULL) != SQLITE_OK)
-        goto dberr;
-    uint64_t kept = 0;
-    for (size_t i = 0; i < m->n_records; i++) {
-        const Patronsync__RecordHash *h = m->records[i];
-        /* Left out (shard -1): applied by an earlier run and unchanged. */
-        if (h->shard >= 0 && (task_shard_failed(t, (uint32_t)h->shard) || lines_has(&refused, h->line)))
-            continue;
-        sqlite3_reset(ins);
-        sqlite3_bind_text(ins, 1, o->schedule_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, h->key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 3, (int64_t)h->hash);
-        if (sqlite3_step(ins) != SQLITE_DONE)
-            goto dberr;
-        kept++;
-    }
-    sqlite3_finalize(ins);
-    ins = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT OR REPLACE INTO record_hash_runs(schedule_id,job_id,records,done_ms,fired_ms) "
-                           "VALUES(?,?,?,?,?)",
-                           -1, &ins, NULL) != SQLITE_OK)
-        goto dberr;
-    sqlite3_bind_text(ins, 1, o->schedule_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(ins, 2, t->job_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(ins, 3, (int64_t)kept);
-    sqlite3_bind_int64(ins, 4, now_ms());
-    sqlite3_bind_int64(ins, 5, m->fired_at_ms);
-    if (sqlite3_step(ins) != SQLITE_DONE)
-        goto dberr;
-    log_info("job %s: %llu record hashes kept for schedule %s (%llu left out as unchanged, %zu lines refused)",
-             t->job_id, (unsigned long long)kept, o->schedule_id, (unsigned long long)m->dropped, refused.n);
-    rc = 0;
-    goto out;
-dberr:
-    err_set(err, errlen, "store: record hashes: %s", sqlite3_errmsg(db));
+    rc = keep_hashes(w, t, m, &refused, err, errlen);
 out:
-    sqlite3_finalize(ins);
     free(refused.v);
     if (m)
         patronsync__record_hashes__free_unpacked(m, NULL);
     return rc;
-}
-
-static int cmp_i64v(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 int hashes_unsent_patrons(worker_ctx *w, const char *job, int64_t **ids, size_t *nids, char ***sites,
@@ -302,7 +239,8 @@ int hashes_unsent_patrons(worker_ctx *w, const char *job, int64_t **ids, size_t 
     if (r <= 0)
         return r;
     int rc = -1;
-    size_t cap = 0, capsites = 0;
+    seen_set got;
+    seen_init(&got);
     patron_rec rec;
     patron_rec_init(&rec);
     int by = m->match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
@@ -315,57 +253,23 @@ int hashes_unsent_patrons(worker_ctx *w, const char *job, int64_t **ids, size_t 
             goto out;
         if (found == 0)
             continue;
-        if (*nids == cap) {
-            size_t nc = cap ? cap * 2 : 1024;
-            int64_t *v = realloc(*ids, nc * sizeof(*v));
-            if (v == NULL)
-                goto oom;
-            *ids = v;
-            cap = nc;
+        if (seen_id(&got, meta.id) < 0 || seen_site(&got, patron_rec_get(&rec, PF_SITE_SHORT_NAME)) < 0) {
+            err_set(err, errlen, "out of memory");
+            goto out;
         }
-        (*ids)[(*nids)++] = meta.id;
-        const char *site = patron_rec_get(&rec, PF_SITE_SHORT_NAME);
-        int have = 0;
-        for (size_t k = 0; k < *nsites && !have; k++)
-            have = strcmp((*sites)[k], site) == 0;
-        if (have || *site == '\0')
-            continue;
-        if (*nsites == capsites) {
-            size_t nc = capsites ? capsites * 2 : 16;
-            char **v = realloc(*sites, nc * sizeof(*v));
-            if (v == NULL)
-                goto oom;
-            *sites = v;
-            capsites = nc;
-        }
-        (*sites)[*nsites] = strdup(site);
-        if ((*sites)[*nsites] == NULL)
-            goto oom;
-        (*nsites)++;
     }
-    if (*nids > 1) {
-        qsort(*ids, *nids, sizeof(int64_t), cmp_i64v);
-        size_t k = 1;
-        for (size_t i = 1; i < *nids; i++)
-            if ((*ids)[i] != (*ids)[k - 1])
-                (*ids)[k++] = (*ids)[i];
-        *nids = k;
-    }
+    *nids = seen_sort_unique(got.ids, got.n);
+    *ids = got.ids;
+    *sites = got.sites;
+    *nsites = got.nsites;
+    got.ids = NULL;
+    got.n = 0;
+    got.sites = NULL;
+    got.nsites = 0;
     rc = 0;
-    goto out;
-oom:
-    err_set(err, errlen, "out of memory");
 out:
+    seen_free(&got);
     patron_rec_free(&rec);
     patronsync__record_hashes__free_unpacked(m, NULL);
-    if (rc < 0) {
-        for (size_t k = 0; k < *nsites; k++)
-            free((*sites)[k]);
-        free(*sites);
-        free(*ids);
-        *ids = NULL;
-        *sites = NULL;
-        *nids = *nsites = 0;
-    }
     return rc;
 }

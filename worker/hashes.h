@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "rules.h"
-#include "worker.h"
+#include "task.h"
 
 /* Inside the apply transaction, after every shard's changes and before
  * the finishing step. For a job of a schedule: the records the broker left

@@ -1,6 +1,7 @@
 /* patron-worker: takes tasks from the broker (plan a shard, or apply a job:
  * one at a time, but a shard beside a streaming apply), each in a process of
- * its own; keeps heartbeats both ways, reconnects with back-off. */
+ * its own (child.c), watches them and reports their results; keeps
+ * heartbeats both ways and reconnects with back-off (link.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,63 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 #include <unistd.h>
 
-#include "curve.h"
+#include "child.h"
+#include "link.h"
 #include "log.h"
 #include "proc.h"
-#include "stage.h"
+#include "task.h"
 #include "util.h"
 #include "wire.h"
-#include "worker.h"
 
-static int send_msg(worker_ctx *w, Patronsync__WorkerMsg *m)
-{
-    char err[ERRLEN];
-    if (wire_send(w->sock, NULL, &m->base, err, sizeof(err)) < 0) {
-        log_warn("sending to the broker: %s", err);
-        return -1;
-    }
-    w->last_sent_ms = mono_ms();
-    return 0;
-}
-
-static void send_heartbeat(worker_ctx *w)
-{
-    Patronsync__Heartbeat hb = PATRONSYNC__HEARTBEAT__INIT;
-    hb.max_task_rss_kb = (uint64_t)w->child_maxrss_kb;
-    hb.stopping = proc_stopping != 0;
-    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-    m.body_case = PATRONSYNC__WORKER_MSG__BODY_HEARTBEAT;
-    m.heartbeat = &hb;
-    send_msg(w, &m);
-}
-
-/* A streaming apply's word from the broker, passed down to its process as
- * [u32 length][ApplyStream] in one message of its socket pair (up to
- * APPLY_STREAM_MAX bytes; a larger one is left out: the broker says it
- * again, and the apply hands its task back if it never hears). A full
- * socket drops it the same way. */
-static void pass_stream(worker_ctx *w, const Patronsync__ApplyStream *as)
-{
-    size_t n = patronsync__apply_stream__get_packed_size(as);
-    uint8_t *frame = n + 4 <= APPLY_STREAM_MAX ? malloc(n + 4) : NULL;
-    if (frame == NULL) {
-        log_warn("the broker's word to the apply (%zu bytes) not passed: over %d bytes, or no memory", n,
-                 APPLY_STREAM_MAX);
-        return;
-    }
-    uint32_t n32 = (uint32_t)n;
-    memcpy(frame, &n32, 4);
-    patronsync__apply_stream__pack(as, frame + 4);
-    if (write(w->ctl, frame, n + 4) < 0 && errno != EAGAIN)
-        log_warn("passing the broker's word to the apply: %s", strerror(errno));
-    free(frame);
-}
-
-int worker_publish(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,
-                   Patronsync__Exception *const *exc, size_t nexc, unsigned attempt)
+/* A task's result to Redis (task_publish_fn), retrying until Redis
+ * answers or the worker is stopping. 0 / -1. */
+static int publish_to_redis(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,
+                            Patronsync__Exception *const *exc, size_t nexc, unsigned attempt)
 {
     int warned = 0;
     while (status_publish_result(w->redis, job, part, c, exc, nexc, w->cfg->worker_id, attempt) < 0) {
@@ -84,158 +42,8 @@ int worker_publish(worker_ctx *w, const char *job, const char *part, const Patro
     return 0;
 }
 
-/* The machine this worker runs on: the `machine` setting, else the
- * kernel's boot id (one per machine and boot, the same in every container
- * on it), else its host name. Found once: Ready goes out until answered. */
-static const char *host_id(const ps_config *c)
-{
-    static char id[384];
-    if (c->machine[0] != '\0')
-        return c->machine;
-    if (id[0] != '\0')
-        return id;
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (f != NULL) {
-        if (fgets(id, sizeof(id), f) == NULL)
-            id[0] = '\0';
-        fclose(f);
-    }
-    id[strcspn(id, "\n")] = '\0';
-    if (id[0] == '\0' && gethostname(id, sizeof(id) - 1) < 0)
-        id[0] = '\0';
-    return id;
-}
-
-static void send_ready(worker_ctx *w)
-{
-    Patronsync__Ready rd = PATRONSYNC__READY__INIT;
-    rd.worker_id = w->cfg->worker_id;
-    rd.pid = (uint32_t)getpid();
-    rd.plans_beside_apply = w->cfg->plan_beside_apply != 0;
-    /* Planning is CPU work: the machine plans no more shards at once than
-     * it has cores, whatever number of workers it runs. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    rd.host = (char *)host_id(w->cfg);
-    rd.plan_slots = w->cfg->plan_slots > 0 ? (uint32_t)w->cfg->plan_slots : cores > 0 ? (uint32_t)cores : 0;
-    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-    m.body_case = PATRONSYNC__WORKER_MSG__BODY_READY;
-    m.ready = &rd;
-    send_msg(w, &m);
-}
-
-static int connect_broker(worker_ctx *w)
-{
-    char err[ERRLEN], ep[CONFIG_STR];
-    if (w->sock) {
-        zmq_close(w->sock);
-        w->sock = NULL;
-    }
-    if (config_endpoint(w->cfg, "workers", w->cfg->workers_endpoint, ep, sizeof(ep), err, sizeof(err)) < 0) {
-        log_warn("%s", err);
-        return -1;
-    }
-    w->sock = wire_socket(w->zctx, ZMQ_DEALER, w->cfg->max_message_bytes, err, sizeof(err));
-    if (w->sock == NULL || curve_connect_as(w->sock, w->cfg, "worker", "broker", err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        return -1;
-    }
-    /* A random identity (libsodium's generator): no peer can guess it to
-     * pass for this worker. */
-    unsigned char rnd[12];
-    char hex[2 * sizeof(rnd) + 1], ident[200];
-    randombytes_buf(rnd, sizeof(rnd));
-    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-    snprintf(ident, sizeof(ident), "%s/%d/%s", w->cfg->worker_id, (int)getpid(), hex);
-    zmq_setsockopt(w->sock, ZMQ_ROUTING_ID, ident, strlen(ident));
-    if (wire_connect(w->sock, ep, err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        return -1;
-    }
-    w->last_heard_ms = mono_ms();
-    /* IMMEDIATE: the send fails until the connection is up; READY goes
-     * out with the first heartbeat that succeeds then. */
-    send_ready(w);
-    log_info("connecting to the broker at %s", ep);
-    return 0;
-}
-
-/* Run the task in the child: open the store and Redis afresh, do it, and
- * write the packed WorkerMsg result to fd. Never returns. */
-static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
-{
-    char err[ERRLEN] = "";
-    /* Planning only reads the store: a read-only connection, which also
-     * never waits for the write lock an apply in progress holds. */
-    int ro = bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD ? STORE_READONLY : 0;
-    /* The apply is the job's critical path (one writer); planning only
-     * has to stay ahead of it, so on a shared machine it yields. */
-    if (ro && w->cfg->plan_nice > 0 && setpriority(PRIO_PROCESS, 0, (int)w->cfg->plan_nice) < 0)
-        log_warn("setpriority: %s", strerror(errno));
-    w->st = store_open(w->cfg->store_path, (int)w->cfg->cache_mb, ro, err, sizeof(err));
-    w->redis = status_new(w->cfg->redis_url, err, sizeof(err));
-    Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
-    Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-    Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;
-    Patronsync__ApplyResult ar = PATRONSYNC__APPLY_RESULT__INIT;
-    int rc = -1;
-    if (bm->body_case == PATRONSYNC__BROKER_MSG__BODY_SHARD) {
-        const Patronsync__ShardTask *t = bm->shard;
-        uint8_t *blob = NULL;
-        size_t blen = 0;
-        char staged[CONFIG_STR + 256];
-        int have_plan = stage_plan_path(w->cfg, t->job_id, t->shard, staged, sizeof(staged)) == 0 &&
-                        access(staged, F_OK) == 0;
-        /* Applied already and never planned (a shard that had failed): a
-         * plan now would be against the store after the job; refuse. A
-         * staged plan is simply returned again by plan_shard. */
-        if (!have_plan && w->st && store_marker_get(w->st, t->job_id, "apply", &blob, &blen) == 1)
-            err_set(err, sizeof(err), "job %s is already applied; a late task changes nothing", t->job_id);
-        else if (w->st && w->redis)
-            rc = plan_shard(w, t, &counts, err, sizeof(err));
-        free(blob);
-        sr.job_id = t->job_id;
-        sr.shard = t->shard;
-        sr.attempt = t->attempt;
-        sr.ok = rc == 0;
-        sr.error = rc == 0 ? "" : err;
-        sr.counts = &counts;
-        m.body_case = PATRONSYNC__WORKER_MSG__BODY_SHARD_RESULT;
-        m.shard_result = &sr;
-    } else {
-        const Patronsync__ApplyTask *t = bm->apply;
-        ar.counts = &counts;
-        if (w->st && w->redis)
-            rc = apply_job(w, t, &ar, err, sizeof(err));
-        ar.job_id = t->job_id;
-        ar.attempt = t->attempt;
-        ar.ok = rc == 0;
-        ar.error = rc == 0 ? "" : err;
-        m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
-        m.apply_result = &ar;
-    }
-    size_t n = patronsync__worker_msg__get_packed_size(&m);
-    uint8_t *buf = malloc(n ? n : 1);
-    int ok = buf != NULL;
-    if (ok) {
-        patronsync__worker_msg__pack(&m, buf);
-        for (size_t off = 0; off < n;) {
-            ssize_t k = write(fd, buf + off, n - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0) {
-                ok = 0;
-                break;
-            }
-            off += (size_t)k;
-        }
-    }
-    _exit(ok ? 0 : 3);
-}
-
 /* The worker's command line as it was started, for spawn_self. */
 static char **self_argv;
-
-static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl);
 
 /* The task being started: a forked process finds it here, in the memory
  * it shares with the worker as it was (no copy through a file). */
@@ -314,7 +122,7 @@ static pid_t spawn_self(worker_ctx *w, const char *mode, const int *fds, int nfd
         for (int i = 0; i < nends; i++)
             if (parent_ends[i] >= 0)
                 close(parent_ends[i]);
-        _exit(run_spawned(w, mode, nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1, nfds > 2 ? fds[2] : -1));
+        _exit(child_run(w, mode, forked_task, nfds > 0 ? fds[0] : -1, nfds > 1 ? fds[1] : -1, nfds > 2 ? fds[2] : -1));
     }
     return pid;
 #endif
@@ -351,18 +159,6 @@ static void start_checkpoint(worker_ctx *w)
         log_warn("starting a checkpoint process: %s", strerror(errno));
     else
         w->ckpt_pid = pid;
-}
-
-/* The checkpoint process's work. Its exit status. */
-static int checkpoint_process(worker_ctx *w)
-{
-    char err[ERRLEN];
-    store *st = store_open(w->cfg->store_path, 2, 0, err, sizeof(err));
-    int ok = st != NULL && store_exec(st, "PRAGMA wal_checkpoint(PASSIVE)", err, sizeof(err)) == 0;
-    if (!ok)
-        log_warn("checkpoint of the store: %s", err);
-    store_close(&st);
-    return ok ? 0 : 1;
 }
 
 /* Each task runs in a process of its own: a record that crashes the parser
@@ -425,7 +221,7 @@ static void send_result(worker_ctx *w, const Patronsync__BrokerMsg *bm, const ch
         m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_RESULT;
         m.apply_result = &ar;
     }
-    send_msg(w, &m);
+    link_send(w, &m);
 }
 
 /* The task failed (why): an attempt. */
@@ -606,7 +402,7 @@ static void task_end(worker_ctx *w, task *t)
         int ok = t->is_shard ? res->shard_result->ok : res->apply_result->ok;
         log_info("job %s %s%u attempt %u: %s in %lld ms", job, t->is_shard ? "shard " : "apply",
                  t->is_shard ? t->bm->shard->shard : 0, attempt, ok ? "done" : e, (long long)(mono_ms() - t->t0));
-        send_msg(w, res);
+        link_send(w, res);
         if (!t->is_shard && ok)
             start_checkpoint(w);
     } else {
@@ -657,7 +453,7 @@ static void task_progress(worker_ctx *w, task *t)
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     m.body_case = PATRONSYNC__WORKER_MSG__BODY_APPLY_PROGRESS;
     m.apply_progress = &ap;
-    send_msg(w, &m);
+    link_send(w, &m);
 }
 
 /* Read what the task's process wrote; at its end, report. */
@@ -692,7 +488,7 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
         return; /* bm is the task's now */
     case PATRONSYNC__BROKER_MSG__BODY_STREAM:
         if (w->ctl >= 0)
-            pass_stream(w, bm->stream);
+            link_pass_stream(w, bm->stream);
         break;
     default:
         break;
@@ -700,58 +496,162 @@ static void on_broker(worker_ctx *w, zmq_msg_t *body)
     patronsync__broker_msg__free_unpacked(bm, NULL);
 }
 
-/* A process spawn_self started: a checkpoint, or a task (forked: the
- * worker's own, forked_task; else read from the memory file in), its
- * result written to out (ctl: a streaming apply's end of its socket pair,
- * or -1). Its exit status. */
-static int run_spawned(worker_ctx *w, const char *mode, int in, int out, int ctl)
-{
-    if (strcmp(mode, "checkpoint") == 0)
-        return checkpoint_process(w);
-    const Patronsync__BrokerMsg *bm = forked_task;
-    if (in >= 0) {
-        strbuf msg;
-        sb_init(&msg);
-        char chunk[65536];
-        for (;;) {
-            ssize_t k = read(in, chunk, sizeof(chunk));
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0 || sb_append(&msg, chunk, (size_t)k) < 0)
-                break;
-        }
-        close(in);
-        bm = patronsync__broker_msg__unpack(NULL, msg.len, (const uint8_t *)msg.buf);
-        sb_free(&msg);
-    }
-    if (bm == NULL || (bm->body_case != PATRONSYNC__BROKER_MSG__BODY_SHARD &&
-                       bm->body_case != PATRONSYNC__BROKER_MSG__BODY_APPLY)) {
-        log_error("the task given to this process does not decode");
-        return 3;
-    }
-    w->ctl = ctl;
-    child_task(w, bm, out); /* does not return */
-    return 3;
-}
-
 /* A process started by exec (PATRONSYNC_TASK=task,IN,OUT[,CTL] or
  * checkpoint). Its exit status. */
 static int task_process(worker_ctx *w, const char *spec)
 {
     if (strcmp(spec, "checkpoint") == 0)
-        return checkpoint_process(w);
+        return child_run(w, "checkpoint", NULL, -1, -1, -1);
     int in = -1, out = -1, ctl = -1;
     if (sscanf(spec, "task,%d,%d,%d", &in, &out, &ctl) < 2 || in < 0 || out < 0) {
         log_error("PATRONSYNC_TASK='%s' is not a task", spec);
         return 2;
     }
-    return run_spawned(w, "task", in, out, ctl);
+    return child_run(w, "task", NULL, in, out, ctl);
+}
+
+/* What the poll loop keeps between turns. */
+typedef struct {
+    int64_t backoff;  /* before the next reconnect, ms */
+    int ready_acked;  /* the broker has answered since READY went out */
+} loop_state;
+
+/* Connect to the broker, retrying with back-off until it works or the
+ * worker is stopping. */
+static void connect_first(worker_ctx *w, loop_state *ls)
+{
+    ls->backoff = 100;
+    while (!proc_stopping && link_connect(w) < 0) {
+        usleep((useconds_t)ls->backoff * 1000);
+        ls->backoff = ls->backoff * 2 > 5000 ? 5000 : ls->backoff * 2;
+    }
+}
+
+/* One turn of polling: the broker's messages, then each running task's
+ * progress and result. */
+static void poll_once(worker_ctx *w, loop_state *ls)
+{
+    zmq_pollitem_t items[5] = {{w->sock, 0, ZMQ_POLLIN, 0}};
+    int nitems = 1;
+    task *polled[5] = {NULL};
+    int progress[5] = {0};
+    for (int k = 0; k < 2; k++)
+        if (tasks[k].pid > 0) {
+            polled[nitems] = &tasks[k];
+            items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].fd, ZMQ_POLLIN, 0};
+            if (tasks[k].ctl >= 0 && !tasks[k].ctl_eof) {
+                polled[nitems] = &tasks[k];
+                progress[nitems] = 1;
+                items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].ctl, ZMQ_POLLIN, 0};
+            }
+        }
+    zmq_poll(items, nitems, (long)w->cfg->heartbeat_ms);
+    int64_t now = mono_ms();
+    zmq_msg_t body;
+    while (wire_recv(w->sock, NULL, &body) == 1) {
+        w->last_heard_ms = now;
+        ls->backoff = 100;
+        ls->ready_acked = 1;
+        on_broker(w, &body);
+        zmq_msg_close(&body);
+    }
+    /* Progress first: a task's end clears its slot. */
+    for (int k = 1; k < nitems; k++)
+        if (progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->ctl >= 0)
+            task_progress(w, polled[k]);
+    for (int k = 1; k < nitems; k++)
+        if (!progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->pid > 0)
+            task_read(w, polled[k]);
+}
+
+/* Running tasks watched: their memory, and the grace period once the
+ * worker is stopping. */
+static void watch_tasks(worker_ctx *w)
+{
+    for (int k = 0; k < 2; k++) {
+        task *t = &tasks[k];
+        if (t->pid <= 0)
+            continue;
+        task_check_memory(w, t, mono_ms());
+        if (proc_stopping && t->kill_at == 0)
+            t->kill_at = mono_ms() + w->cfg->shutdown_grace_ms;
+        if (t->kill_at && mono_ms() > t->kill_at && !t->killed) {
+            log_warn("job %s: grace period over; handing the task back", task_job(t));
+            kill(t->pid, SIGKILL);
+            t->killed = 1;
+        }
+    }
+}
+
+/* Heartbeats (READY until answered), the word that the worker is
+ * stopping, and a reconnect when the broker went silent. */
+static void keep_alive(worker_ctx *w, loop_state *ls)
+{
+    const ps_config *cfg = w->cfg;
+    int64_t now = mono_ms();
+    /* Stopping: the broker hears it at once and gives this worker nothing new. */
+    int say_stop = proc_stopping && !w->said_stopping && ls->ready_acked;
+    if (say_stop || now - w->last_sent_ms >= cfg->heartbeat_ms) {
+        w->said_stopping |= say_stop;
+        if (!ls->ready_acked)
+            link_ready(w);
+        else
+            link_heartbeat(w);
+    }
+    /* Between tasks only: a task's result goes to the broker it came
+     * from, or is dropped as late by a new one. */
+    if (tasks_running() == 0 && now - w->last_heard_ms > cfg->heartbeat_ms * cfg->liveness) {
+        log_warn("broker silent for %lld ms; reconnecting in %lld ms", (long long)(now - w->last_heard_ms),
+                 (long long)ls->backoff);
+        usleep((useconds_t)ls->backoff * 1000);
+        ls->backoff = ls->backoff * 2 > 5000 ? 5000 : ls->backoff * 2;
+        ls->ready_acked = 0;
+        link_connect(w);
+    }
+}
+
+/* The stage folder made, the store (its schema created) and Redis checked,
+ * so that a bad setting fails at start; each task's process opens its own
+ * handles. 0 / -1 (logged). */
+static int check_start(const ps_config *cfg)
+{
+    char err[ERRLEN];
+    if (mkdir_p(cfg->stage_dir, 0750, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    store *probe = store_open(cfg->store_path, 2, 0, err, sizeof(err));
+    if (probe == NULL) {
+        log_error("%s", err);
+        return -1;
+    }
+    store_close(&probe);
+    status *rprobe = status_new(cfg->redis_url, err, sizeof(err));
+    if (rprobe == NULL) {
+        log_error("%s", err);
+        return -1;
+    }
+    status_destroy(&rprobe);
+    return 0;
+}
+
+/* Goodbye to the broker, and the sockets closed. */
+static void say_bye(worker_ctx *w)
+{
+    if (w->sock) {
+        Patronsync__Bye bye = PATRONSYNC__BYE__INIT;
+        Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
+        m.body_case = PATRONSYNC__WORKER_MSG__BODY_BYE;
+        m.bye = &bye;
+        link_send(w, &m);
+        zmq_close(w->sock);
+    }
+    zmq_ctx_term(w->zctx);
 }
 
 int main(int argc, char **argv)
 {
     ps_config cfg;
-    char err[ERRLEN];
     /* Kept as started, for spawn_self (config_from_args takes options out). */
     self_argv = calloc((size_t)argc + 1, sizeof(*self_argv));
     if (self_argv == NULL)
@@ -766,110 +666,22 @@ int main(int argc, char **argv)
     w.cfg = &cfg;
     w.stopping = &proc_stopping;
     w.ctl = -1;
+    w.publish = publish_to_redis;
     const char *spec = getenv("PATRONSYNC_TASK");
     if (spec != NULL)
         return task_process(&w, spec);
-    if (mkdir_p(cfg.stage_dir, 0750, err, sizeof(err)) < 0) {
-        log_error("%s", err);
+    if (check_start(&cfg) < 0)
         return 1;
-    }
-    /* Checked here (schema created) so a bad path fails at start; each
-     * task's process opens its own handles. */
-    store *probe = store_open(cfg.store_path, 2, 0, err, sizeof(err));
-    if (probe == NULL) {
-        log_error("%s", err);
-        return 1;
-    }
-    store_close(&probe);
-    status *rprobe = status_new(cfg.redis_url, err, sizeof(err));
-    if (rprobe == NULL) {
-        log_error("%s", err);
-        return 1;
-    }
-    status_destroy(&rprobe);
     w.zctx = zmq_ctx_new();
-    int64_t backoff = 100;
-    while (!proc_stopping && connect_broker(&w) < 0) {
-        usleep((useconds_t)backoff * 1000);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-    }
-    int ready_acked = 0;
+    loop_state ls = {0};
+    connect_first(&w, &ls);
     while (!proc_stopping || tasks_running() > 0) {
-        zmq_pollitem_t items[5] = {{w.sock, 0, ZMQ_POLLIN, 0}};
-        int nitems = 1;
-        task *polled[5] = {NULL};
-        int progress[5] = {0};
-        for (int k = 0; k < 2; k++)
-            if (tasks[k].pid > 0) {
-                polled[nitems] = &tasks[k];
-                items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].fd, ZMQ_POLLIN, 0};
-                if (tasks[k].ctl >= 0 && !tasks[k].ctl_eof) {
-                    polled[nitems] = &tasks[k];
-                    progress[nitems] = 1;
-                    items[nitems++] = (zmq_pollitem_t){NULL, tasks[k].ctl, ZMQ_POLLIN, 0};
-                }
-            }
-        zmq_poll(items, nitems, (long)cfg.heartbeat_ms);
-        int64_t now = mono_ms();
-        zmq_msg_t body;
-        while (wire_recv(w.sock, NULL, &body) == 1) {
-            w.last_heard_ms = now;
-            backoff = 100;
-            ready_acked = 1;
-            on_broker(&w, &body);
-            zmq_msg_close(&body);
-        }
-        /* Progress first: a task's end clears its slot. */
-        for (int k = 1; k < nitems; k++)
-            if (progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->ctl >= 0)
-                task_progress(&w, polled[k]);
-        for (int k = 1; k < nitems; k++)
-            if (!progress[k] && (items[k].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && polled[k]->pid > 0)
-                task_read(&w, polled[k]);
-        for (int k = 0; k < 2; k++) {
-            task *t = &tasks[k];
-            if (t->pid <= 0)
-                continue;
-            task_check_memory(&w, t, mono_ms());
-            if (proc_stopping && t->kill_at == 0)
-                t->kill_at = mono_ms() + cfg.shutdown_grace_ms;
-            if (t->kill_at && mono_ms() > t->kill_at && !t->killed) {
-                log_warn("job %s: grace period over; handing the task back", task_job(t));
-                kill(t->pid, SIGKILL);
-                t->killed = 1;
-            }
-        }
+        poll_once(&w, &ls);
+        watch_tasks(&w);
         reap_checkpoint(&w, 0);
-        now = mono_ms();
-        /* Stopping: the broker hears it at once and gives this worker nothing new. */
-        int say_stop = proc_stopping && !w.said_stopping && ready_acked;
-        if (say_stop || now - w.last_sent_ms >= cfg.heartbeat_ms) {
-            w.said_stopping |= say_stop;
-            if (!ready_acked)
-                send_ready(&w);
-            else
-                send_heartbeat(&w);
-        }
-        /* Between tasks only: a task's result goes to the broker it came
-         * from, or is dropped as late by a new one. */
-        if (tasks_running() == 0 && now - w.last_heard_ms > cfg.heartbeat_ms * cfg.liveness) {
-            log_warn("broker silent for %lld ms; reconnecting in %lld ms", (long long)(now - w.last_heard_ms),
-                     (long long)backoff);
-            usleep((useconds_t)backoff * 1000);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-            ready_acked = 0;
-            connect_broker(&w);
-        }
+        keep_alive(&w, &ls);
     }
-    if (w.sock) {
-        Patronsync__Bye bye = PATRONSYNC__BYE__INIT;
-        Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
-        m.body_case = PATRONSYNC__WORKER_MSG__BODY_BYE;
-        m.bye = &bye;
-        send_msg(&w, &m);
-        zmq_close(w.sock);
-    }
-    zmq_ctx_term(w.zctx);
+    say_bye(&w);
     reap_checkpoint(&w, 1);
     log_info("stopped (largest task process, or two together: %ld kB)", w.child_maxrss_kb);
     return 0;

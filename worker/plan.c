@@ -9,14 +9,16 @@
 #include <unistd.h>
 
 #include "csvscan.h"
-#include "finish.h"
 #include "log.h"
 #include "profile.h"
 #include "rules.h"
 #include "safety.h"
 #include "stage.h"
 #include "util.h"
-#include "worker.h"
+#include "wire.h"
+#include "plan.h"
+#include "seen.h"
+#include "task.h"
 
 /* test only (test_fault_line): what a poison record could do to its planner
  * — crash it, spin, or take memory without end (test_fault_kind). */
@@ -39,11 +41,6 @@ static void test_fault(const ps_config *cfg, uint64_t line)
         }
     }
     abort();
-}
-
-int plan_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen)
-{
-    return stage_plan_path(c, job, shard, out, outlen);
 }
 
 /* One parsed profile is kept: consecutive shards of a job share it. */
@@ -103,14 +100,8 @@ typedef struct {
 
 static int changes_push(change_list *l, Patronsync__Change *c)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        Patronsync__Change **v = realloc(l->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (array_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v), 256) < 0)
+        return -1;
     l->v[l->n++] = c;
     return 0;
 }
@@ -141,11 +132,11 @@ static int replay(worker_ctx *w, const Patronsync__ShardTask *t, const char *pat
     }
     char part[32];
     snprintf(part, sizeof(part), "s%06u", t->shard);
-    int rc = worker_publish(w, t->job_id, part, p->counts, p->exceptions, p->n_exceptions, t->attempt);
+    char perr[ERRLEN];
+    (void)task_publish(w, t->job_id, part, p->counts, p->exceptions, p->n_exceptions, t->attempt, perr, sizeof(perr));
     if (p->counts)
         *counts = *p->counts;
     patronsync__shard_plan__free_unpacked(p, NULL);
-    (void)rc;
     return 1;
 }
 
@@ -163,7 +154,7 @@ typedef struct {
     exc_list exc;
     change_list ch;
     patron_rec mapped, existing, out;
-    finish_seen seen; /* stored patrons and sites in the file, for the finishing step (finish.h) */
+    seen_set seen; /* stored patrons and sites in the file, for the missing-patron step (seen.h) */
     uint64_t ref_gen;    /* the reference data generation read (store_ref_gen) */
     uint64_t memo_seed;  /* the profile and reference data every record memo starts from */
     const char *raw;     /* the record's row, as the scan gives it (record_memo) */
@@ -181,6 +172,16 @@ typedef struct {
         const char *key;
         store_memo m;
     } looked;
+    /* The shard's records: the task, its row splitter, what the profile
+     * expects of a row, the broker's notes passed so far. */
+    const Patronsync__ShardTask *t;
+    rules_ref ref;
+    csvrow *row;
+    int in_txn;          /* the read transaction is open */
+    int max_col, total_cols;
+    size_t memo_keep;    /* memo_fast: the columns a row is split into at first */
+    size_t note;         /* t->notes before this one are passed */
+    uint64_t nrec;
 } planner;
 
 /* The record's memo (docs/RULES.md, "Records that did not change"): the
@@ -231,7 +232,7 @@ static int memo_check(planner *pl, const char *key, uint64_t memo, store_memo *m
         return -1;
     if (*r == 0 || m->memo == 0 || m->memo != store_memo_of(memo, m->row_hash))
         return 0;
-    if (finish_seen_id(&pl->seen, m->id) < 0 || finish_seen_site(&pl->seen, m->site) < 0) {
+    if (seen_id(&pl->seen, m->id) < 0 || seen_site(&pl->seen, m->site) < 0) {
         err_set(err, errlen, "out of memory");
         return -1;
     }
@@ -316,7 +317,7 @@ static int stage_save(planner *pl, uint64_t line, const char *key, int found, co
                       int warned, char *err, size_t errlen)
 {
     Patronsync__Counts *counts = pl->counts;
-    if (finish_seen_site(&pl->seen, patron_rec_get(&pl->out, PF_SITE_SHORT_NAME)) < 0)
+    if (seen_site(&pl->seen, patron_rec_get(&pl->out, PF_SITE_SHORT_NAME)) < 0)
         return oom(err, errlen, line);
     if (found && patron_hash(&pl->out) == patron_hash(&pl->existing)) {
         counts->unchanged++;
@@ -396,7 +397,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
     if (*bc && (!found || strcmp(bc, patron_rec_get(ex, PF_BARCODE)) != 0)) {
         int taken = pl->empty ? 0 : store_value_taken(st, PF_BARCODE, bc, self);
         if (taken < 0) {
-            err_set(err, errlen, "store: looking up barcode '%s': %s", bc, sqlite3_errmsg(store_db(st)));
+            err_set(err, errlen, "store: looking up barcode '%s': %s", bc, store_errmsg(st));
             return -1;
         }
         if (taken) {
@@ -413,7 +414,7 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
     if (!pl->rctx.match_district_id && *id && (!found || strcmp(id, patron_rec_get(ex, PF_DISTRICT_ID)) != 0)) {
         int taken = pl->empty ? 0 : store_value_taken(st, PF_DISTRICT_ID, id, self);
         if (taken < 0) {
-            err_set(err, errlen, "store: looking up District ID '%s': %s", id, sqlite3_errmsg(store_db(st)));
+            err_set(err, errlen, "store: looking up District ID '%s': %s", id, store_errmsg(st));
             return -1;
         }
         if (taken) {
@@ -425,11 +426,9 @@ static int plan_save(planner *pl, uint64_t line, const char *key, int found, con
         }
     }
     if (rules_username_changed(&pl->out, ex)) {
-        int taken = pl->empty ? 0 : store_username_taken(st, patron_rec_get(&pl->out, PF_USERNAME), self);
-        if (taken < 0) {
-            err_set(err, errlen, "store: looking up a user name: %s", sqlite3_errmsg(store_db(st)));
+        int taken = pl->empty ? 0 : store_username_taken(st, patron_rec_get(&pl->out, PF_USERNAME), self, err, errlen);
+        if (taken < 0)
             return -1;
-        }
         if (taken && rules_keep_username(line, &pl->out, ex, &pl->exc, &warned) < 0)
             return oom(err, errlen, line);
     }
@@ -509,11 +508,9 @@ static int plan_association(planner *pl, uint64_t line, const char *key, const s
         pl->counts->invalid_skipped++;
         return 0;
     }
-    int has = store_assoc_has(pl->w->st, meta->id, ss->short_name);
-    if (has < 0) {
-        err_set(err, errlen, "store: looking up a site association: %s", sqlite3_errmsg(store_db(pl->w->st)));
+    int has = store_assoc_has(pl->w->st, meta->id, ss->short_name, err, errlen);
+    if (has < 0)
         return -1;
-    }
     if (has) {
         pl->counts->unchanged++;
         return 0;
@@ -530,6 +527,40 @@ static int plan_association(planner *pl, uint64_t line, const char *key, const s
     c->before_hash = meta->hash;
     pl->counts->updated++;
     return 0;
+}
+
+/* The stored patron of this record's key into pl->existing (by the
+ * lookup the memo check made, when it made one). With barcode + site
+ * matching, a patron holding the barcode at another site is not this
+ * record's patron: the record is skipped with its line. 1 found, 0 not,
+ * 2 skipped, -1 with err. */
+static int find_patron(planner *pl, uint64_t line, const char *key, int is_delete, store_patron_meta *meta,
+                       char *err, size_t errlen)
+{
+    int found;
+    if (pl->by == PF_DISTRICT_ID && looked_for(pl, key))
+        found = pl->looked.r == 0 ? 0 : store_get(pl->w->st, pl->looked.m.id, &pl->existing, meta, err, errlen);
+    else
+        found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, meta, err, errlen);
+    if (found <= 0)
+        return found;
+    pl->near = meta->id + 1;
+    if (pl->rctx.match_district_id)
+        return 1;
+    const char *site = rules_record_site(&pl->rctx, &pl->mapped);
+    if (strcmp(site, patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME)) == 0)
+        return 1;
+    const char *id;
+    char name[200];
+    who(pl, 0, &id, name, sizeof(name));
+    if (rules_site(&pl->rctx, site) == NULL)
+        exc_add(&pl->exc, line, id, name, "SKIP", "Site short name '%s' does not exist.", site);
+    else if (is_delete)
+        exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_NOT_FOUND);
+    else
+        exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_EXISTS, key);
+    pl->counts->invalid_skipped++;
+    return 2;
 }
 
 /* One mapped record (pl->mapped) of the shard. 0 / -1 (the shard fails). */
@@ -558,35 +589,13 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
             return r < 0 ? -1 : 0;
     }
     store_patron_meta meta = {0};
-    int found;
-    if (pl->by == PF_DISTRICT_ID && looked_for(pl, key))
-        found = pl->looked.r == 0 ? 0 : store_get(pl->w->st, pl->looked.m.id, &pl->existing, &meta, err, errlen);
-    else
-        found = pl->empty ? 0 : store_find(pl->w->st, pl->by, key, &pl->existing, &meta, err, errlen);
+    int found = find_patron(pl, line, key, is_delete, &meta, err, errlen);
     if (found < 0)
         return -1;
-    if (found)
-        pl->near = meta.id + 1;
-    if (found && !pl->rctx.match_district_id) {
-        /* Barcode + site: a patron holding the barcode at another site is
-         * not this record's patron. */
-        const char *site = rules_record_site(&pl->rctx, &pl->mapped);
-        if (strcmp(site, patron_rec_get(&pl->existing, PF_SITE_SHORT_NAME)) != 0) {
-            const char *id;
-            char name[200];
-            who(pl, 0, &id, name, sizeof(name));
-            if (rules_site(&pl->rctx, site) == NULL)
-                exc_add(&pl->exc, line, id, name, "SKIP", "Site short name '%s' does not exist.", site);
-            else if (is_delete)
-                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_NOT_FOUND);
-            else
-                exc_add(&pl->exc, line, id, name, "SKIP", RULES_MSG_BARCODE_EXISTS, key);
-            pl->counts->invalid_skipped++;
-            return 0;
-        }
-    }
-    /* In the file, changed or not: not missing (finish.c). */
-    if (found && finish_seen_id(&pl->seen, meta.id) < 0)
+    if (found == 2)
+        return 0;
+    /* In the file, changed or not: not missing (missing.c). */
+    if (found && seen_id(&pl->seen, meta.id) < 0)
         return oom(err, errlen, line);
     if (is_delete)
         return plan_delete(pl, line, key, found, &meta, err, errlen);
@@ -600,11 +609,252 @@ static int plan_record(planner *pl, uint64_t line, const char *const *cols, cons
     return plan_save(pl, line, key, found, &meta, 0, err, errlen);
 }
 
+/* The planner's seed of every record memo: the profile, the reference
+ * data generation and what decides a record besides its row. */
+static uint64_t memo_seed_of(const planner *pl)
+{
+    const char *sd = profile_site_default(pl->prof);
+    const char *text = pl->t->profile_text;
+    /* max_fields too: a record it refuses must never pass by its memo. */
+    uint64_t seed[3] = {pl->ref_gen, (uint64_t)pl->rctx.match_district_id, (uint64_t)pl->w->cfg->max_fields};
+    uint64_t h = hash64(text, strlen(text), HASH64_SEED);
+    h = hash64(seed, sizeof(seed), h);
+    return hash64(sd ? sd : "", sd ? strlen(sd) : 0, h);
+}
+
+/* Set up a planner for task t with profile prof: its buffers, the read
+ * transaction every record of the shard is compared in, the reference data
+ * and what the profile asks. planner_close frees it, also after an error.
+ * 0 / -1 with err. */
+static int planner_open(planner *pl, worker_ctx *w, const Patronsync__ShardTask *t, const profile *prof,
+                        Patronsync__Counts *counts, char *err, size_t errlen)
+{
+    memset(pl, 0, sizeof(*pl));
+    pl->w = w;
+    pl->t = t;
+    pl->prof = prof;
+    pl->counts = counts;
+    exc_list_init(&pl->exc);
+    patron_rec_init(&pl->mapped);
+    patron_rec_init(&pl->existing);
+    patron_rec_init(&pl->out);
+    patron_rec_init(&pl->key_only);
+    pl->row = csvrow_new((size_t)w->cfg->max_fields);
+    if (pl->row == NULL) {
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    /* One read transaction: every record of the shard is compared with the
+     * same snapshot of the store. */
+    if (store_begin(w->st, 0, err, errlen) < 0)
+        return -1;
+    pl->in_txn = 1;
+    /* A first load: nothing to look up, in this snapshot. */
+    pl->empty = store_patrons_empty(w->st, err, errlen);
+    if (pl->empty < 0 || rules_ref_load(&pl->ref, w->st, err, errlen) < 0)
+        return -1;
+    rules_ctx_init(&pl->rctx, &pl->ref, profile_match_district_id(prof), profile_site_default(prof));
+    if (store_ref_gen(w->st, &pl->ref_gen, err, errlen) < 0)
+        return -1;
+    pl->memo_seed = memo_seed_of(pl);
+    pl->by = pl->rctx.match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
+    pl->fast = w->cfg->unchanged_memo && pl->rctx.match_district_id && !pl->empty &&
+               !profile_maps_field(prof, PF_PASSWORD);
+    pl->allow_outstanding = t->options && t->options->allow_delete_outstanding;
+    pl->update_before_delete = profile_update_before_delete(prof);
+    pl->has_delete = profile_rule_count(prof, PR_DELETE) > 0;
+    /* Associations need District ID matching (docs/RULES.md). */
+    pl->has_assoc = pl->rctx.match_district_id && profile_rule_count(prof, PR_ASSOCIATION) > 0;
+    pl->max_col = profile_max_column(prof);
+    pl->total_cols = profile_column_total(prof);
+    if (pl->fast) {
+        int k = profile_field_max_column(prof, PF_DISTRICT_ID);
+        pl->memo_keep = k > 0 ? (size_t)k : 1;
+    }
+    return 0;
+}
+
+static void planner_close(planner *pl)
+{
+    if (pl->in_txn)
+        store_rollback(pl->w->st);
+    pl->in_txn = 0;
+    changes_free(&pl->ch);
+    exc_list_free(&pl->exc);
+    patron_rec_free(&pl->mapped);
+    patron_rec_free(&pl->existing);
+    patron_rec_free(&pl->out);
+    patron_rec_free(&pl->key_only);
+    csvrow_destroy(&pl->row);
+    rules_ref_free(&pl->ref);
+    seen_free(&pl->seen);
+}
+
+/* A line the broker noted (an in-file duplicate superseded, a record it
+ * refused): skipped with its line. 1 noted, 0 not. */
+static int record_noted(planner *pl, uint64_t line)
+{
+    const Patronsync__ShardTask *t = pl->t;
+    while (pl->note < t->n_notes && t->notes[pl->note]->line < line)
+        pl->note++;
+    if (pl->note >= t->n_notes || t->notes[pl->note]->line != line)
+        return 0;
+    const Patronsync__RecordNote *n = t->notes[pl->note];
+    if (n->kind == 2) {
+        pl->counts->invalid_skipped++;
+        exc_add(&pl->exc, line, "", "", "SKIP", "%s", n->message);
+    } else {
+        pl->counts->duplicates_superseded++;
+        exc_add(&pl->exc, line, n->kind == 0 ? n->key : "", "", "SKIP",
+                "%s '%s' appears again on line %llu; this line was superseded.", n->kind == 0 ? "District ID" : "Barcode",
+                n->key, (unsigned long long)n->by_line);
+    }
+    return 1;
+}
+
+/* A record the scan marked as no record at all: skipped with its line.
+ * 1 refused, 0 not. */
+static int record_malformed(planner *pl, const csvscan_rec *rec)
+{
+    unsigned long long line = (unsigned long long)rec->line;
+    if (rec->flags & CSVSCAN_UNTERMINATED)
+        exc_add(&pl->exc, rec->line, "", "", "SKIP",
+                "Line %llu: a quoted field is not closed before the end of the file.", line);
+    else if (rec->flags & CSVSCAN_TOO_LONG)
+        exc_add(&pl->exc, rec->line, "", "", "SKIP",
+                "Line %llu: record of %zu bytes is longer than the limit of %lld bytes.", line, rec->len,
+                (long long)pl->w->cfg->max_record_bytes);
+    else if (rec->flags & CSVSCAN_NUL)
+        exc_add(&pl->exc, rec->line, "", "", "SKIP", "Line %llu: record holds a NUL byte; not a text record.", line);
+    else
+        return 0;
+    pl->counts->invalid_skipped++;
+    return 1;
+}
+
+/* A record skipped for its form (split, field count, mapping): perr says why. */
+static void record_unreadable(planner *pl, uint64_t line, const char *perr)
+{
+    pl->counts->invalid_skipped++;
+    exc_add(&pl->exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
+}
+
+/* One record of the shard, from its row: by its memo when it can, else
+ * split, mapped and planned (plan_record). 0 / -1 (the shard fails). */
+static int plan_row(planner *pl, const csvscan_rec *rec, char *err, size_t errlen)
+{
+    uint64_t line = rec->line;
+    char perr[ERRLEN];
+    const char *rtext = (const char *)pl->t->data.data + rec->off;
+    csvrow *row = pl->row;
+    pl->raw = rtext;
+    pl->raw_len = rec->len;
+    /* With the memo, the District ID's columns alone, the rest of the
+     * row not even checked: a record whose memo matches is byte for
+     * byte one the full path took whole before, under the same profile
+     * and limits (the memo's seed), so it splits and counts the same.
+     * The others are split whole below. */
+    if (pl->fast && csvrow_parse_lead(row, rtext, rec->len, pl->memo_keep)) {
+        int fast = memo_fast(pl, csvrow_fields(row), csvrow_lens(row), csvrow_count(row), err, errlen);
+        if (fast != 0)
+            return fast < 0 ? -1 : 0;
+    }
+    if (csvrow_parse(row, rtext, rec->len, perr, sizeof(perr)) < 0) {
+        record_unreadable(pl, line, perr);
+        return 0;
+    }
+    size_t ncols = csvrow_count(row);
+    int few = (int)ncols < pl->max_col;
+    if (few || (pl->total_cols > 0 && (int)ncols > pl->total_cols)) {
+        snprintf(perr, sizeof(perr), "%zu fields; the profile expects %s%d.", ncols, few ? "at least " : "at most ",
+                 few ? pl->max_col : pl->total_cols);
+        record_unreadable(pl, line, perr);
+        return 0;
+    }
+    if (profile_map(pl->prof, csvrow_fields(row), csvrow_lens(row), ncols, &pl->mapped, perr, sizeof(perr)) < 0) {
+        record_unreadable(pl, line, perr);
+        return 0;
+    }
+    return plan_record(pl, line, csvrow_fields(row), csvrow_lens(row), ncols, err, errlen);
+}
+
+/* Every record of the shard, in the read transaction (closed after).
+ * 0 / -1 with err. */
+static int plan_records(planner *pl, char *err, size_t errlen)
+{
+    const Patronsync__ShardTask *t = pl->t;
+    const ps_config *cfg = pl->w->cfg;
+    csvscan sc;
+    csvscan_init(&sc, (const char *)t->data.data, t->data.len, t->first_line, (size_t)cfg->max_record_bytes);
+    csvscan_rec rec;
+    while (csvscan_next(&sc, &rec)) {
+        pl->nrec++;
+        pl->counts->read++;
+        pl->looked.on = 0;
+        if (cfg->test_fault_line > 0 && rec.line == (uint64_t)cfg->test_fault_line)
+            test_fault(cfg, rec.line);
+        if (record_noted(pl, rec.line) || record_malformed(pl, &rec))
+            continue;
+        if (plan_row(pl, &rec, err, errlen) < 0)
+            return -1;
+    }
+    store_rollback(pl->w->st);
+    pl->in_txn = 0;
+    if (pl->nrec != t->nrecords)
+        log_warn("job %s shard %u: broker counted %u records, worker found %llu", t->job_id, t->shard, t->nrecords,
+                 (unsigned long long)pl->nrec);
+    return 0;
+}
+
+/* Stage the shard's plan at path (what it saw first) and publish its
+ * result; another attempt's plan staged first stands, and its result is
+ * published instead. 0 / -1 with err. */
+static int plan_stage(planner *pl, const char *path, char *err, size_t errlen)
+{
+    worker_ctx *w = pl->w;
+    const Patronsync__ShardTask *t = pl->t;
+    Patronsync__ShardPlan plan = PATRONSYNC__SHARD_PLAN__INIT;
+    plan.job_id = t->job_id;
+    plan.shard = t->shard;
+    plan.counts = pl->counts;
+    plan.exceptions = pl->exc.v;
+    plan.n_exceptions = pl->exc.n;
+    plan.changes = pl->ch.v;
+    plan.n_changes = pl->ch.n;
+    plan.ref_gen = pl->ref_gen;
+    size_t plen = 0;
+    uint8_t *packed = wire_pack(&plan.base, &plen, err, errlen);
+    if (packed == NULL)
+        return -1;
+    int rc = -1;
+    char dir[2048];
+    snprintf(dir, sizeof(dir), "%s/%s", w->cfg->stage_dir, t->job_id);
+    /* Before the plan: a staged plan implies what its shard saw. */
+    if (mkdir_p(dir, 0750, err, errlen) < 0 || seen_stage(w->cfg, t->job_id, t->shard, &pl->seen, err, errlen) < 0)
+        goto out;
+    /* Another attempt of this shard may have staged it first (a worker
+     * given up for dead that woke): the first plan stands. */
+    int wr = file_write_once(path, packed, plen, err, errlen);
+    if (wr < 0)
+        goto out;
+    if (wr == 1) {
+        patronsync__counts__init(pl->counts);
+        rc = replay(w, t, path, pl->counts, err, errlen) == 1 ? 0 : -1;
+        goto out;
+    }
+    char part[32];
+    snprintf(part, sizeof(part), "s%06u", t->shard);
+    rc = task_publish(w, t->job_id, part, pl->counts, pl->exc.v, pl->exc.n, t->attempt, err, errlen);
+out:
+    free(packed);
+    return rc;
+}
+
 int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts *counts, char *err,
                size_t errlen)
 {
     char path[2048];
-    if (plan_path(w->cfg, t->job_id, t->shard, path, sizeof(path)) < 0) {
+    if (stage_plan_path(w->cfg, t->job_id, t->shard, path, sizeof(path)) < 0) {
         err_set(err, errlen, "stage path too long");
         return -1;
     }
@@ -613,215 +863,21 @@ int plan_shard(worker_ctx *w, const Patronsync__ShardTask *t, Patronsync__Counts
     int r = replay(w, t, path, counts, err, errlen);
     if (r != 0)
         return r < 0 ? -1 : 0;
-
     profile *prof = get_profile(t->profile_name, t->profile_text, err, errlen);
     if (prof == NULL)
         return -1;
-
-    int rc = -1;
-    rules_ref ref;
-    memset(&ref, 0, sizeof(ref));
     planner pl;
-    memset(&pl, 0, sizeof(pl));
-    pl.w = w;
-    pl.prof = prof;
-    pl.counts = counts;
-    exc_list_init(&pl.exc);
-    patron_rec_init(&pl.mapped);
-    patron_rec_init(&pl.existing);
-    patron_rec_init(&pl.out);
-    patron_rec_init(&pl.key_only);
-    csvrow *row = csvrow_new((size_t)w->cfg->max_fields);
-    uint8_t *packed = NULL;
-    int in_txn = 0;
-    if (row == NULL) {
-        err_set(err, errlen, "out of memory");
+    int rc = -1;
+    if (planner_open(&pl, w, t, prof, counts, err, errlen) < 0)
         goto out;
-    }
-    /* One read transaction: every record of the shard is compared with the
-     * same snapshot of the store. */
-    if (store_begin(w->st, 0, err, errlen) < 0)
-        goto out;
-    in_txn = 1;
-    /* A first load: nothing to look up, in this snapshot. */
-    pl.empty = store_patrons_empty(w->st, err, errlen);
-    if (pl.empty < 0)
-        goto out;
-    if (rules_ref_load(&ref, w->st, err, errlen) < 0)
-        goto out;
-    rules_ctx_init(&pl.rctx, &ref, profile_match_district_id(prof), profile_site_default(prof));
-    if (store_ref_gen(w->st, &pl.ref_gen, err, errlen) < 0)
-        goto out;
-    {
-        const char *sd = profile_site_default(prof);
-        /* max_fields too: a record it refuses must never pass by its memo. */
-        uint64_t seed[3] = {pl.ref_gen, (uint64_t)pl.rctx.match_district_id, (uint64_t)w->cfg->max_fields};
-        pl.memo_seed = hash64(t->profile_text, strlen(t->profile_text), HASH64_SEED);
-        pl.memo_seed = hash64(seed, sizeof(seed), pl.memo_seed);
-        pl.memo_seed = hash64(sd ? sd : "", sd ? strlen(sd) : 0, pl.memo_seed);
-    }
-    pl.by = pl.rctx.match_district_id ? PF_DISTRICT_ID : PF_BARCODE;
-    pl.fast = w->cfg->unchanged_memo && pl.rctx.match_district_id && !pl.empty &&
-              !profile_maps_field(prof, PF_PASSWORD);
-    pl.allow_outstanding = t->options && t->options->allow_delete_outstanding;
-    pl.update_before_delete = profile_update_before_delete(prof);
-    pl.has_delete = profile_rule_count(prof, PR_DELETE) > 0;
-    /* Associations need District ID matching (docs/RULES.md). */
-    pl.has_assoc = pl.rctx.match_district_id && profile_rule_count(prof, PR_ASSOCIATION) > 0;
-
-    csvscan sc;
-    csvscan_init(&sc, (const char *)t->data.data, t->data.len, t->first_line, (size_t)w->cfg->max_record_bytes);
-    csvscan_rec rec;
-    size_t note = 0;
-    int max_col = profile_max_column(prof);
-    int total_cols = profile_column_total(prof);
-    size_t memo_keep = 0;
-    if (pl.fast) {
-        int k = profile_field_max_column(prof, PF_DISTRICT_ID);
-        memo_keep = k > 0 ? (size_t)k : 1;
-    }
-    uint64_t nrec = 0;
-    exc_list *exc = &pl.exc;
     int64_t t_loop = mono_ms();
-    while (csvscan_next(&sc, &rec)) {
-        nrec++;
-        counts->read++;
-        pl.looked.on = 0;
-        uint64_t line = rec.line;
-        if (w->cfg->test_fault_line > 0 && line == (uint64_t)w->cfg->test_fault_line)
-            test_fault(w->cfg, line);
-        while (note < t->n_notes && t->notes[note]->line < line)
-            note++;
-        if (note < t->n_notes && t->notes[note]->line == line) {
-            const Patronsync__RecordNote *n = t->notes[note];
-            if (n->kind == 2) {
-                counts->invalid_skipped++;
-                exc_add(exc, line, "", "", "SKIP", "%s", n->message);
-            } else {
-                counts->duplicates_superseded++;
-                exc_add(exc, line, n->kind == 0 ? n->key : "", "", "SKIP",
-                        "%s '%s' appears again on line %llu; this line was superseded.",
-                        n->kind == 0 ? "District ID" : "Barcode", n->key, (unsigned long long)n->by_line);
-            }
-            continue;
-        }
-        if (rec.flags & CSVSCAN_UNTERMINATED) {
-            counts->invalid_skipped++;
-            exc_add(exc, line, "", "", "SKIP", "Line %llu: a quoted field is not closed before the end of the file.",
-                    (unsigned long long)line);
-            continue;
-        }
-        if (rec.flags & CSVSCAN_TOO_LONG) {
-            counts->invalid_skipped++;
-            exc_add(exc, line, "", "", "SKIP", "Line %llu: record of %zu bytes is longer than the limit of %lld bytes.",
-                    (unsigned long long)line, rec.len, (long long)w->cfg->max_record_bytes);
-            continue;
-        }
-        if (rec.flags & CSVSCAN_NUL) {
-            counts->invalid_skipped++;
-            exc_add(exc, line, "", "", "SKIP", "Line %llu: record holds a NUL byte; not a text record.",
-                    (unsigned long long)line);
-            continue;
-        }
-        char perr[ERRLEN];
-        const char *rtext = (const char *)t->data.data + rec.off;
-        pl.raw = rtext;
-        pl.raw_len = rec.len;
-        /* With the memo, the District ID's columns alone, the rest of the
-         * row not even checked: a record whose memo matches is byte for
-         * byte one the full path took whole before, under the same profile
-         * and limits (the memo's seed), so it splits and counts the same.
-         * The others are split whole below. */
-        if (pl.fast && csvrow_parse_lead(row, rtext, rec.len, memo_keep)) {
-            int fast = memo_fast(&pl, csvrow_fields(row), csvrow_lens(row), csvrow_count(row), err, errlen);
-            if (fast < 0)
-                goto out;
-            if (fast)
-                continue;
-        }
-        if (csvrow_parse(row, rtext, rec.len, perr, sizeof(perr)) < 0) {
-            counts->invalid_skipped++;
-            exc_add(exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
-            continue;
-        }
-        size_t ncols = csvrow_count(row);
-        if ((int)ncols < max_col || (total_cols > 0 && (int)ncols > total_cols)) {
-            counts->invalid_skipped++;
-            exc_add(exc, line, "", "", "SKIP", "Line %llu: %zu fields; the profile expects %s%d.",
-                    (unsigned long long)line, ncols, (int)ncols < max_col ? "at least " : "at most ",
-                    (int)ncols < max_col ? max_col : total_cols);
-            continue;
-        }
-        if (profile_map(prof, csvrow_fields(row), csvrow_lens(row), ncols, &pl.mapped, perr, sizeof(perr)) < 0) {
-            counts->invalid_skipped++;
-            exc_add(exc, line, "", "", "SKIP", "Line %llu: %s", (unsigned long long)line, perr);
-            continue;
-        }
-        if (plan_record(&pl, line, csvrow_fields(row), csvrow_lens(row), ncols, err, errlen) < 0)
-            goto out;
-    }
-    store_rollback(w->st);
-    in_txn = 0;
-    if (nrec != t->nrecords)
-        log_warn("job %s shard %u: broker counted %u records, worker found %llu", t->job_id, t->shard,
-                 t->nrecords, (unsigned long long)nrec);
-    int64_t t_end = mono_ms();
+    if (plan_records(&pl, err, errlen) < 0)
+        goto out;
     log_debug("job %s shard %u: %llu records, %llu unchanged by their memo; %lld ms to begin, %lld ms the records",
-              t->job_id, t->shard, (unsigned long long)nrec, (unsigned long long)pl.memo_hits,
-              (long long)(t_loop - t0), (long long)(t_end - t_loop));
-
-    Patronsync__ShardPlan plan = PATRONSYNC__SHARD_PLAN__INIT;
-    plan.job_id = t->job_id;
-    plan.shard = t->shard;
-    plan.counts = counts;
-    plan.exceptions = exc->v;
-    plan.n_exceptions = exc->n;
-    plan.changes = pl.ch.v;
-    plan.n_changes = pl.ch.n;
-    plan.ref_gen = pl.ref_gen;
-    size_t plen = patronsync__shard_plan__get_packed_size(&plan);
-    packed = malloc(plen ? plen : 1);
-    if (packed == NULL) {
-        err_set(err, errlen, "out of memory packing the plan");
-        goto out;
-    }
-    patronsync__shard_plan__pack(&plan, packed);
-    char dir[2048];
-    snprintf(dir, sizeof(dir), "%s/%s", w->cfg->stage_dir, t->job_id);
-    if (mkdir_p(dir, 0750, err, errlen) < 0)
-        goto out;
-    /* Before the plan: a staged plan implies what its shard saw. */
-    if (finish_seen_stage(w->cfg, t->job_id, t->shard, &pl.seen, err, errlen) < 0)
-        goto out;
-    /* Another attempt of this shard may have staged it first (a worker
-     * given up for dead that woke): the first plan stands. */
-    int wr = file_write_once(path, packed, plen, err, errlen);
-    if (wr < 0)
-        goto out;
-    if (wr == 1) {
-        patronsync__counts__init(counts);
-        rc = replay(w, t, path, counts, err, errlen) == 1 ? 0 : -1;
-        goto out;
-    }
-    char part[32];
-    snprintf(part, sizeof(part), "s%06u", t->shard);
-    if (worker_publish(w, t->job_id, part, counts, exc->v, exc->n, t->attempt) < 0) {
-        err_set(err, errlen, "stopped before the result could be published");
-        goto out;
-    }
-    rc = 0;
+              t->job_id, t->shard, (unsigned long long)pl.nrec, (unsigned long long)pl.memo_hits,
+              (long long)(t_loop - t0), (long long)(mono_ms() - t_loop));
+    rc = plan_stage(&pl, path, err, errlen);
 out:
-    if (in_txn)
-        store_rollback(w->st);
-    changes_free(&pl.ch);
-    exc_list_free(&pl.exc);
-    patron_rec_free(&pl.mapped);
-    patron_rec_free(&pl.existing);
-    patron_rec_free(&pl.out);
-    patron_rec_free(&pl.key_only);
-    csvrow_destroy(&row);
-    rules_ref_free(&ref);
-    finish_seen_free(&pl.seen);
-    free(packed);
+    planner_close(&pl);
     return rc;
 }

@@ -4,21 +4,13 @@
  * hashes, and the patrons of the records left out. */
 #include "../../worker/hashes.h"
 #include "t.h"
+#include "t_sql.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "util.h"
-
-/* worker/main.c's function, which plan.c (linked for plan_path) refers
- * to; nothing here calls it. */
-int worker_publish(worker_ctx *w, const char *job, const char *part, const Patronsync__Counts *c,
-                   Patronsync__Exception *const *exc, size_t nexc, unsigned attempt)
-{
-    (void)w, (void)job, (void)part, (void)c, (void)exc, (void)nexc, (void)attempt;
-    return -1;
-}
 
 typedef struct {
     worker_ctx w;
@@ -133,11 +125,7 @@ static void stage_plan(env *e, const char *job, unsigned shard, const uint64_t *
 
 static int64_t count(env *e, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(store_db(e->w.st), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    int64_t n = t_sql_int(e->cfg.store_path, sql);
     return n;
 }
 

@@ -11,6 +11,7 @@
 #include "rules.h"
 #include "store.h"
 #include "t.h"
+#include "t_sql.h"
 #include "util.h"
 
 /* ---- fixtures ---- */
@@ -860,9 +861,9 @@ static void store_reference_data(void)
     CHECK(store_ref_add(s, STORE_REF_PATRON_TYPE, "STUDENT", "job2", err, sizeof(err)) == 0);
     CHECK(store_ref_add(s, STORE_REF_PATRON_TYPE, "Staff", NULL, err, sizeof(err)) == 1);
     char canon[64];
-    CHECK(store_ref_canonical(s, STORE_REF_PATRON_TYPE, "student", canon, sizeof(canon)) == 1);
+    CHECK(store_ref_canonical(s, STORE_REF_PATRON_TYPE, "student", canon, sizeof(canon), err, sizeof(err)) == 1);
     CHECK_STR(canon, "Student");
-    CHECK(store_ref_canonical(s, STORE_REF_PATRON_TYPE, "Teacher", canon, sizeof(canon)) == 0);
+    CHECK(store_ref_canonical(s, STORE_REF_PATRON_TYPE, "Teacher", canon, sizeof(canon), err, sizeof(err)) == 0);
     CHECK(store_ref_add(s, STORE_REF_ACCESS_LEVEL, "Staff", "job1", err, sizeof(err)) == 1);
     CHECK(store_ref_add(s, STORE_REF_RESOURCE_GROUP, "Main", NULL, err, sizeof(err)) == 1);
     char **names = NULL;
@@ -881,7 +882,7 @@ static void store_reference_data(void)
     CHECK(store_ref_default(s, STORE_REF_PATRON_TYPE, dflt, sizeof(dflt), err, sizeof(err)) == 0);
     CHECK_STR(dflt, "Student");
     CHECK(store_ref_set_default(s, STORE_REF_RESOURCE_GROUP, "Library", err, sizeof(err)) == 0);
-    CHECK(store_ref_canonical(s, STORE_REF_RESOURCE_GROUP, "library", canon, sizeof(canon)) == 1);
+    CHECK(store_ref_canonical(s, STORE_REF_RESOURCE_GROUP, "library", canon, sizeof(canon), err, sizeof(err)) == 1);
     CHECK(store_ref_set_default(s, STORE_REF_ACCESS_LEVEL, "x", err, sizeof(err)) == -1);
 
     CHECK(store_site_upsert(s, "LHS", "Lincoln High", 1, err, sizeof(err)) == 0);
@@ -922,17 +923,17 @@ static void store_user_names_and_associations(void)
     put(&r, PF_BARCODE, "P1002");
     put(&r, PF_USERNAME, "");
     CHECK(store_insert(s, &r, "job1", 0, &id2, err, sizeof(err)) == 0);
-    CHECK(store_username_taken(s, "eadams", id2) == 1);
-    CHECK(store_username_taken(s, "EAdams", id2) == 1); /* case does not make a new name */
-    CHECK(store_username_taken(s, "eadams", id1) == 0); /* one's own */
-    CHECK(store_username_taken(s, "", id1) == 0);
-    CHECK(store_username_taken(s, "nobody", 0) == 0);
+    CHECK(store_username_taken(s, "eadams", id2, err, sizeof(err)) == 1);
+    CHECK(store_username_taken(s, "EAdams", id2, err, sizeof(err)) == 1); /* case does not make a new name */
+    CHECK(store_username_taken(s, "eadams", id1, err, sizeof(err)) == 0); /* one's own */
+    CHECK(store_username_taken(s, "", id1, err, sizeof(err)) == 0);
+    CHECK(store_username_taken(s, "nobody", 0, err, sizeof(err)) == 0);
 
-    CHECK(store_assoc_has(s, id1, "LES") == 0);
+    CHECK(store_assoc_has(s, id1, "LES", err, sizeof(err)) == 0);
     CHECK(store_assoc_add(s, id1, "LES", "job1", err, sizeof(err)) == 1);
     CHECK(store_assoc_add(s, id1, "LES", "job2", err, sizeof(err)) == 0);
     CHECK(store_assoc_add(s, id1, "DO", "job2", err, sizeof(err)) == 1);
-    CHECK(store_assoc_has(s, id1, "LES") == 1);
+    CHECK(store_assoc_has(s, id1, "LES", err, sizeof(err)) == 1);
     char **v = NULL;
     size_t n = 0;
     CHECK(store_assoc_list(s, id1, &v, &n, err, sizeof(err)) == 0);
@@ -943,13 +944,10 @@ static void store_user_names_and_associations(void)
     }
     store_names_free(v, n);
     CHECK(store_assoc_remove(s, id1, "DO", err, sizeof(err)) == 0);
-    CHECK(store_assoc_has(s, id1, "DO") == 0);
+    CHECK(store_assoc_has(s, id1, "DO", err, sizeof(err)) == 0);
     /* removed with the patron */
     CHECK(store_delete(s, id1, err, sizeof(err)) == 0);
-    sqlite3_stmt *q = NULL;
-    sqlite3_prepare_v2(store_db(s), "SELECT count(*) FROM patron_sites", -1, &q, NULL);
-    CHECK(q != NULL && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
-    sqlite3_finalize(q);
+    CHECK(t_sql_int(path, "SELECT count(*) FROM patron_sites") == 0);
     patron_rec_free(&r);
     drop_store(&s, path);
 }
@@ -958,13 +956,7 @@ static void store_user_names_and_associations(void)
  * `lacks`, when given) have run: which path a store function took. */
 static int runs_of(store *s, const char *has, const char *lacks)
 {
-    int n = 0;
-    for (sqlite3_stmt *q = sqlite3_next_stmt(store_db(s), NULL); q != NULL; q = sqlite3_next_stmt(store_db(s), q)) {
-        const char *sql = sqlite3_sql(q);
-        if (sql != NULL && strstr(sql, has) != NULL && (lacks == NULL || strstr(sql, lacks) == NULL))
-            n += sqlite3_stmt_status(q, SQLITE_STMTSTATUS_RUN, 0);
-    }
-    return n;
+    return store_statement_runs(s, has, lacks);
 }
 
 /* store_memo_find with a place to look first: the same answer as without,
@@ -1096,7 +1088,7 @@ static void update_keeping_the_keys(void)
     for (int f = 0; f < PF__COUNT; f++)
         CHECK_STR(patron_rec_get(&got, f), patron_rec_get(&other, f));
     CHECK(store_find(s, PF_BARCODE, "P1001", &got, &meta, err, sizeof(err)) == 1 && meta.id == id);
-    CHECK(store_username_taken(s, "eadams", 0) == 1);
+    CHECK(store_username_taken(s, "eadams", 0, err, sizeof(err)) == 1);
     /* no row given: every column set, the same result */
     kept = runs_of(s, narrow, keycol);
     CHECK(store_update(s, id, &other, NULL, "job3", 0, err, sizeof(err)) == 0);

@@ -1,12 +1,12 @@
-/* finish: the finishing step of a job — patrons missing from the file,
- * the safety thresholds, and the preview of a held job or a dry run.
+/* missing: the missing-patron step of a job — patrons missing from the
+ * file, the safety thresholds, and the preview of a held job or a dry run.
  *
  * Staged beside the shard plans (DIR = stage_dir/<job>/):
- *   shard-<n>.seen   ShardSeen: what planning saw (plan.c, via finish_seen_*)
- *   finish.plan      ShardPlan: a held job's finishing list and preview
+ *   shard-<n>.seen   ShardSeen: what planning saw (seen.h)
+ *   finish.plan      ShardPlan: a held job's missing-patron list and preview
  *                    counts, applied as is when an operator approves
  * Changing either: add proto fields; never reuse numbers. */
-#include "finish.h"
+#include "missing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,190 +14,21 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "before.h"
 #include "hashes.h"
 #include "log.h"
 #include "safety.h"
+#include "seen.h"
 #include "stage.h"
 #include "util.h"
 
-/* ---- What planning saw ---- */
-
-static int seen_path(const ps_config *c, const char *job, unsigned shard, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s/%s/shard-%06u.seen", c->stage_dir, job, shard);
-    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
-}
-
-static int finish_plan_path(const ps_config *c, const char *job, char *out, size_t outlen)
+/* The held job's list: DIR/<job>/finish.plan (its name kept from before
+ * the step was called "missing": held jobs staged then are approved too). */
+static int list_path(const ps_config *c, const char *job, char *out, size_t outlen)
 {
     int n = snprintf(out, outlen, "%s/%s/finish.plan", c->stage_dir, job);
     return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
 }
-
-void finish_seen_init(finish_seen *s)
-{
-    memset(s, 0, sizeof(*s));
-    strset_init(&s->site_set);
-}
-
-int finish_seen_id(finish_seen *s, int64_t id)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        int64_t *v = realloc(s->ids, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        s->ids = v;
-        s->cap = cap;
-    }
-    s->ids[s->n++] = id;
-    return 0;
-}
-
-int finish_seen_site(finish_seen *s, const char *site)
-{
-    if (site == NULL || *site == '\0')
-        return 0;
-    size_t len = strlen(site);
-    if (strset_has(&s->site_set, site, len))
-        return 0;
-    if (s->nsites == s->capsites) {
-        size_t cap = s->capsites ? s->capsites * 2 : 16;
-        char **v = realloc(s->sites, cap * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        s->sites = v;
-        s->capsites = cap;
-    }
-    char *copy = strdup(site);
-    if (copy == NULL || strset_add(&s->site_set, site, len) < 0) {
-        free(copy);
-        return -1;
-    }
-    s->sites[s->nsites++] = copy;
-    return 0;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sort and drop repeats. */
-static size_t sort_unique(int64_t *v, size_t n)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp_i64);
-    size_t k = 1;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] != v[k - 1])
-            v[k++] = v[i];
-    return k;
-}
-
-int finish_seen_stage(const ps_config *c, const char *job, unsigned shard, finish_seen *s, char *err,
-                      size_t errlen)
-{
-    char path[2048], dir[2048];
-    if (seen_path(c, job, shard, path, sizeof(path)) < 0) {
-        err_set(err, errlen, "stage path too long");
-        return -1;
-    }
-    s->n = sort_unique(s->ids, s->n);
-    Patronsync__ShardSeen m = PATRONSYNC__SHARD_SEEN__INIT;
-    m.ids = s->ids;
-    m.n_ids = s->n;
-    m.sites = s->sites;
-    m.n_sites = s->nsites;
-    size_t len = patronsync__shard_seen__get_packed_size(&m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        err_set(err, errlen, "out of memory staging what shard %u saw", shard);
-        return -1;
-    }
-    patronsync__shard_seen__pack(&m, buf);
-    snprintf(dir, sizeof(dir), "%s/%s", c->stage_dir, job);
-    int rc = mkdir_p(dir, 0750, err, errlen) < 0 || file_write_atomic(path, buf, len, err, errlen) < 0 ? -1 : 0;
-    free(buf);
-    return rc;
-}
-
-void finish_seen_free(finish_seen *s)
-{
-    if (s == NULL)
-        return;
-    free(s->ids);
-    for (size_t i = 0; i < s->nsites; i++)
-        free(s->sites[i]);
-    free(s->sites);
-    strset_free(&s->site_set);
-    finish_seen_init(s);
-}
-
-/* ---- Before-images ---- */
-
-int finish_save_before(const Patronsync__JobOptions *o, store *st, const char *job, int64_t seq, int64_t id, int op,
-                       const patron_rec *before, char *err, size_t errlen)
-{
-    if (o != NULL && o->dry_run)
-        return 0;
-    Patronsync__Change c = PATRONSYNC__CHANGE__INIT;
-    store_patron_extra x;
-    char *packed = NULL;
-    char **assoc = NULL;
-    size_t nassoc = 0;
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    int rc = -1;
-    c.op = (uint32_t)op;
-    c.patron_id = id;
-    if (op != SAFETY_OP_ADD) {
-        int found = store_extra_get(st, id, &x, err, errlen);
-        if (found < 0)
-            return -1;
-        if (found) {
-            c.missing_since = x.missing_since;
-            c.created_job = x.created_job;
-            c.updated_job = x.updated_job;
-            c.checkouts = x.checkouts;
-            c.fines_cents = x.fines_cents;
-        }
-        /* Site associations: a deleted patron loses them, a moved one
-         * can lose one (docs/RULES.md); undo puts the set back. */
-        if (before != NULL && store_assoc_list(st, id, &assoc, &nassoc, err, errlen) < 0)
-            return -1;
-        c.assoc_sites = assoc;
-        c.n_assoc_sites = nassoc;
-        if (before != NULL) {
-            size_t plen = patron_rec_packed_size(before);
-            if ((packed = malloc(plen)) == NULL) {
-                err_set(err, errlen, "out of memory");
-                goto out;
-            }
-            patron_rec_pack(before, packed);
-            c.record.data = (uint8_t *)packed;
-            c.record.len = plen;
-        }
-        len = patronsync__change__get_packed_size(&c);
-        blob = malloc(len ? len : 1);
-        if (blob == NULL) {
-            err_set(err, errlen, "out of memory");
-            goto out;
-        }
-        patronsync__change__pack(&c, blob);
-    }
-    rc = store_change_put(st, job, seq, id, op, blob, len, err, errlen);
-out:
-    free(blob);
-    free(packed);
-    if (assoc)
-        store_names_free(assoc, nassoc);
-    return rc;
-}
-
-/* ---- The finishing step ---- */
 
 /* One decision about one patron. */
 typedef struct {
@@ -208,8 +39,8 @@ typedef struct {
     char *district_id; /* for lines (inactivate and delete only) */
 } action;
 
-struct finish {
-    store *rd;        /* finish_begin only: reads the store as it was before the job */
+struct missing {
+    store *rd;        /* missing_begin only: reads the store as it was before the job */
     worker_ctx *w;
     const Patronsync__ApplyTask *t;
     int64_t began_ms; /* for the log line */
@@ -241,12 +72,12 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int is_seen(const finish *f, int64_t id)
+static int is_seen(const missing *f, int64_t id)
 {
-    return bsearch(&id, f->seen, f->nseen, sizeof(int64_t), cmp_i64) != NULL;
+    return seen_has(f->seen, f->nseen, id);
 }
 
-static int act_push(finish *f, int op, int64_t id, uint64_t hash, const char *since, const char *district_id)
+static int act_push(missing *f, int op, int64_t id, uint64_t hash, const char *since, const char *district_id)
 {
     if (f->nacts == f->capacts) {
         size_t cap = f->capacts ? f->capacts * 2 : 256;
@@ -271,202 +102,91 @@ static int act_push(finish *f, int op, int64_t id, uint64_t hash, const char *si
     return 0;
 }
 
+/* The scope's sites as the job lists them. 0 / -1 with err. */
+static int copy_scope_sites(missing *f, char *err, size_t errlen)
+{
+    const Patronsync__JobOptions *o = f->o;
+    f->sites = calloc(o->n_scope_sites, sizeof(char *));
+    if (f->sites == NULL)
+        goto oom;
+    for (; f->nsites < o->n_scope_sites; f->nsites++) {
+        f->sites[f->nsites] = strdup(o->scope_sites[f->nsites]);
+        if (f->sites[f->nsites] == NULL)
+            goto oom;
+    }
+    return 0;
+oom:
+    err_set(err, errlen, "out of memory");
+    return -1;
+}
+
 /* Read every non-failed shard's seen file: ids merged and sorted (when
  * want_ids: only the missing-patron step needs them), sites into the scope
  * when the job lists none. 1 read, 0 a shard's is missing (planned before
  * seen files existed: the missing step must not run), -1. */
-static int load_seen(finish *f, int want_ids, char *err, size_t errlen)
+static int load_seen(missing *f, int want_ids, char *err, size_t errlen)
 {
     const Patronsync__ApplyTask *t = f->t;
-    size_t cap = 0;
-    char **sites = NULL;
-    size_t nsites = 0, capsites = 0;
-    int rc = -1;
-    for (uint32_t s = 0; s < t->nshards; s++) {
+    seen_set acc;
+    seen_init(&acc);
+    int rc = 1;
+    for (uint32_t s = 0; s < t->nshards && rc == 1; s++) {
         if (task_shard_failed(t, s))
             continue;
-        char path[2048];
-        if (seen_path(f->w->cfg, t->job_id, s, path, sizeof(path)) < 0 || access(path, F_OK) != 0) {
+        rc = seen_merge_file(f->w->cfg, t->job_id, s, want_ids, &acc, err, errlen);
+        if (rc == 0)
             exc_add(&f->notes, 0, "", "", "NOTE",
                     "Missing patrons were not looked for: what shard %u saw is not staged (planned by an older worker).", s);
-            rc = 0;
-            goto out;
-        }
-        size_t len;
-        char *data = file_read_all(path, (size_t)1 << 32, &len, err, errlen);
-        if (data == NULL)
-            goto out;
-        Patronsync__ShardSeen *m = patronsync__shard_seen__unpack(NULL, len, (const uint8_t *)data);
-        free(data);
-        if (m == NULL) {
-            err_set(err, errlen, "staged %s does not decode", path);
-            goto out;
-        }
-        int ok = 1;
-        size_t nids = want_ids ? m->n_ids : 0;
-        if (f->nseen + nids > cap) {
-            size_t ncap = cap ? cap : 1024;
-            while (ncap < f->nseen + nids)
-                ncap *= 2;
-            int64_t *v = realloc(f->seen, ncap * sizeof(*v));
-            ok = v != NULL;
-            if (ok) {
-                f->seen = v;
-                cap = ncap;
-            }
-        }
-        if (ok && nids) {
-            memcpy(f->seen + f->nseen, m->ids, nids * sizeof(int64_t));
-            f->nseen += nids;
-        }
-        for (size_t i = 0; ok && i < m->n_sites; i++) {
-            int have = 0;
-            for (size_t k = 0; k < nsites && !have; k++)
-                have = strcmp(sites[k], m->sites[i]) == 0;
-            if (have)
-                continue;
-            if (nsites == capsites) {
-                size_t nc = capsites ? capsites * 2 : 16;
-                char **v = realloc(sites, nc * sizeof(*v));
-                ok = v != NULL;
-                if (!ok)
-                    break;
-                sites = v;
-                capsites = nc;
-            }
-            sites[nsites] = strdup(m->sites[i]);
-            ok = sites[nsites] != NULL;
-            nsites += ok;
-        }
-        patronsync__shard_seen__free_unpacked(m, NULL);
-        if (!ok) {
-            err_set(err, errlen, "out of memory reading what the shards saw");
-            goto out;
-        }
     }
-    f->nseen = sort_unique(f->seen, f->nseen);
-    const Patronsync__JobOptions *o = f->o;
-    if (o->n_scope_sites > 0) {
-        for (size_t i = 0; i < nsites; i++)
-            free(sites[i]);
-        free(sites);
-        sites = calloc(o->n_scope_sites, sizeof(char *));
-        nsites = 0;
-        if (sites == NULL) {
-            err_set(err, errlen, "out of memory");
-            goto out;
+    if (rc == 1 && f->o->n_scope_sites > 0 && copy_scope_sites(f, err, errlen) < 0)
+        rc = -1;
+    if (rc == 1) {
+        f->seen = acc.ids;
+        f->nseen = seen_sort_unique(acc.ids, acc.n);
+        acc.ids = NULL;
+        acc.n = 0;
+        if (f->o->n_scope_sites == 0) {
+            f->sites = acc.sites;
+            f->nsites = acc.nsites;
+            acc.sites = NULL;
+            acc.nsites = 0;
         }
-        for (size_t i = 0; i < o->n_scope_sites; i++) {
-            sites[nsites] = strdup(o->scope_sites[i]);
-            if (sites[nsites] == NULL) {
-                err_set(err, errlen, "out of memory");
-                goto out;
-            }
-            nsites++;
-        }
+        if (f->nsites > 0)
+            qsort(f->sites, f->nsites, sizeof(char *), cmp_str);
     }
-    if (nsites > 0)
-        qsort(sites, nsites, sizeof(char *), cmp_str);
-    f->sites = sites;
-    f->nsites = nsites;
-    sites = NULL;
-    rc = 1;
-out:
-    if (sites) {
-        for (size_t i = 0; i < nsites; i++)
-            free(sites[i]);
-        free(sites);
-    }
+    seen_free(&acc);
     return rc;
 }
 
-/* "<select> FROM patrons WHERE <in scope>" prepared and bound. NULL with
- * err (never called with an empty scope). */
-static sqlite3_stmt *scope_query(finish *f, const char *select, char *err, size_t errlen)
+/* The job's scope as the store asks it. */
+static store_scope scope_of(const missing *f)
 {
-    strbuf q;
-    sb_init(&q);
-    sb_printf(&q, "%s FROM patrons WHERE site_short_name IN (", select);
-    for (size_t i = 0; i < f->nsites; i++)
-        sb_puts(&q, i ? ",?" : "?");
-    sb_puts(&q, ")");
-    const Patronsync__JobOptions *o = f->o;
-    if (o->n_scope_types > 0) {
-        sb_puts(&q, " AND patron_type COLLATE NOCASE IN (");
-        for (size_t i = 0; i < o->n_scope_types; i++)
-            sb_puts(&q, i ? ",?" : "?");
-        sb_puts(&q, ")");
-    }
-    sqlite3 *db = store_db(f->rd);
-    sqlite3_stmt *st = NULL;
-    if (q.buf == NULL || sqlite3_prepare_v2(db, sb_str(&q), -1, &st, NULL) != SQLITE_OK) {
-        err_set(err, errlen, "store: the scope query: %s", q.buf ? sqlite3_errmsg(db) : "out of memory");
-        sb_free(&q);
-        return NULL;
-    }
-    sb_free(&q);
-    int k = 1;
-    for (size_t i = 0; i < f->nsites; i++)
-        sqlite3_bind_text(st, k++, f->sites[i], -1, SQLITE_STATIC);
-    for (size_t i = 0; i < o->n_scope_types; i++)
-        sqlite3_bind_text(st, k++, o->scope_types[i], -1, SQLITE_STATIC);
-    return st;
+    store_scope sc = {f->sites, f->nsites, f->o->scope_types, f->o->n_scope_types};
+    return sc;
 }
 
-static int count_scope(finish *f, char *err, size_t errlen)
+static int count_scope(missing *f, char *err, size_t errlen)
 {
-    f->scope = 0;
-    if (f->nsites == 0)
+    store_scope sc = scope_of(f);
+    return store_scope_count(f->rd, &sc, &f->scope, err, errlen);
+}
+
+/* Ids the store gives that were (want_seen) or were not seen in the file. */
+typedef struct {
+    const missing *f;
+    int want_seen;
+    int64_t *v;
+    size_t n, cap;
+} id_pick;
+
+static int pick_id(void *arg, int64_t id)
+{
+    id_pick *p = arg;
+    if (is_seen(p->f, id) != p->want_seen)
         return 0;
-    sqlite3_stmt *st = scope_query(f, "SELECT count(*)", err, errlen);
-    if (st == NULL)
+    if (array_grow(&p->v, &p->cap, p->n + 1, sizeof(*p->v), 256) < 0)
         return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        f->scope = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) {
-        err_set(err, errlen, "store: counting the patrons in scope: %s", sqlite3_errmsg(store_db(f->rd)));
-        return -1;
-    }
-    return 0;
-}
-
-/* Ids from a statement's first column that were (want_seen) or were not
- * seen in the file; *rows counts every row. */
-static int collect_ids(finish *f, sqlite3_stmt *st, int want_seen, int64_t **out, size_t *n, uint64_t *rows,
-                       char *err, size_t errlen)
-{
-    size_t cap = 0;
-    int64_t *v = NULL;
-    int rc;
-    uint64_t k = 0;
-    *n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        k++;
-        int64_t id = sqlite3_column_int64(st, 0);
-        if (is_seen(f, id) != want_seen)
-            continue;
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 256;
-            int64_t *nv = realloc(v, nc * sizeof(*v));
-            if (nv == NULL) {
-                free(v);
-                err_set(err, errlen, "out of memory");
-                return -1;
-            }
-            v = nv;
-            cap = nc;
-        }
-        v[(*n)++] = id;
-    }
-    if (rc != SQLITE_DONE) {
-        free(v);
-        err_set(err, errlen, "store: looking for missing patrons: %s", sqlite3_errmsg(store_db(f->rd)));
-        return -1;
-    }
-    *out = v;
-    *rows = k;
+    p->v[p->n++] = id;
     return 0;
 }
 
@@ -475,113 +195,106 @@ static int is_inactive(const patron_rec *rec)
     return strcasecmp(patron_rec_get(rec, PF_STATUS), "I") == 0;
 }
 
-/* Decide, against the store before the job's changes: seen patrons that
- * were missing are cleared; patrons in scope not seen are marked, then
- * inactivated after the grace days, then deleted after the further days
- * (never with checkouts or fines unless allowed). Counts the patrons in
- * scope (f->scope) on the way. */
-static int decide(finish *f, char *err, size_t errlen)
+/* Seen patrons that were missing are cleared. 0 / -1. */
+static int decide_seen_again(missing *f, char *err, size_t errlen)
+{
+    id_pick p = {f, 1, NULL, 0, 0};
+    int rc = store_missing_each(f->rd, pick_id, &p, err, errlen);
+    for (size_t i = 0; rc == 0 && i < p.n; i++)
+        if (act_push(f, SAFETY_OP_CLEAR_MISSING, p.v[i], 0, "", NULL) < 0) {
+            err_set(err, errlen, "out of memory deciding the missing patrons");
+            rc = -1;
+        }
+    free(p.v);
+    return rc;
+}
+
+/* One patron in scope not seen in the file: marked, then inactivated after
+ * the grace days, then deleted after the further days (never with
+ * checkouts or fines unless allowed). 0 / -1 (out of memory). */
+static int decide_unseen(missing *f, int64_t id, const patron_rec *rec, const store_patron_meta *meta,
+                         const store_patron_extra *x)
 {
     const Patronsync__JobOptions *o = f->o;
-    store *st = f->rd;
-    int64_t *ids = NULL;
-    size_t n = 0;
-    int rc = -1;
-    patron_rec rec;
-    patron_rec_init(&rec);
-
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(store_db(st), "SELECT id FROM patrons WHERE missing_since IS NOT NULL", -1, &q, NULL) !=
-        SQLITE_OK) {
-        err_set(err, errlen, "store: %s", sqlite3_errmsg(store_db(st)));
-        goto out;
+    int64_t since_day;
+    const char *since = x->missing_since;
+    int marked = since[0] != '\0' && safety_day_number(since, &since_day) == 0;
+    if (!marked) {
+        since = f->today;
+        since_day = f->today_day;
     }
-    uint64_t rows;
-    int r = collect_ids(f, q, 1, &ids, &n, &rows, err, errlen);
-    sqlite3_finalize(q);
-    if (r < 0)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if (act_push(f, SAFETY_OP_CLEAR_MISSING, ids[i], 0, "", NULL) < 0)
-            goto oom;
-    free(ids);
-    ids = NULL;
+    int64_t days = f->today_day - since_day;
+    if (days < 0)
+        days = 0;
+    int inact_due = days >= (int64_t)o->days_before_inactivate;
+    int del_due = o->delete_after_days >= 0 && days >= (int64_t)o->days_before_inactivate + o->delete_after_days;
+    const char *did = patron_rec_get(rec, PF_DISTRICT_ID);
+    if (del_due) {
+        if ((meta->checkouts > 0 || meta->fines_cents > 0) && !o->allow_delete_outstanding) {
+            char name[200];
+            rules_display_name(rec, name, sizeof(name));
+            if (exc_add(&f->decided, 0, did, name, "KEEP",
+                        "Unable to delete patron (%s); patron has outstanding transactions.", did) < 0)
+                return -1;
+        } else {
+            return act_push(f, SAFETY_OP_DELETE_MISSING, id, meta->hash, since, did);
+        }
+    }
+    if (inact_due && !is_inactive(rec))
+        return act_push(f, SAFETY_OP_INACTIVATE, id, meta->hash, since, did);
+    if (!marked)
+        return act_push(f, SAFETY_OP_MARK_MISSING, id, meta->hash, since, NULL);
+    return 0;
+}
 
+/* Decide, against the store before the job's changes: seen patrons that
+ * were missing are cleared; patrons in scope not seen are decided one by
+ * one (decide_unseen). Counts the patrons in scope (f->scope) on the way. */
+static int decide(missing *f, char *err, size_t errlen)
+{
+    store *st = f->rd;
+    if (decide_seen_again(f, err, errlen) < 0)
+        return -1;
     if (f->nsites == 0) {
         exc_add(&f->notes, 0, "", "", "NOTE",
                 "Missing patrons were not looked for: no valid record of the file names a site, and the scope lists none.");
-        rc = 0;
-        goto out;
+        return 0;
     }
-    q = scope_query(f, "SELECT id", err, errlen);
-    if (q == NULL)
-        goto out;
-    r = collect_ids(f, q, 0, &ids, &n, &f->scope, err, errlen);
-    sqlite3_finalize(q);
-    if (r < 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
+    store_scope sc = scope_of(f);
+    id_pick p = {f, 0, NULL, 0, 0};
+    if (store_scope_each(st, &sc, pick_id, &p, &f->scope, err, errlen) < 0) {
+        free(p.v);
+        return -1;
+    }
+    int rc = -1;
+    patron_rec rec;
+    patron_rec_init(&rec);
+    for (size_t i = 0; i < p.n; i++) {
         store_patron_meta meta;
         store_patron_extra x;
-        int found = store_get(st, ids[i], &rec, &meta, err, errlen);
+        int found = store_get(st, p.v[i], &rec, &meta, err, errlen);
+        if (found > 0)
+            found = store_extra_get(st, p.v[i], &x, err, errlen);
         if (found < 0)
             goto out;
-        if (found)
-            found = store_extra_get(st, ids[i], &x, err, errlen);
-        if (found < 0)
+        if (found && decide_unseen(f, p.v[i], &rec, &meta, &x) < 0) {
+            err_set(err, errlen, "out of memory deciding the missing patrons");
             goto out;
-        if (!found)
-            continue;
-        int64_t since_day;
-        const char *since = x.missing_since;
-        int marked = since[0] != '\0' && safety_day_number(since, &since_day) == 0;
-        if (!marked) {
-            since = f->today;
-            since_day = f->today_day;
-        }
-        int64_t days = f->today_day - since_day;
-        if (days < 0)
-            days = 0;
-        int inact_due = days >= (int64_t)o->days_before_inactivate;
-        int del_due = o->delete_after_days >= 0 && days >= (int64_t)o->days_before_inactivate + o->delete_after_days;
-        const char *did = patron_rec_get(&rec, PF_DISTRICT_ID);
-        if (del_due) {
-            if ((meta.checkouts > 0 || meta.fines_cents > 0) && !o->allow_delete_outstanding) {
-                char name[200];
-                rules_display_name(&rec, name, sizeof(name));
-                if (exc_add(&f->decided, 0, did, name, "KEEP",
-                            "Unable to delete patron (%s); patron has outstanding transactions.", did) < 0)
-                    goto oom;
-            } else {
-                if (act_push(f, SAFETY_OP_DELETE_MISSING, ids[i], meta.hash, since, did) < 0)
-                    goto oom;
-                continue;
-            }
-        }
-        if (inact_due && !is_inactive(&rec)) {
-            if (act_push(f, SAFETY_OP_INACTIVATE, ids[i], meta.hash, since, did) < 0)
-                goto oom;
-        } else if (!marked) {
-            if (act_push(f, SAFETY_OP_MARK_MISSING, ids[i], meta.hash, since, NULL) < 0)
-                goto oom;
         }
     }
     rc = 0;
-    goto out;
-oom:
-    err_set(err, errlen, "out of memory deciding the missing patrons");
 out:
-    free(ids);
+    free(p.v);
     patron_rec_free(&rec);
     return rc;
 }
 
 /* An approved job: the finishing list staged with its preview. 1 loaded,
  * 0 none staged, -1 error. */
-static int load_staged(finish *f, char *err, size_t errlen)
+static int load_staged(missing *f, char *err, size_t errlen)
 {
     char path[2048];
-    if (finish_plan_path(f->w->cfg, f->t->job_id, path, sizeof(path)) < 0 || access(path, F_OK) != 0)
+    if (list_path(f->w->cfg, f->t->job_id, path, sizeof(path)) < 0 || access(path, F_OK) != 0)
         return 0;
     Patronsync__ShardPlan *p = stage_read_plan_file(path, err, errlen);
     if (p == NULL)
@@ -611,7 +324,7 @@ static int load_staged(finish *f, char *err, size_t errlen)
 /* An Incremental run: the records the broker left out as unchanged are in
  * the file as much as those the shards saw (worker/hashes.c knows which
  * they are). Without its staged list, nothing is known (unsent_known 0). */
-static int add_unsent(finish *f, char *err, size_t errlen)
+static int add_unsent(missing *f, char *err, size_t errlen)
 {
     char path[2048];
     int n = snprintf(path, sizeof(path), "%s/%s/incremental.pb", f->w->cfg->stage_dir, f->t->job_id);
@@ -629,7 +342,7 @@ static int add_unsent(finish *f, char *err, size_t errlen)
     f->seen = v;
     if (nids > 0) {
         memcpy(f->seen + f->nseen, ids, nids * sizeof(*ids));
-        f->nseen = sort_unique(f->seen, f->nseen + nids);
+        f->nseen = seen_sort_unique(f->seen, f->nseen + nids);
     }
     for (size_t i = 0; i < nsites && f->o->n_scope_sites == 0; i++) {
         int have = 0;
@@ -660,7 +373,7 @@ out:
 
 /* Whether the missing-patron step may run for this job; a note says why
  * not. */
-static int may_look(finish *f)
+static int may_look(missing *f)
 {
     const Patronsync__ApplyTask *t = f->t;
     const Patronsync__JobOptions *o = f->o;
@@ -689,9 +402,9 @@ static int may_look(finish *f)
     return 1;
 }
 
-finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, store *rd, char *err, size_t errlen)
+missing *missing_begin(worker_ctx *w, const Patronsync__ApplyTask *t, store *rd, char *err, size_t errlen)
 {
-    finish *f = calloc(1, sizeof(*f));
+    missing *f = calloc(1, sizeof(*f));
     if (f == NULL) {
         err_set(err, errlen, "out of memory");
         return NULL;
@@ -735,56 +448,37 @@ finish *finish_begin(worker_ctx *w, const Patronsync__ApplyTask *t, store *rd, c
     f->rd = NULL; /* the caller's, for this call only */
     return f;
 err:
-    finish_destroy(&f);
+    missing_destroy(&f);
     return NULL;
 }
 
-/* Apply one decision. The row must be as it was when decided (an approval
- * can come days later): else the patron is left alone and, for an
- * inactivation or deletion, the summary says so. */
-static int apply_action(finish *f, const action *a, patron_rec *rec, Patronsync__Counts *counts, int64_t *seq,
-                        char *err, size_t errlen)
+/* A decision no longer valid (the patron changed or went since): left
+ * alone; an inactivation or deletion says so. 0 / -1 (out of memory). */
+static int action_stale(missing *f, const action *a, const patron_rec *rec, int found)
+{
+    f->stale++;
+    if (a->op == SAFETY_OP_MARK_MISSING)
+        return 0;
+    char name[200] = "";
+    if (found)
+        rules_display_name(rec, name, sizeof(name));
+    return exc_add(&f->done, 0, a->district_id ? a->district_id : "", name, "SKIP",
+                   "Patron changed or removed since the preview; not %s.",
+                   a->op == SAFETY_OP_INACTIVATE ? "inactivated" : "deleted") < 0
+               ? -1
+               : 0;
+}
+
+/* Delete or inactivate a missing patron (rec: as stored), with its line. */
+static int action_remove(missing *f, const action *a, patron_rec *rec, Patronsync__Counts *counts, int64_t *seq,
+                         char *err, size_t errlen)
 {
     store *st = f->w->st;
     const char *job = f->t->job_id;
     const Patronsync__JobOptions *o = f->o;
-    store_patron_meta meta;
-    store_patron_extra x;
-    int found = store_extra_get(st, a->id, &x, err, errlen);
-    if (found < 0)
-        return -1;
-    if (a->op == SAFETY_OP_CLEAR_MISSING) {
-        if (!found || x.missing_since[0] == '\0')
-            return 0; /* updated by this job: already cleared */
-        if (finish_save_before(o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
-            return -1;
-        return store_set_missing(st, a->id, "", job, err, errlen);
-    }
-    if (found)
-        found = store_get(st, a->id, rec, &meta, err, errlen);
-    if (found < 0)
-        return -1;
-    if (!found || meta.hash != a->hash || (a->op == SAFETY_OP_MARK_MISSING && x.missing_since[0] != '\0')) {
-        f->stale++;
-        if (a->op == SAFETY_OP_MARK_MISSING)
-            return 0;
-        char name[200] = "";
-        if (found)
-            rules_display_name(rec, name, sizeof(name));
-        if (exc_add(&f->done, 0, a->district_id ? a->district_id : "", name, "SKIP",
-                    "Patron changed or removed since the preview; not %s.",
-                    a->op == SAFETY_OP_INACTIVATE ? "inactivated" : "deleted") < 0)
-            goto oom;
-        return 0;
-    }
-    if (a->op == SAFETY_OP_MARK_MISSING) {
-        if (finish_save_before(o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
-            return -1;
-        return store_set_missing(st, a->id, a->since, job, err, errlen);
-    }
     char name[200];
     rules_display_name(rec, name, sizeof(name));
-    if (finish_save_before(o, st, job, (*seq)++, a->id, a->op, rec, err, errlen) < 0)
+    if (before_save(o, st, job, (*seq)++, a->id, a->op, rec, err, errlen) < 0)
         return -1;
     const char *did = a->district_id ? a->district_id : patron_rec_get(rec, PF_DISTRICT_ID);
     if (a->op == SAFETY_OP_DELETE_MISSING) {
@@ -811,6 +505,44 @@ oom:
     return -1;
 }
 
+/* Apply one decision. The row must be as it was when decided (an approval
+ * can come days later): else the patron is left alone and, for an
+ * inactivation or deletion, the summary says so. */
+static int apply_action(missing *f, const action *a, patron_rec *rec, Patronsync__Counts *counts, int64_t *seq,
+                        char *err, size_t errlen)
+{
+    store *st = f->w->st;
+    const char *job = f->t->job_id;
+    store_patron_meta meta;
+    store_patron_extra x;
+    int found = store_extra_get(st, a->id, &x, err, errlen);
+    if (found < 0)
+        return -1;
+    if (a->op == SAFETY_OP_CLEAR_MISSING) {
+        if (!found || x.missing_since[0] == '\0')
+            return 0; /* updated by this job: already cleared */
+        if (before_save(f->o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+            return -1;
+        return store_set_missing(st, a->id, "", job, err, errlen);
+    }
+    if (found)
+        found = store_get(st, a->id, rec, &meta, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found || meta.hash != a->hash || (a->op == SAFETY_OP_MARK_MISSING && x.missing_since[0] != '\0')) {
+        if (action_stale(f, a, rec, found) == 0)
+            return 0;
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    if (a->op == SAFETY_OP_MARK_MISSING) {
+        if (before_save(f->o, st, job, (*seq)++, a->id, a->op, NULL, err, errlen) < 0)
+            return -1;
+        return store_set_missing(st, a->id, a->since, job, err, errlen);
+    }
+    return action_remove(f, a, rec, counts, seq, err, errlen);
+}
+
 static int append_lines(exc_list *dst, const exc_list *src)
 {
     for (size_t i = 0; i < src->n; i++) {
@@ -821,7 +553,7 @@ static int append_lines(exc_list *dst, const exc_list *src)
     return 0;
 }
 
-int finish_end(finish *f, Patronsync__Counts *counts, exc_list *exc, int64_t *seq, enum finish_verdict *verdict,
+int missing_end(missing *f, Patronsync__Counts *counts, exc_list *exc, int64_t *seq, enum missing_verdict *verdict,
                char *reason, size_t reasonlen, char *err, size_t errlen)
 {
     patron_rec rec;
@@ -839,7 +571,7 @@ int finish_end(finish *f, Patronsync__Counts *counts, exc_list *exc, int64_t *se
     f->crossed = !t->approved && safety_check(f->o, f->scope, counts, f->reason, sizeof(f->reason));
     f->shown = *counts;
     str_copy(reason, reasonlen, f->reason);
-    *verdict = f->o->dry_run ? FINISH_DRY : f->crossed ? FINISH_HOLD : FINISH_APPLY;
+    *verdict = f->o->dry_run ? MISSING_DRY : f->crossed ? MISSING_HOLD : MISSING_APPLY;
     if (t->approved && f->have_preview) {
         const Patronsync__Counts *p = &f->preview;
         if (p->added != counts->added || p->updated != counts->updated || p->inactivated != counts->inactivated ||
@@ -901,10 +633,10 @@ static int preview_change(const Patronsync__Change *c, patron_rec *rec, exc_list
 
 /* Stage the finishing list for an approval: what was decided, with the
  * preview's counts, so that approving applies exactly it. */
-static int stage_list(finish *f, const Patronsync__Counts *preview, char *err, size_t errlen)
+static int stage_list(missing *f, const Patronsync__Counts *preview, char *err, size_t errlen)
 {
     char path[2048], dir[2048];
-    if (finish_plan_path(f->w->cfg, f->t->job_id, path, sizeof(path)) < 0) {
+    if (list_path(f->w->cfg, f->t->job_id, path, sizeof(path)) < 0) {
         err_set(err, errlen, "stage path too long");
         return -1;
     }
@@ -952,7 +684,7 @@ out:
     return rc;
 }
 
-int finish_preview(finish *f, exc_list *exc, char *err, size_t errlen)
+int missing_preview(missing *f, exc_list *exc, char *err, size_t errlen)
 {
     const Patronsync__ApplyTask *t = f->t;
     patron_rec rec;
@@ -962,7 +694,7 @@ int finish_preview(finish *f, exc_list *exc, char *err, size_t errlen)
         if (task_shard_failed(t, s))
             continue;
         char path[2048];
-        plan_path(f->w->cfg, t->job_id, s, path, sizeof(path));
+        stage_plan_path(f->w->cfg, t->job_id, s, path, sizeof(path));
         size_t len;
         char *data = file_read_all(path, (size_t)1 << 34, &len, err, errlen);
         if (data == NULL)
@@ -1008,11 +740,11 @@ out:
     return rc;
 }
 
-void finish_destroy(finish **fp)
+void missing_destroy(missing **fp)
 {
     if (fp == NULL || *fp == NULL)
         return;
-    finish *f = *fp;
+    missing *f = *fp;
     for (size_t i = 0; i < f->nacts; i++)
         free(f->acts[i].district_id);
     free(f->acts);
