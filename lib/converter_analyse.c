@@ -153,14 +153,6 @@ static int is_namelike(const char *v)
     return has_letter(v);
 }
 
-static int year_now(void)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    return tm.tm_year + 1900;
-}
-
 /* The kind of the values v[0..n) (distinct of them: nd). */
 static enum conv_kind classify(const char **v, size_t n, size_t nd, conv_column *col)
 {
@@ -380,34 +372,4 @@ void conv_describe_column(const conv_column *col, char *out, size_t outlen)
         size_t l = strlen(out);
         snprintf(out + l, outlen - l, "; empty in %zu of %zu", col->rows - col->filled, col->rows);
     }
-}
-
-void conv_examples(const conv_column *col, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < col->kept && i < n && o + 1 < outlen; i++) {
-        /* a long value cut at a character's start: examples, not contents */
-        const char *v = col->distinct[i].value;
-        int len = (int)strlen(v), cut = len > 32;
-        if (cut) {
-            len = 29;
-            while (len > 0 && ((unsigned char)v[len] & 0xC0) == 0x80)
-                len--;
-        }
-        const char *q = strchr(v, ',') ? "\"" : ""; /* "Anderson, Emma" is one example */
-        int w = snprintf(out + o, outlen - o, "%s%s%.*s%s%s", i ? ", " : "", q, len, v, cut ? "..." : "", q);
-        if (w < 0)
-            break;
-        o += (size_t)w;
-    }
-    if (o >= outlen)
-        o = outlen - 1;
-    if (col->ndistinct > n && o + 6 < outlen)
-        snprintf(out + o, outlen - o, ", ...");
-}
-
-int conv_year_now(void)
-{
-    return year_now();
 }

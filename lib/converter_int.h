@@ -21,6 +21,10 @@ int conv_propose_map(converter *c, int col);
 
 /* The current year (UTC). */
 int conv_year_now(void);
+/* Whether v may be written into the file (what for the message). 0 / -1 with err. */
+int conv_writable(const char *v, const char *what, char *err, size_t errlen);
+/* Free a map's pairs and default (the map left empty). */
+void conv_free_map(conv_map *m);
 
 /* converter_propose.c: the field a header cell names (a usual SIS column
  * name, after case, blanks and punctuation are dropped), its score
