@@ -48,8 +48,8 @@ static void print_held_hint(const ps_config *cfg, const char *id)
 
 int show_job(const ps_config *cfg, const char *id, int json, int wait)
 {
-    char err[ERRLEN];
-    status *st = status_new(cfg->redis_url, err, sizeof(err));
+    char err[ERRLEN], where[300];
+    status *st = status_for(cfg, err, sizeof(err));
     if (st == NULL) {
         fprintf(stderr, "patronctl: %s\n", err);
         return PS_EXIT_FAILED;
@@ -62,7 +62,7 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
             if (redis_down_since == 0)
                 redis_down_since = mono_ms();
             if (!wait || mono_ms() - redis_down_since > 120000) {
-                fprintf(stderr, "patronctl: Redis at %s does not answer\n", cfg->redis_url);
+                fprintf(stderr, "patronctl: Redis at %s does not answer\n", status_where(st, where, sizeof(where)));
                 status_destroy(&st);
                 return PS_EXIT_FAILED;
             }
@@ -79,6 +79,7 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
     strbuf out;
     sb_init(&out);
     int rc = summary_render(st, id, json, &out);
+    status_where(st, where, sizeof(where));
     status_destroy(&st);
     if (rc == 1) {
         fprintf(stderr, "patronctl: no job '%s' ('patronctl --data %s jobs' lists the recent ones)\n", id,
@@ -87,7 +88,7 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
         return PS_EXIT_NOT_FOUND;
     }
     if (rc < 0) {
-        fprintf(stderr, "patronctl: Redis at %s does not answer\n", cfg->redis_url);
+        fprintf(stderr, "patronctl: Redis at %s does not answer\n", where);
         sb_free(&out);
         return PS_EXIT_FAILED;
     }
@@ -105,15 +106,15 @@ int cmd_status(const cli_ctx *c)
 {
     const ps_config *cfg = c->cfg;
     int json = cli_flag(c, "--json");
-    char err[ERRLEN];
-    status *st = status_new(cfg->redis_url, err, sizeof(err));
+    char err[ERRLEN], where[300];
+    status *st = status_for(cfg, err, sizeof(err));
     if (st == NULL) {
         fprintf(stderr, "patronctl status: %s\n", err);
         return PS_EXIT_FAILED;
     }
     redisReply *r = status_workers(st);
     if (r == NULL) {
-        fprintf(stderr, "patronctl status: Redis at %s does not answer\n", cfg->redis_url);
+        fprintf(stderr, "patronctl status: Redis at %s does not answer\n", status_where(st, where, sizeof(where)));
         status_destroy(&st);
         return PS_EXIT_FAILED;
     }
@@ -144,7 +145,7 @@ int cmd_status(const cli_ctx *c)
 int cmd_jobs(const cli_ctx *c)
 {
     char err[ERRLEN];
-    status *st = status_new(c->cfg->redis_url, err, sizeof(err));
+    status *st = status_for(c->cfg, err, sizeof(err));
     if (st == NULL) {
         fprintf(stderr, "patronctl jobs: %s\n", err);
         return PS_EXIT_FAILED;
@@ -152,9 +153,11 @@ int cmd_jobs(const cli_ctx *c)
     strbuf out;
     sb_init(&out);
     int rc = summary_render_jobs(st, cli_flag(c, "--json"), 50, &out);
+    char where[300];
+    status_where(st, where, sizeof(where));
     status_destroy(&st);
     if (rc < 0) {
-        fprintf(stderr, "patronctl jobs: Redis at %s does not answer\n", c->cfg->redis_url);
+        fprintf(stderr, "patronctl jobs: Redis at %s does not answer\n", where);
         sb_free(&out);
         return PS_EXIT_FAILED;
     }

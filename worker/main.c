@@ -172,7 +172,7 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
     if (ro && w->cfg->plan_nice > 0 && setpriority(PRIO_PROCESS, 0, (int)w->cfg->plan_nice) < 0)
         log_warn("setpriority: %s", strerror(errno));
     w->st = store_open(w->cfg->store_path, (int)w->cfg->cache_mb, ro, err, sizeof(err));
-    w->redis = status_new(w->cfg->redis_url, err, sizeof(err));
+    w->redis = status_for(w->cfg, err, sizeof(err));
     Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;
@@ -781,9 +781,11 @@ int main(int argc, char **argv)
         return 1;
     }
     store_close(&probe);
-    status *rprobe = status_new(cfg.redis_url, err, sizeof(err));
-    if (rprobe == NULL) {
+    /* A wrong password is a configuration error: stop now, saying so. */
+    status *rprobe = status_for(&cfg, err, sizeof(err));
+    if (rprobe == NULL || status_check(rprobe, err, sizeof(err)) < 0) {
         log_error("%s", err);
+        status_destroy(&rprobe);
         return 1;
     }
     status_destroy(&rprobe);
