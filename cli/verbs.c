@@ -19,6 +19,7 @@
 #include "cluster.h"
 #include "jobctl.h"
 #include "jobs.h"
+#include "keygen.h"
 #include "nearest.h"
 #include "profile_check.h"
 #include "profile_new.h"
@@ -39,6 +40,11 @@
 
 static const cli_opt o_json[] = {FLAG("--json", "print one JSON object"), END};
 static const cli_optgroup g_json[] = {{NULL, o_json}, {NULL, NULL}};
+
+static const cli_opt o_keygen[] = {
+    VALUE("--role", "broker|scheduler|worker|client", "only this role's keypair; prints its allow-list line"),
+    FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_keygen[] = {{NULL, o_keygen}, {NULL, NULL}};
 
 static const cli_opt o_up[] = {NUMBER("--workers", "N", 1, 256, "how many workers to start (1-256, default 3)"), END};
 static const cli_optgroup g_up[] = {{NULL, o_up}, {NULL, NULL}};
@@ -190,6 +196,9 @@ static int cmd_help(const cli_ctx *c);
 const cli_verb cli_verbs[] = {
     {"up", NULL, "", "start a single-host cluster under DIR (a running one is left as it is)", 0, 0, CLI_LOCAL, g_up,
      NULL, cmd_up},
+    {"keygen", NULL, "", "make the CURVE keys and allow-lists that are missing (no cluster needed)", 0, 0, CLI_LOCAL,
+     g_keygen, "Keys are made once and kept: running it again makes only what is missing. docs/SECURITY.md.\n",
+     keygen_cmd},
     {"down", NULL, "", "stop the cluster under DIR", 0, 0, CLI_CLUSTER_DIR, NULL, NULL, cmd_down},
     {"status", NULL, "", "workers and what they do", 0, 0, CLI_REDIS, g_json, NULL, cmd_status},
     {"site", "add", "SHORT \"Name\"", "add or change a site", 2, 2, CLI_SCHEDULER, g_site_add, NULL, cmd_site_add},
