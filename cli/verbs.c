@@ -248,7 +248,8 @@ static const char *const help_tail =
     "'patronctl COMMAND --help' shows a command's options; docs/OPERATORS.md describes them all.\n"
     "DIR defaults to $PATRONSYNC_DATA_DIR, else ./data.\n"
     "Exit status: 0 done (a job: complete), 1 failed, 2 usage, 3 complete with errors, 4 held,\n"
-    "5 not found (a job, patron, schedule or a file named), 6 refused (permission or token).\n";
+    "5 not found (a job, patron, schedule or a file named), 6 refused (permission or token),\n"
+    "7 mismatch (jobs, job show: what Redis says of a finished job, the store contradicts).\n";
 
 /* ---- help ---- */
 
