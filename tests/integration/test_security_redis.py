@@ -272,5 +272,56 @@ def a_summary_forged_in_redis_is_a_mismatch():
         assert p.returncode == 7 and f"MISMATCH: job {fake}" in p.stdout and "complete (MISMATCH)" in p.stdout
 
 
+def free_port():
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+@test
+def a_redis_the_operator_configured_is_used_as_given():
+    d = workdir("sec-redis-operator")
+    port, pw = free_port(), "f00dfeed" * 8
+    conf = os.path.join(d, "redis.conf")
+    with open(conf, "w") as f:
+        f.write(f"port {port}\nbind 127.0.0.1\ndir {d}\nsave \"\"\nuser default off\n"
+                f"user ops on >{pw} ~* &* +@all\n")
+    redis = subprocess.Popen(["redis-server", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                r = Resp(port)
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert r("AUTH", "ops", pw) == "OK"
+        r.close()
+        pwfile = os.path.join(d, "ops.password")
+        with open(pwfile, "w") as f:
+            f.write(pw + "\n")
+        os.chmod(pwfile, 0o600)
+        c = Cluster("sec-redis-operator-cluster", workers=1,
+                    settings={"redis_url": f"redis://ops@127.0.0.1:{port}", "redis_password_file": pwfile})
+        with c:
+            run = os.path.join(c.data, "run")
+            assert not os.path.exists(os.path.join(run, "redis.pid")) and not os.path.exists(os.path.join(run, "redis.conf"))
+            assert "redis_url" not in open(os.path.join(run, "cluster.conf")).read()
+            assert not os.path.exists(os.path.join(c.data, "keys", "redis.password"))
+            c.sites(files()["sites"])
+            s = c.run(files()["day1"], files()["prof"])
+            assert s["state"] in ("complete", "complete_with_errors") and s["verified"] is True, s
+        # Their password file with a wrong password: up fails, saying so.
+        with open(pwfile, "w") as f:
+            f.write("0" * 64 + "\n")
+        p = c.ctl("up", "--workers", 1, check=False)
+        c.ctl("down", check=False)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert f"redis 127.0.0.1:{port} refused the password of user 'ops'" in p.stderr, p.stderr
+        assert pw not in p.stdout + p.stderr and "0" * 64 not in p.stdout + p.stderr
+    finally:
+        redis.terminate()
+        redis.wait(timeout=30)
+
+
 if __name__ == "__main__":
     main()
