@@ -482,9 +482,14 @@ static int write_owner_only(const char *path, const char *text, int once, char *
     return once ? rc == 0 : 1;
 }
 
+#define REDIS_PW_MAX 256 /* lib/status.c's limit, its NUL included */
+
 /* The private Redis's password: KEYS/redis.password, made once (random,
- * hex) and kept; its path into path. 0 / -1 with err. */
-static int redis_password(const ps_config *cfg, char *path, size_t pathlen, char pw[65], char *err, size_t errlen)
+ * hex) and kept (an operator may put one of their own there: 16 to 255
+ * bytes, no white space); it into pw, the file's path into path. 0 / -1
+ * with err. */
+static int redis_password(const ps_config *cfg, char *path, size_t pathlen, char pw[REDIS_PW_MAX], char *err,
+                          size_t errlen)
 {
     char keys[PATH_MAX];
     if (mkdir_p(cfg->keys_dir, 0700, err, errlen) < 0)
@@ -510,14 +515,16 @@ static int redis_password(const ps_config *cfg, char *path, size_t pathlen, char
         return -1;
     t[strcspn(t, "\r\n")] = '\0';
     size_t n = strlen(t);
-    int ok = n >= 16 && n <= 64 && strspn(t, "0123456789abcdefABCDEF") == n;
+    int ok = n >= 16 && n < REDIS_PW_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)t[i] > ' ' && t[i] != 0x7f;
     if (ok)
         memcpy(pw, t, n + 1);
     sodium_memzero(t, strlen(t));
     free(t);
     if (!ok) {
-        err_set(err, errlen, "%s is not a password patronctl made (16 to 64 hex digits on one line); "
-                "remove it and 'patronctl up' makes a new one", path);
+        err_set(err, errlen, "%s does not hold a usable password (16 to 255 bytes on its first line, no white "
+                "space); remove it and 'patronctl up' makes a new one", path);
         return -1;
     }
     return 0;
@@ -570,9 +577,10 @@ static int write_redis_conf(const ps_config *cfg, const char *absdata, int rport
 
 /* Fresh loopback ports for this start, written where every process (and
  * patronctl) reads its configuration, and loaded into cfg; Redis's port
- * into *rport. With a Redis of its own (not redis_configured), its user
- * and password file too. 0 / -1 with err. */
-static int write_ports(ps_config *cfg, int redis_configured, int *rport, char *err, size_t errlen)
+ * into *rport. With a Redis of its own (pwpath: its password file; NULL
+ * when redis_url is the operator's), its user and password file too.
+ * 0 / -1 with err. */
+static int write_ports(ps_config *cfg, const char *pwpath, int *rport, char *err, size_t errlen)
 {
     *rport = free_port();
     int cport = free_port(), jport = free_port(), wport = free_port();
@@ -583,15 +591,8 @@ static int write_ports(ps_config *cfg, int redis_configured, int *rport, char *e
     strbuf conf;
     sb_init(&conf);
     sb_puts(&conf, "# written by patronctl up: where this cluster's parts listen\n");
-    if (!redis_configured) {
-        char pwpath[PATH_MAX + 32], pw[65];
-        if (redis_password(cfg, pwpath, sizeof(pwpath), pw, err, errlen) < 0) {
-            sb_free(&conf);
-            return -1;
-        }
-        sodium_memzero(pw, sizeof(pw));
+    if (pwpath != NULL)
         sb_printf(&conf, "redis_url=redis://%s@127.0.0.1:%d\nredis_password_file=%s\n", REDIS_USER, *rport, pwpath);
-    }
     sb_printf(&conf, "control_endpoint=tcp://127.0.0.1:%d\njobs_endpoint=tcp://127.0.0.1:%d\nworkers_endpoint=tcp://127.0.0.1:%d\n",
               cport, jport, wport);
     char path[CONFIG_STR + 64];
@@ -604,17 +605,13 @@ static int write_ports(ps_config *cfg, int redis_configured, int *rport, char *e
 }
 
 /* A redis-server of the cluster's own on rport, answering PING. 0 / -1. */
-static int start_redis(ps_config *cfg, const char *absdata, int rport, started_set *started, char *err,
-                       size_t errlen)
+static int start_redis(ps_config *cfg, const char *absdata, int rport, const char *pw, started_set *started,
+                       char *err, size_t errlen)
 {
     /* Its settings in a file it reads, never its argument list (which
      * anyone on the host may read in /proc): the password's hash is there. */
-    char pwpath[PATH_MAX + 32], pw[65], conf[CONFIG_STR + 64];
-    if (redis_password(cfg, pwpath, sizeof(pwpath), pw, err, errlen) < 0)
-        return -1;
-    int rc = write_redis_conf(cfg, absdata, rport, pw, err, errlen);
-    sodium_memzero(pw, sizeof(pw));
-    if (rc < 0)
+    char conf[CONFIG_STR + 64];
+    if (write_redis_conf(cfg, absdata, rport, pw, err, errlen) < 0)
         return -1;
     run_path(cfg, "redis", "conf", conf, sizeof(conf));
     char *argv[] = {"/usr/bin/redis-server", conf, NULL};
@@ -664,15 +661,23 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, started_se
         err_set(err, errlen, "%s: %s", cfg->data_dir, strerror(errno));
         return -1;
     }
-    int rport;
-    if (write_ports(cfg, redis_configured, &rport, err, errlen) < 0)
-        return -1;
     char bindir[PATH_MAX];
     if (self_dir(bindir, sizeof(bindir)) < 0) {
         err_set(err, errlen, "cannot find patronctl's own folder");
         return -1;
     }
-    if (!redis_configured && start_redis(cfg, absdata, rport, started, err, errlen) < 0)
+    /* The cluster's own Redis (not the operator's): its password. */
+    char pwpath[PATH_MAX + 32], pw[REDIS_PW_MAX] = "";
+    if (!redis_configured && redis_password(cfg, pwpath, sizeof(pwpath), pw, err, errlen) < 0)
+        return -1;
+    int rport;
+    if (write_ports(cfg, redis_configured ? NULL : pwpath, &rport, err, errlen) < 0) {
+        sodium_memzero(pw, sizeof(pw));
+        return -1;
+    }
+    int rc = redis_configured ? 0 : start_redis(cfg, absdata, rport, pw, started, err, errlen);
+    sodium_memzero(pw, sizeof(pw));
+    if (rc < 0)
         return -1;
     if (start_programs(cfg, bindir, absdata, workers, started, err, errlen) < 0)
         return -1;
