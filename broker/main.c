@@ -192,8 +192,8 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto fail;
     }
-    b.redis = status_new(cfg.redis_url, err, sizeof(err));
-    if (b.redis == NULL) {
+    b.redis = status_for(&cfg, err, sizeof(err));
+    if (b.redis == NULL || status_check(b.redis, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto fail;
     }

@@ -22,7 +22,7 @@ static void *run(void *arg)
     preparer *p = arg;
     char err[ERRLEN];
     /* Its own connection: a hiredis context is one thread's. */
-    status *redis = status_new(p->args.cfg->redis_url, err, sizeof(err));
+    status *redis = status_for(p->args.cfg, err, sizeof(err));
     p->args.redis = redis;
     p->rc = prepare_job(&p->args, &p->out, p->err, sizeof(p->err));
     status_destroy(&redis);

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "call.h"
 #include "cluster.h"
 #include "curve.h"
@@ -373,12 +375,16 @@ static void log_tail(const ps_config *cfg, const char *name, char *err, size_t e
     free(t);
 }
 
-static int redis_ping(const char *url)
+/* 1 when the cluster's Redis answers a PING as cfg's user, -1 when it
+ * refuses cfg's password (err says so), 0 not yet. */
+static int redis_ping(const ps_config *cfg, char *err, size_t errlen)
 {
-    status *s = status_new(url, NULL, 0);
+    status *s = status_for(cfg, err, errlen);
     if (s == NULL)
-        return 0;
+        return -1;
     int ok = status_ping(s);
+    if (!ok && status_check(s, err, errlen) < 0)
+        ok = -1;
     status_destroy(&s);
     return ok;
 }
@@ -449,10 +455,132 @@ static int scheduler_ping(const ps_config *cfg, long timeout_ms)
         }                                                                                       \
     } while (0)
 
+/* The ACL user of the cluster's own Redis, and the only commands it may
+ * run (every command lib/status.c sends; no CONFIG, FLUSHALL, DEBUG, KEYS):
+ * a command added to lib/status.c goes here too. */
+#define REDIS_USER "patronsync"
+static const char *const redis_commands[] = {
+    "auth", "ping",  "select", "hset",   "hsetnx", "hget",      "hgetall", "del",  "rename",
+    "rpush", "lpush", "ltrim",  "lrange", "zadd",   "zrevrange", "zrem",    "scan", "multi", "exec",
+};
+
+/* Write text to path readable by its owner only (0600 from its creation:
+ * the umask, not a chmod after). once: keep a file that is there. 1
+ * written, 0 kept, -1 with err. */
+static int write_owner_only(const char *path, const char *text, int once, char *err, size_t errlen)
+{
+    mode_t old = umask(077);
+    int rc = once ? file_write_once(path, text, strlen(text), err, errlen)
+                  : file_write_atomic(path, text, strlen(text), err, errlen);
+    umask(old);
+    if (rc < 0)
+        return -1;
+    if (chmod(path, 0600) < 0) {
+        err_set(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return once ? rc == 0 : 1;
+}
+
+#define REDIS_PW_MAX 256 /* lib/status.c's limit, its NUL included */
+
+/* The private Redis's password: KEYS/redis.password, made once (random,
+ * hex) and kept (an operator may put one of their own there: 16 to 255
+ * bytes, no white space); it into pw, the file's path into path. 0 / -1
+ * with err. */
+static int redis_password(const ps_config *cfg, char *path, size_t pathlen, char pw[REDIS_PW_MAX], char *err,
+                          size_t errlen)
+{
+    char keys[PATH_MAX];
+    if (mkdir_p(cfg->keys_dir, 0700, err, errlen) < 0)
+        return -1;
+    if (realpath(cfg->keys_dir, keys) == NULL) {
+        err_set(err, errlen, "%s: %s", cfg->keys_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, pathlen, "%s/redis.password", keys);
+    unsigned char bin[32];
+    char text[66];
+    randombytes_buf(bin, sizeof(bin));
+    sodium_bin2hex(text, 65, bin, sizeof(bin));
+    sodium_memzero(bin, sizeof(bin));
+    text[64] = '\n';
+    text[65] = '\0';
+    int rc = write_owner_only(path, text, 1, err, errlen);
+    sodium_memzero(text, sizeof(text));
+    if (rc < 0)
+        return -1;
+    char *t = file_read_all(path, 1024, NULL, err, errlen);
+    if (t == NULL)
+        return -1;
+    t[strcspn(t, "\r\n")] = '\0';
+    size_t n = strlen(t);
+    int ok = n >= 16 && n < REDIS_PW_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)t[i] > ' ' && t[i] != 0x7f;
+    if (ok)
+        memcpy(pw, t, n + 1);
+    sodium_memzero(t, strlen(t));
+    free(t);
+    if (!ok) {
+        err_set(err, errlen, "%s does not hold a usable password (16 to 255 bytes on its first line, no white "
+                "space); remove it and 'patronctl up' makes a new one", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* A path for redis.conf, quoted; 0 / -1 when it cannot be (a quote,
+ * backslash or control character in it). */
+static int redis_quoted(strbuf *sb, const char *name, const char *path)
+{
+    for (const char *p = path; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            return -1;
+    sb_printf(sb, "%s \"%s\"\n", name, path);
+    return 0;
+}
+
+/* DATA/run/redis.conf (mode 0600), the file the private redis-server
+ * reads: loopback only, no default user, the ACL user with the password's
+ * SHA-256 (the file never holds the password itself). 0 / -1 with err. */
+static int write_redis_conf(const ps_config *cfg, const char *absdata, int rport, const char *pw, char *err,
+                            size_t errlen)
+{
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    crypto_hash_sha256(hash, (const unsigned char *)pw, strlen(pw));
+    sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+    char rdir[PATH_MAX + 16], rlog[PATH_MAX + 32];
+    snprintf(rdir, sizeof(rdir), "%s/redis", absdata);
+    snprintf(rlog, sizeof(rlog), "%s/logs/redis-server.log", absdata);
+    strbuf sb;
+    sb_init(&sb);
+    sb_puts(&sb, "# written by patronctl up at each start (docs/SECURITY.md): the cluster's own Redis\n");
+    sb_printf(&sb, "port %d\nbind 127.0.0.1\nprotected-mode yes\ndaemonize no\nappendonly yes\nsave \"\"\n", rport);
+    int rc = redis_quoted(&sb, "dir", rdir) < 0 || redis_quoted(&sb, "logfile", rlog) < 0 ? -1 : 0;
+    sb_puts(&sb, "user default off resetpass nocommands\n");
+    sb_printf(&sb, "user %s on #%s resetkeys ~ps:* &* -@all", REDIS_USER, hex);
+    for (size_t i = 0; i < sizeof(redis_commands) / sizeof(redis_commands[0]); i++)
+        sb_printf(&sb, " +%s", redis_commands[i]);
+    sb_puts(&sb, "\n");
+    char path[CONFIG_STR + 64];
+    run_path(cfg, "redis", "conf", path, sizeof(path));
+    if (rc < 0)
+        err_set(err, errlen, "the data folder %s has a character redis.conf cannot hold (a quote, a backslash)",
+                absdata);
+    else
+        rc = write_owner_only(path, sb_str(&sb), 0, err, errlen) < 0 ? -1 : 0;
+    sb_free(&sb);
+    return rc;
+}
+
 /* Fresh loopback ports for this start, written where every process (and
  * patronctl) reads its configuration, and loaded into cfg; Redis's port
- * into *rport. 0 / -1 with err. */
-static int write_ports(ps_config *cfg, int redis_configured, int *rport, char *err, size_t errlen)
+ * into *rport. With a Redis of its own (pwpath: its password file; NULL
+ * when redis_url is the operator's), its user and password file too.
+ * 0 / -1 with err. */
+static int write_ports(ps_config *cfg, const char *pwpath, int *rport, char *err, size_t errlen)
 {
     *rport = free_port();
     int cport = free_port(), jport = free_port(), wport = free_port();
@@ -463,8 +591,8 @@ static int write_ports(ps_config *cfg, int redis_configured, int *rport, char *e
     strbuf conf;
     sb_init(&conf);
     sb_puts(&conf, "# written by patronctl up: where this cluster's parts listen\n");
-    if (!redis_configured)
-        sb_printf(&conf, "redis_url=redis://127.0.0.1:%d\n", *rport);
+    if (pwpath != NULL)
+        sb_printf(&conf, "redis_url=redis://%s@127.0.0.1:%d\nredis_password_file=%s\n", REDIS_USER, *rport, pwpath);
     sb_printf(&conf, "control_endpoint=tcp://127.0.0.1:%d\njobs_endpoint=tcp://127.0.0.1:%d\nworkers_endpoint=tcp://127.0.0.1:%d\n",
               cport, jport, wport);
     char path[CONFIG_STR + 64];
@@ -477,21 +605,23 @@ static int write_ports(ps_config *cfg, int redis_configured, int *rport, char *e
 }
 
 /* A redis-server of the cluster's own on rport, answering PING. 0 / -1. */
-static int start_redis(ps_config *cfg, const char *absdata, int rport, started_set *started, char *err,
-                       size_t errlen)
+static int start_redis(ps_config *cfg, const char *absdata, int rport, const char *pw, started_set *started,
+                       char *err, size_t errlen)
 {
-    char portarg[16], rdir[PATH_MAX + 16], rlog[PATH_MAX + 32];
-    snprintf(portarg, sizeof(portarg), "%d", rport);
-    snprintf(rdir, sizeof(rdir), "%s/redis", absdata);
-    snprintf(rlog, sizeof(rlog), "%s/logs/redis-server.log", absdata);
-    char *argv[] = {"/usr/bin/redis-server", "--port", portarg, "--bind", "127.0.0.1", "--dir", rdir,
-                    "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", rlog, NULL};
+    /* Its settings in a file it reads, never its argument list (which
+     * anyone on the host may read in /proc): the password's hash is there. */
+    char conf[CONFIG_STR + 64];
+    if (write_redis_conf(cfg, absdata, rport, pw, err, errlen) < 0)
+        return -1;
+    run_path(cfg, "redis", "conf", conf, sizeof(conf));
+    char *argv[] = {"/usr/bin/redis-server", conf, NULL};
     if (access(argv[0], X_OK) != 0)
         argv[0] = "/usr/local/bin/redis-server";
     if (spawn(cfg, "redis", argv, started, err, errlen) < 0)
         return -1;
-    WAIT_FOR(redis_ping(cfg->redis_url), "redis", "PING");
-    return 0;
+    int ping = 0;
+    WAIT_FOR((ping = redis_ping(cfg, err, errlen)) != 0, "redis", "PING");
+    return ping < 0 ? -1 : 0;
 }
 
 /* The broker, N workers and the scheduler from bindir, each waited for. 0 / -1. */
@@ -531,15 +661,23 @@ static int up_once(ps_config *cfg, int workers, int redis_configured, started_se
         err_set(err, errlen, "%s: %s", cfg->data_dir, strerror(errno));
         return -1;
     }
-    int rport;
-    if (write_ports(cfg, redis_configured, &rport, err, errlen) < 0)
-        return -1;
     char bindir[PATH_MAX];
     if (self_dir(bindir, sizeof(bindir)) < 0) {
         err_set(err, errlen, "cannot find patronctl's own folder");
         return -1;
     }
-    if (!redis_configured && start_redis(cfg, absdata, rport, started, err, errlen) < 0)
+    /* The cluster's own Redis (not the operator's): its password. */
+    char pwpath[PATH_MAX + 32], pw[REDIS_PW_MAX] = "";
+    if (!redis_configured && redis_password(cfg, pwpath, sizeof(pwpath), pw, err, errlen) < 0)
+        return -1;
+    int rport;
+    if (write_ports(cfg, redis_configured ? NULL : pwpath, &rport, err, errlen) < 0) {
+        sodium_memzero(pw, sizeof(pw));
+        return -1;
+    }
+    int rc = redis_configured ? 0 : start_redis(cfg, absdata, rport, pw, started, err, errlen);
+    sodium_memzero(pw, sizeof(pw));
+    if (rc < 0)
         return -1;
     if (start_programs(cfg, bindir, absdata, workers, started, err, errlen) < 0)
         return -1;
@@ -638,13 +776,13 @@ static int running_already(ps_config *cfg, int workers, char *msg, size_t msglen
                 dir, running, cfg->control_endpoint, dir, dir);
         return -1;
     }
-    char note[CONFIG_STR + 256] = "";
+    char note[CONFIG_STR + 256] = "", where[300];
     if (workers > 0 && workers != nworkers)
         snprintf(note, sizeof(note), " It has %d worker%s: --workers %d takes effect after 'patronctl --data %s down'.",
                  nworkers, nworkers == 1 ? "" : "s", workers, dir);
     err_set(msg, msglen,
             "a cluster is already running under %s: %s; scheduler at %s, Redis at %s. Nothing was changed.%s", dir,
-            running, cfg->control_endpoint, cfg->redis_url, note);
+            running, cfg->control_endpoint, status_where_url(cfg->redis_url, where, sizeof(where)), note);
     return 1;
 }
 
@@ -785,8 +923,10 @@ int cmd_up(const cli_ctx *c)
         fprintf(stderr, "patronctl up: %s\n", err);
         return PS_EXIT_FAILED;
     }
+    char where[300];
     printf("cluster up under %s: %d workers, scheduler at %s, Redis at %s\n", cfg->data_dir,
-           workers > 0 ? workers : CLUSTER_DEFAULT_WORKERS, cfg->control_endpoint, cfg->redis_url);
+           workers > 0 ? workers : CLUSTER_DEFAULT_WORKERS, cfg->control_endpoint,
+           status_where_url(cfg->redis_url, where, sizeof(where)));
     printf("administrator token: %s/admin.token\n", cfg->data_dir);
     return PS_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "status.h"
+#include "store.h"
 #include "summary.h"
 
 /* s quoted for a shell when it needs it (a hint the operator pastes). */
@@ -46,10 +47,18 @@ static void print_held_hint(const ps_config *cfg, const char *id)
             id, dir, id, dir, id);
 }
 
+/* The store a summary is checked against, read-only (rec->st NULL and
+ * rec->err why when it cannot be opened: a patronctl on another host). */
+static void record_open(const ps_config *cfg, summary_record *rec, char *err, size_t errlen)
+{
+    rec->st = store_open(cfg->store_path, 2, STORE_READONLY, err, errlen);
+    rec->err = err;
+}
+
 int show_job(const ps_config *cfg, const char *id, int json, int wait)
 {
-    char err[ERRLEN];
-    status *st = status_new(cfg->redis_url, err, sizeof(err));
+    char err[ERRLEN], where[300];
+    status *st = status_for(cfg, err, sizeof(err));
     if (st == NULL) {
         fprintf(stderr, "patronctl: %s\n", err);
         return PS_EXIT_FAILED;
@@ -62,7 +71,7 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
             if (redis_down_since == 0)
                 redis_down_since = mono_ms();
             if (!wait || mono_ms() - redis_down_since > 120000) {
-                fprintf(stderr, "patronctl: Redis at %s does not answer\n", cfg->redis_url);
+                fprintf(stderr, "patronctl: Redis at %s does not answer\n", status_where(st, where, sizeof(where)));
                 status_destroy(&st);
                 return PS_EXIT_FAILED;
             }
@@ -78,7 +87,12 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
     }
     strbuf out;
     sb_init(&out);
-    int rc = summary_render(st, id, json, &out);
+    char serr[ERRLEN];
+    summary_record rec;
+    record_open(cfg, &rec, serr, sizeof(serr));
+    int rc = summary_render(st, &rec, id, json, &out);
+    store_close(&rec.st);
+    status_where(st, where, sizeof(where));
     status_destroy(&st);
     if (rc == 1) {
         fprintf(stderr, "patronctl: no job '%s' ('patronctl --data %s jobs' lists the recent ones)\n", id,
@@ -87,12 +101,18 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
         return PS_EXIT_NOT_FOUND;
     }
     if (rc < 0) {
-        fprintf(stderr, "patronctl: Redis at %s does not answer\n", cfg->redis_url);
+        fprintf(stderr, "patronctl: Redis at %s does not answer\n", where);
         sb_free(&out);
         return PS_EXIT_FAILED;
     }
     fputs(sb_str(&out), stdout);
     sb_free(&out);
+    if (rc == 2) {
+        fflush(stdout);
+        fprintf(stderr, "patronctl: job %s: what Redis says of it, the store contradicts (exit %d)\n", id,
+                PS_EXIT_MISMATCH);
+        return PS_EXIT_MISMATCH;
+    }
     if (!summary_state_final(state))
         return PS_EXIT_OK;
     rc = ps_exit_for_state(state);
@@ -105,15 +125,15 @@ int cmd_status(const cli_ctx *c)
 {
     const ps_config *cfg = c->cfg;
     int json = cli_flag(c, "--json");
-    char err[ERRLEN];
-    status *st = status_new(cfg->redis_url, err, sizeof(err));
+    char err[ERRLEN], where[300];
+    status *st = status_for(cfg, err, sizeof(err));
     if (st == NULL) {
         fprintf(stderr, "patronctl status: %s\n", err);
         return PS_EXIT_FAILED;
     }
     redisReply *r = status_workers(st);
     if (r == NULL) {
-        fprintf(stderr, "patronctl status: Redis at %s does not answer\n", cfg->redis_url);
+        fprintf(stderr, "patronctl status: Redis at %s does not answer\n", status_where(st, where, sizeof(where)));
         status_destroy(&st);
         return PS_EXIT_FAILED;
     }
@@ -144,23 +164,30 @@ int cmd_status(const cli_ctx *c)
 int cmd_jobs(const cli_ctx *c)
 {
     char err[ERRLEN];
-    status *st = status_new(c->cfg->redis_url, err, sizeof(err));
+    status *st = status_for(c->cfg, err, sizeof(err));
     if (st == NULL) {
         fprintf(stderr, "patronctl jobs: %s\n", err);
         return PS_EXIT_FAILED;
     }
     strbuf out;
     sb_init(&out);
-    int rc = summary_render_jobs(st, cli_flag(c, "--json"), 50, &out);
+    char serr[ERRLEN];
+    summary_record rec;
+    record_open(c->cfg, &rec, serr, sizeof(serr));
+    size_t mismatches = 0;
+    int rc = summary_render_jobs(st, &rec, cli_flag(c, "--json"), 50, &out, &mismatches);
+    store_close(&rec.st);
+    char where[300];
+    status_where(st, where, sizeof(where));
     status_destroy(&st);
     if (rc < 0) {
-        fprintf(stderr, "patronctl jobs: Redis at %s does not answer\n", c->cfg->redis_url);
+        fprintf(stderr, "patronctl jobs: Redis at %s does not answer\n", where);
         sb_free(&out);
         return PS_EXIT_FAILED;
     }
     fputs(sb_str(&out), stdout);
     sb_free(&out);
-    return PS_EXIT_OK;
+    return mismatches > 0 ? PS_EXIT_MISMATCH : PS_EXIT_OK;
 }
 
 int cmd_job_show(const cli_ctx *c)

@@ -19,6 +19,7 @@
 #include "cluster.h"
 #include "jobctl.h"
 #include "jobs.h"
+#include "keygen.h"
 #include "nearest.h"
 #include "profile_check.h"
 #include "profile_new.h"
@@ -40,6 +41,11 @@
 
 static const cli_opt o_json[] = {FLAG("--json", "print one JSON object"), END};
 static const cli_optgroup g_json[] = {{NULL, o_json}, {NULL, NULL}};
+
+static const cli_opt o_keygen[] = {
+    VALUE("--role", "broker|scheduler|worker|client", "only this role's keypair; prints its allow-list line"),
+    FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_keygen[] = {{NULL, o_keygen}, {NULL, NULL}};
 
 static const cli_opt o_up[] = {NUMBER("--workers", "N", 1, 256, "how many workers to start (1-256, default 3)"), END};
 static const cli_optgroup g_up[] = {{NULL, o_up}, {NULL, NULL}};
@@ -210,6 +216,9 @@ static int cmd_help(const cli_ctx *c);
 const cli_verb cli_verbs[] = {
     {"up", NULL, "", "start a single-host cluster under DIR (a running one is left as it is)", 0, 0, CLI_LOCAL, g_up,
      NULL, cmd_up},
+    {"keygen", NULL, "", "make the CURVE keys and allow-lists that are missing (no cluster needed)", 0, 0, CLI_LOCAL,
+     g_keygen, "Keys are made once and kept: running it again makes only what is missing. docs/SECURITY.md.\n",
+     keygen_cmd},
     {"down", NULL, "", "stop the cluster under DIR", 0, 0, CLI_CLUSTER_DIR, NULL, NULL, cmd_down},
     {"status", NULL, "", "workers and what they do", 0, 0, CLI_REDIS, g_json, NULL, cmd_status},
     {"site", "add", "SHORT \"Name\"", "add or change a site", 2, 2, CLI_SCHEDULER, g_site_add, NULL, cmd_site_add},
@@ -274,7 +283,8 @@ static const char *const help_tail =
     "'patronctl COMMAND --help' shows a command's options; docs/OPERATORS.md describes them all.\n"
     "DIR defaults to $PATRONSYNC_DATA_DIR, else ./data.\n"
     "Exit status: 0 done (a job: complete), 1 failed, 2 usage, 3 complete with errors, 4 held,\n"
-    "5 not found (a job, patron, schedule or a file named), 6 refused (permission or token).\n";
+    "5 not found (a job, patron, schedule or a file named), 6 refused (permission or token),\n"
+    "7 mismatch (jobs, job show: what Redis says of a finished job, the store contradicts).\n";
 
 /* ---- help ---- */
 

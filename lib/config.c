@@ -217,12 +217,29 @@ int config_finish(ps_config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* A url's password (scheme://user:PASSWORD@host) as "********": what is
+ * printed is never a secret. */
+static void print_masked_url(FILE *out, const char *name, const char *url)
+{
+    const char *start = strstr(url, "://");
+    start = start ? start + 3 : url;
+    const char *at = strchr(start, '@');
+    const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+    if (colon == NULL) {
+        fprintf(out, "%s=%s\n", name, url);
+        return;
+    }
+    fprintf(out, "%s=%.*s:********%s\n", name, (int)(colon - url), url, at);
+}
+
 void config_print(const ps_config *c, FILE *out)
 {
     const char *base = (const char *)c;
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *s = &settings[i];
-        if (s->type == T_STR) {
+        if (s->type == T_STR && strcmp(s->name, "redis_url") == 0) {
+            print_masked_url(out, s->name, base + s->off);
+        } else if (s->type == T_STR) {
             fprintf(out, "%s=%s\n", s->name, base + s->off);
         } else {
             int64_t v;

@@ -16,6 +16,7 @@ enum ps_exit {
     PS_EXIT_HELD = 4,        /* a job is held for approval: nothing was changed */
     PS_EXIT_NOT_FOUND = 5,   /* what was named does not exist (a job, patron, schedule, or an operand file) */
     PS_EXIT_REFUSED = 6,     /* refused: permission or token */
+    PS_EXIT_MISMATCH = 7,    /* what Redis says of a finished job, the store contradicts (docs/SECURITY.md) */
 };
 
 /* The exit status of a job in a final state (docs/REDIS.md's states):

@@ -106,8 +106,22 @@ status *status_new(const char *url, char *err, size_t errlen)
 status *status_for(const ps_config *cfg, char *err, size_t errlen)
 {
     status *s = status_new(cfg->redis_url, err, errlen);
-    if (s == NULL || cfg->redis_password_file[0] == '\0')
+    if (s == NULL)
         return s;
+    if (cfg->redis_password_file[0] == '\0') {
+        /* A container's: the environment, never a setting (--print-config
+         * would show it). */
+        const char *env = getenv("PATRONSYNC_REDIS_PASSWORD");
+        if (s->password[0] == '\0' && env != NULL && env[0] != '\0') {
+            if (strlen(env) >= sizeof(s->password)) {
+                err_set(err, errlen, "PATRONSYNC_REDIS_PASSWORD: longer than %zu bytes", sizeof(s->password) - 1);
+                status_destroy(&s);
+                return NULL;
+            }
+            str_copy(s->password, sizeof(s->password), env);
+        }
+        return s;
+    }
     char e[ERRLEN];
     char *t = file_read_all(cfg->redis_password_file, sizeof(s->password), NULL, e, sizeof(e));
     if (t == NULL) {
@@ -134,6 +148,17 @@ int status_check(status *s, char *err, size_t errlen)
 const char *status_where(const status *s, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s:%d", s->host, s->port);
+    return out;
+}
+
+const char *status_where_url(const char *url, char *out, size_t outlen)
+{
+    status *s = status_new(url, NULL, 0);
+    if (s == NULL)
+        str_copy(out, outlen, "(a redis_url that does not parse)");
+    else
+        status_where(s, out, outlen);
+    status_destroy(&s);
     return out;
 }
 

@@ -16,7 +16,9 @@ typedef struct status status;
 status *status_new(const char *url, char *err, size_t errlen);
 /* The status of cfg: its redis_url (redis://[user[:password]@]host:port[/db])
  * and, when set, the password in redis_password_file (a file of its own,
- * mode 0600: a password never goes in an argument list). */
+ * mode 0600: a password never goes in an argument list); with neither a
+ * file nor a password in the url, the environment's
+ * PATRONSYNC_REDIS_PASSWORD (containers). */
 status *status_for(const ps_config *cfg, char *err, size_t errlen);
 void status_destroy(status **s);
 /* At a process's start: -1 with err when Redis answers but refuses the
@@ -25,6 +27,9 @@ void status_destroy(status **s);
 int status_check(status *s, char *err, size_t errlen);
 /* "host:port" for messages: never the user or the password. */
 const char *status_where(const status *s, char *out, size_t outlen);
+/* The same of a url (redis_url): "host:port", or "(a redis_url that does
+ * not parse)"; never the user or the password. */
+const char *status_where_url(const char *url, char *out, size_t outlen);
 
 /* 1 when a connection is up (trying to make one if the back-off allows). */
 int status_up(status *s);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "textwidth.h"
+#include "verify.h"
 
 int summary_state_final(const char *state)
 {
@@ -131,7 +132,45 @@ static void render_lines(const redisReply *xr, strbuf *out)
     free(v);
 }
 
-int summary_render(status *st, const char *job, int json, strbuf *out)
+/* Job job checked against rec's store: an enum verify_result, why into
+ * why. jr: its job hash, cr: its summary hash. */
+static int check_record(const summary_record *rec, const char *job, const redisReply *jr, const redisReply *cr,
+                        char *why, size_t whylen)
+{
+    why[0] = '\0';
+    if (rec == NULL)
+        return VERIFY_NA;
+    Patronsync__Counts c = PATRONSYNC__COUNTS__INIT;
+    for (size_t i = 0; i < counts_nfields; i++) {
+        int64_t n = 0;
+        const char *v = hget(cr, counts_fields[i].name);
+        if (v)
+            parse_i64(v, 0, INT64_MAX, &n);
+        *counts_ptr(&c, i) = (uint64_t)n;
+    }
+    verify_claim claim = {or_empty(hget(jr, "state")), hget(jr, "dry_run") && strcmp(hget(jr, "dry_run"), "1") == 0,
+                          &c};
+    return verify_job(rec->st, rec->err, job, &claim, why, whylen);
+}
+
+/* The JSON fields of a check: ,"verified":... */
+static void json_verified(strbuf *out, int v, const char *why)
+{
+    if (v == VERIFY_OK) {
+        sb_puts(out, ",\"verified\":true");
+    } else if (v == VERIFY_MISMATCH) {
+        sb_puts(out, ",\"verified\":false,\"mismatch\":");
+        sb_json_str(out, why, strlen(why));
+    } else {
+        sb_puts(out, ",\"verified\":null");
+        if (v == VERIFY_UNKNOWN) {
+            sb_puts(out, ",\"verify_error\":");
+            sb_json_str(out, why, strlen(why));
+        }
+    }
+}
+
+int summary_render(status *st, const summary_record *rec, const char *job, int json, strbuf *out)
 {
     redisReply *jr = status_job_all(st, job, SK_JOB);
     if (jr == NULL)
@@ -155,6 +194,8 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
     }
     const char *state = or_empty(hget(jr, "state"));
     int dry = hget(jr, "dry_run") && strcmp(hget(jr, "dry_run"), "1") == 0;
+    char why[ERRLEN];
+    int verified = check_record(rec, job, jr, cr, why, sizeof(why));
     if (json) {
         sb_puts(out, "{\"job_id\":");
         sb_json_str(out, job, strlen(job));
@@ -174,6 +215,7 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
                 parse_i64(t, INT64_MIN, INT64_MAX, &v);
             sb_printf(out, ",\"%s\":%lld", nums[i], (long long)v);
         }
+        json_verified(out, verified, why);
         sb_printf(out, ",\"dry_run\":%s,\"counts\":{", dry ? "true" : "false");
         for (size_t i = 0; i < counts_nfields; i++) {
             const char *v = hget(cr, counts_fields[i].name);
@@ -210,6 +252,10 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
         fmt_time(hget(jr, "started_ms"), t1, sizeof(t1));
         fmt_time(hget(jr, "finished_ms"), t2, sizeof(t2));
         sb_printf(out, "Job %s: %s%s\n", job, state, dry ? " (dry run: nothing was changed)" : "");
+        if (verified == VERIFY_MISMATCH)
+            sb_printf(out, "MISMATCH: %s. This summary is not the record: the store is (docs/SECURITY.md).\n", why);
+        else if (verified == VERIFY_UNKNOWN)
+            sb_printf(out, "Not verified against the store: %s.\n", why);
         sb_printf(out, "File: %s   Profile: %s", or_empty(hget(jr, "file")), or_empty(hget(jr, "profile")));
         if (hget(jr, "schedule") && *hget(jr, "schedule"))
             sb_printf(out, "   Schedule: %s", hget(jr, "schedule"));
@@ -244,7 +290,7 @@ int summary_render(status *st, const char *job, int json, strbuf *out)
     freeReplyObject(cr);
     freeReplyObject(xr);
     freeReplyObject(nr);
-    return 0;
+    return verified == VERIFY_MISMATCH ? 2 : 0;
 }
 
 /* The jobs list as text: a header and one row a job, each column as wide
@@ -276,8 +322,12 @@ static void render_job_rows(char **cells, size_t nrows, strbuf *out)
     }
 }
 
-int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
+int summary_render_jobs(status *st, const summary_record *rec, int json, size_t limit, strbuf *out,
+                        size_t *mismatches)
 {
+    *mismatches = 0;
+    strbuf bad; /* text: a line for each job the store contradicts */
+    sb_init(&bad);
     redisReply *r = status_jobs_recent(st, limit);
     if (r == NULL)
         return -1;
@@ -294,7 +344,7 @@ int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
     for (size_t i = 0; i < r->elements; i++) {
         const char *id = r->element[i]->str;
         redisReply *jr = status_job_all(st, id, SK_JOB);
-        redisReply *cr = status_job_get(st, id, SK_SUMMARY, "read");
+        redisReply *cr = status_job_all(st, id, SK_SUMMARY);
         if (jr == NULL || cr == NULL) {
             if (jr)
                 freeReplyObject(jr);
@@ -304,7 +354,14 @@ int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
         }
         const char *state = or_empty(hget(jr, "state"));
         const char *file = or_empty(hget(jr, "file"));
-        const char *read = cr->type == REDIS_REPLY_STRING ? cr->str : "0";
+        const char *read = hget(cr, "read") ? hget(cr, "read") : "0";
+        char why[ERRLEN];
+        int verified = check_record(rec, id, jr, cr, why, sizeof(why));
+        if (verified == VERIFY_MISMATCH) {
+            (*mismatches)++;
+            if (!json)
+                sb_printf(&bad, "MISMATCH: job %s: %s (the store is the record: docs/SECURITY.md)\n", id, why);
+        }
         if (json) {
             sb_puts(out, i ? ",{\"job_id\":" : "{\"job_id\":");
             sb_json_str(out, id, strlen(id));
@@ -320,13 +377,23 @@ int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
             int64_t created = 0;
             if (hget(jr, "created_ms"))
                 parse_i64(hget(jr, "created_ms"), 0, INT64_MAX, &created);
-            sb_printf(out, ",\"read\":%lld,\"created_ms\":%lld}", (long long)n, (long long)created);
+            sb_printf(out, ",\"read\":%lld,\"created_ms\":%lld", (long long)n, (long long)created);
+            json_verified(out, verified, why);
+            sb_puts(out, "}");
         } else {
             char t[32];
             fmt_time(hget(jr, "started_ms"), t, sizeof(t));
             char **row = &cells[nrows * JOBS_NCOLS];
             row[JOBS_ID] = strdup(id);
-            row[JOBS_STATE] = strdup(state);
+            if (verified == VERIFY_MISMATCH) {
+                strbuf cell;
+                sb_init(&cell);
+                sb_printf(&cell, "%s (MISMATCH)", state);
+                row[JOBS_STATE] = strdup(sb_str(&cell));
+                sb_free(&cell);
+            } else {
+                row[JOBS_STATE] = strdup(state);
+            }
             row[JOBS_STARTED] = strdup(t);
             row[JOBS_READ] = strdup(read);
             row[JOBS_FILE] = strdup(file);
@@ -339,8 +406,10 @@ int summary_render_jobs(status *st, int json, size_t limit, strbuf *out)
         sb_puts(out, "]\n");
     else
         render_job_rows(cells, nrows, out);
+    sb_puts(out, sb_str(&bad));
     rc = 0;
 out:
+    sb_free(&bad);
     for (size_t i = 0; i < nrows * JOBS_NCOLS; i++)
         free(cells[i]);
     free(cells);

@@ -8,6 +8,7 @@
 #include "counts.h"
 #include "patronsync.pb-c.h"
 #include "status.h"
+#include "store.h"
 #include "util.h"
 
 /* A job note that is a warning begins with this ("Warning: "): the broker
@@ -24,12 +25,26 @@ int summary_note_is_warning(const char *note);
 /* Job states. */
 int summary_state_final(const char *state);
 
+/* The store a finished job's summary is checked against (lib/verify.h):
+ * st opened read-only, or NULL with err saying why it could not be. */
+typedef struct {
+    store *st;
+    const char *err;
+} summary_record;
+
 /* Render job `job` from Redis into out (text for operators, or one JSON
  * object). The text's table of lines is aligned by display width (UTF-8
- * names, lib/textwidth.h). 0, 1 when the job is unknown, -1 when Redis is
- * unreachable. */
-int summary_render(status *st, const char *job, int json, strbuf *out);
-/* The list of recent jobs, newest first. */
-int summary_render_jobs(status *st, int json, size_t limit, strbuf *out);
+ * names, lib/textwidth.h). With rec (NULL: not checked), a finished job is
+ * checked against the store: JSON "verified" true, false (and "mismatch":
+ * why) or null (and "verify_error"); the text says a mismatch in a line
+ * under the state. 0, 1 when the job is unknown, 2 when the store
+ * contradicts Redis, -1 when Redis is unreachable. */
+int summary_render(status *st, const summary_record *rec, const char *job, int json, strbuf *out);
+/* The list of recent jobs, newest first; each finished one checked as
+ * summary_render does (JSON "verified", "mismatch"; text: the state
+ * marked and a line under the table), the jobs the store contradicts
+ * counted into *mismatches. 0 / -1 (Redis unreachable). */
+int summary_render_jobs(status *st, const summary_record *rec, int json, size_t limit, strbuf *out,
+                        size_t *mismatches);
 
 #endif

@@ -106,8 +106,8 @@ static int start(scheduler *s, ps_config *cfg, char *actual, size_t actuallen, c
         log_error("%s", err);
         return -1;
     }
-    s->redis = status_new(cfg->redis_url, err, sizeof(err));
-    if (s->redis == NULL) {
+    s->redis = status_for(cfg, err, sizeof(err));
+    if (s->redis == NULL || status_check(s->redis, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;
     }

@@ -66,7 +66,7 @@ static void child_task(worker_ctx *w, const Patronsync__BrokerMsg *bm, int fd)
     if (ro && w->cfg->plan_nice > 0 && setpriority(PRIO_PROCESS, 0, (int)w->cfg->plan_nice) < 0)
         log_warn("setpriority: %s", strerror(errno));
     w->st = store_open(w->cfg->store_path, (int)w->cfg->cache_mb, ro, err, sizeof(err));
-    w->redis = status_new(w->cfg->redis_url, err, sizeof(err));
+    w->redis = status_for(w->cfg, err, sizeof(err));
     Patronsync__Counts counts = PATRONSYNC__COUNTS__INIT;
     Patronsync__WorkerMsg m = PATRONSYNC__WORKER_MSG__INIT;
     Patronsync__ShardResult sr = PATRONSYNC__SHARD_RESULT__INIT;

@@ -626,8 +626,10 @@ static int check_start(const ps_config *cfg)
         return -1;
     }
     store_close(&probe);
-    status *rprobe = status_new(cfg->redis_url, err, sizeof(err));
-    if (rprobe == NULL) {
+    /* A wrong password is a configuration error: stop now, saying so. */
+    status *rprobe = status_for(cfg, err, sizeof(err));
+    if (rprobe == NULL || status_check(rprobe, err, sizeof(err)) < 0) {
+        status_destroy(&rprobe);
         log_error("%s", err);
         return -1;
     }

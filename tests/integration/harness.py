@@ -193,11 +193,9 @@ def cluster_start(cluster, name, argv):
 def cluster_restart(cluster, name):
     data = cluster.data
     if name == "redis":
-        conf = open(os.path.join(data, "run", "cluster.conf")).read()
-        port = conf.split("redis://127.0.0.1:")[1].split()[0]
-        argv = ["redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", os.path.join(data, "redis"),
-                "--appendonly", "yes", "--save", "", "--daemonize", "no",
-                "--logfile", os.path.join(data, "logs", "redis-server.log")]
+        # The way patronctl up starts it: its settings (port, ACL user) in
+        # the file it reads, never on its argument list.
+        argv = ["redis-server", os.path.join(data, "run", "redis.conf")]
     else:
         exe = {"broker": "patron-broker", "scheduler": "patron-scheduler"}.get(name, "patron-worker")
         argv = [os.path.join(BIN, exe), "--data", data]
