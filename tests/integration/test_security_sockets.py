@@ -139,6 +139,27 @@ def results_for_tasks_a_peer_does_not_hold_are_dropped():
 
 
 @test
+def a_connected_workers_identity_cannot_be_taken_over():
+    """ROUTER_HANDOVER is off: a second peer presenting the identity of a
+    connected one (even with a listed key) gets nothing, and the first
+    keeps its connection."""
+    with Cluster("sec-handover", workers=1) as c:
+        ep = conf(c)["workers_endpoint"]
+        keys = os.path.join(c.data, "keys")
+        auth = f"key:{keys}/broker.pub:{keys}/worker.key"
+        env = dict(os.environ, ROGUE_IDENTITY="worker-1/4242/victim")
+        tool = os.path.join(BIN, "tools", "zmq_rogue")
+        first = subprocess.Popen([tool, "worker", ep, auth, "6"], env=env, stdout=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        second = subprocess.Popen([tool, "worker", ep, auth, "3"], env=env, stdout=subprocess.PIPE, text=True)
+        out2, _ = second.communicate(timeout=60)
+        out1, _ = first.communicate(timeout=60)
+        h1 = int(out1.split()[1])
+        assert out2.strip() == "heartbeats 0 tasks 0", f"the second peer took the identity over: {out2}"
+        assert h1 >= 10, f"the first peer lost its connection: {out1}"
+
+
+@test
 def a_plaintext_client_cannot_reach_the_control_endpoint():
     with Cluster("sec-control", workers=1) as c:
         ep = conf(c)["control_endpoint"]

@@ -13,6 +13,7 @@
  *                       (nothing when none came within SECONDS)
  *   control N           send stdin (a ControlRequest) N times, one after the
  *                       other: prints "replies R accepted A" (A: replies ok)
+ * ROGUE_IDENTITY in the environment: the routing identity to connect with.
  * Prints one line: "answered N" / "no answer" (job, decision) or
  * "heartbeats H tasks T" (worker, result). Exit 0 unless the tool itself
  * could not run. */
@@ -233,6 +234,9 @@ int main(int argc, char **argv)
     void *ctx = zmq_ctx_new();
     char err[ERRLEN];
     void *s = wire_socket(ctx, ZMQ_DEALER, 1 << 20, err, sizeof(err));
+    const char *ident = getenv("ROGUE_IDENTITY");
+    if (s != NULL && ident != NULL)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, ident, strlen(ident));
     if (s == NULL || set_auth(s, argv[3]) < 0 || wire_connect(s, argv[2], err, sizeof(err)) < 0) {
         fprintf(stderr, "zmq_rogue: cannot set up the socket (%s)\n", argv[3]);
         return 1;
