@@ -46,7 +46,7 @@ static int load_store(const ps_config *cfg, converter *c)
     char dflt[64] = "";
     if (store_sites(st, &sites, &ns, err, sizeof(err)) == 0) {
         for (size_t i = 0; i < ns; i++)
-            conv_add_site(c, sites[i].short_name, "", sites[i].name, 1);
+            conv_add_site(c, sites[i].short_name, sites[i].school_number, sites[i].name, 1);
         free(sites);
     }
     if (store_ref_names(st, STORE_REF_PATRON_TYPE, &types, &nt, err, sizeof(err)) == 0) {

@@ -139,7 +139,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_REF_DEFAULT] = "SELECT name FROM ref_defaults WHERE kind=?",
     [ST_REF_SET_DEFAULT] = "INSERT OR REPLACE INTO ref_defaults(kind,name) VALUES(?,?)",
     [ST_SITE_LEVEL] = "UPDATE sites SET default_access_level=? WHERE short_name=?",
-    [ST_SITES] = "SELECT short_name,name,media,default_access_level FROM sites ORDER BY short_name",
+    [ST_SITES] = "SELECT short_name,name,media,default_access_level,school_number FROM sites ORDER BY short_name",
+    [ST_SITE_NUMBER] = "UPDATE sites SET school_number=? WHERE short_name=?",
     [ST_SITE_UPSERT] = "INSERT INTO sites(short_name,name,media) VALUES(?,?,?) "
                        "ON CONFLICT(short_name) DO UPDATE SET name=excluded.name, media=excluded.media",
     [ST_HOMEROOM_FIND] = "SELECT 1 FROM homerooms WHERE site_short_name=? AND name=? COLLATE NOCASE LIMIT 1",
@@ -371,26 +372,33 @@ void store_col_copy(sqlite3_stmt *st, int col, char *out, size_t outlen)
 /* ---- Opening ---- */
 
 /* A store made before the memo gains patrons.src_hash (0: no memo). */
-static int has_memo_column(store *s)
+static int has_column(store *s, const char *probe)
 {
     sqlite3_stmt *q = NULL;
-    int ok = sqlite3_prepare_v2(s->db, "SELECT src_hash FROM patrons LIMIT 0", -1, &q, NULL) == SQLITE_OK;
+    int ok = sqlite3_prepare_v2(s->db, probe, -1, &q, NULL) == SQLITE_OK;
     sqlite3_finalize(q);
     return ok;
 }
 
-static int add_memo_column(store *s, char *err, size_t errlen)
+/* A column added to a table of an older store, unless there. */
+static int add_column(store *s, const char *probe, const char *alter, char *err, size_t errlen)
 {
-    if (has_memo_column(s))
+    if (has_column(s, probe))
         return 0;
     char e[ERRLEN];
-    if (store_exec(s, "ALTER TABLE patrons ADD COLUMN src_hash INTEGER NOT NULL DEFAULT 0", e, sizeof(e)) == 0)
+    if (store_exec(s, alter, e, sizeof(e)) == 0)
         return 0;
     /* Another process may have added it meanwhile. */
-    if (has_memo_column(s))
+    if (has_column(s, probe))
         return 0;
     err_set(err, errlen, "%s", e);
     return -1;
+}
+
+static int add_memo_column(store *s, char *err, size_t errlen)
+{
+    return add_column(s, "SELECT src_hash FROM patrons LIMIT 0",
+                      "ALTER TABLE patrons ADD COLUMN src_hash INTEGER NOT NULL DEFAULT 0", err, errlen);
 }
 
 /* Whether a failed statement may be tried again (after 50 ms): another
@@ -428,7 +436,13 @@ static int create_schema(store *s, char *err, size_t errlen)
     sb_free(&sb);
     if (rc < 0)
         return -1;
-    return add_memo_column(s, err, errlen);
+    /* A site's school number (the SIS's code for it: site import's
+     * school_number column), which the Patron Import Converter maps. */
+    return add_memo_column(s, err, errlen) < 0 ||
+                   add_column(s, "SELECT school_number FROM sites LIMIT 0",
+                              "ALTER TABLE sites ADD COLUMN school_number TEXT NOT NULL DEFAULT ''", err, errlen) < 0
+               ? -1
+               : 0;
 }
 
 /* The connection's settings. 0 / -1. */

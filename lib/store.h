@@ -119,10 +119,13 @@ typedef struct {
     char name[128];
     int media;
     char default_access_level[32];
+    char school_number[32]; /* the SIS's code for the site ("" none) */
 } store_site;
 /* All sites, sorted by short name; *out is the caller's to free. 0 / -1. */
 int store_sites(store *s, store_site **out, size_t *n, char *err, size_t errlen);
 int store_site_upsert(store *s, const char *short_name, const char *name, int media, char *err, size_t errlen);
+/* A site's school number (site import's school_number column). 0 / -1. */
+int store_site_set_number(store *s, const char *short_name, const char *number, char *err, size_t errlen);
 
 /* Per-job done-markers: the packed result of a finished step. */
 /* 1 found (blob is the caller's to free), 0 not, -1 error (store_errmsg). */

@@ -33,6 +33,7 @@ enum store_stmt {
     ST_REF_SET_DEFAULT,
     ST_SITE_LEVEL,
     ST_SITES,
+    ST_SITE_NUMBER,
     ST_SITE_UPSERT,
     ST_HOMEROOM_FIND,
     ST_HOMEROOM_ADD,

@@ -24,6 +24,7 @@ int store_sites(store *s, store_site **out, size_t *n, char *err, size_t errlen)
         x->media = sqlite3_column_int(st, 2);
         str_copy(x->default_access_level, sizeof(x->default_access_level),
                  (const char *)sqlite3_column_text(st, 3));
+        str_copy(x->school_number, sizeof(x->school_number), (const char *)sqlite3_column_text(st, 4));
     }
     sqlite3_reset(st);
     if (v == NULL) {
@@ -40,6 +41,11 @@ int store_site_upsert(store *s, const char *short_name, const char *name, int me
     char what[64];
     snprintf(what, sizeof(what), "saving site %s", short_name);
     return store_run(s, ST_SITE_UPSERT, what, err, errlen, "tti", short_name, name, (int64_t)media);
+}
+
+int store_site_set_number(store *s, const char *short_name, const char *number, char *err, size_t errlen)
+{
+    return store_run(s, ST_SITE_NUMBER, "saving a site's school number", err, errlen, "tt", number, short_name);
 }
 
 static const char *const ref_kind_name[3] = {"patron_type", "access_level", "resource_group"};

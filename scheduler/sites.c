@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
 
 #include "csvscan.h"
@@ -68,6 +69,7 @@ void sites_import(scheduler *s, const char *user, const Patronsync__ControlReque
     csvscan_rec r;
     strbuf problems;
     sb_init(&problems);
+    size_t number_col = 3; /* short_name,name,media,school_number; a header row may say otherwise */
     while (row && csvscan_next(&sc, &r)) {
         if (csvrow_parse(row, (const char *)rq->payload.data + r.off, r.len, err, sizeof(err)) < 0) {
             sb_printf(&problems, "%s:%llu: %s\n", name, (unsigned long long)r.line, err);
@@ -76,16 +78,23 @@ void sites_import(scheduler *s, const char *user, const Patronsync__ControlReque
         }
         const char *const *f = csvrow_fields(row);
         size_t nf = csvrow_count(row);
-        if (r.line == 1 && nf > 0 && strcasecmp(f[0], "short_name") == 0)
-            continue; /* header */
+        if (r.line == 1 && nf > 0 && strcasecmp(f[0], "short_name") == 0) {
+            number_col = SIZE_MAX; /* header: its school_number column, if any */
+            for (size_t k = 0; k < nf; k++)
+                if (strcasecmp(f[k], "school_number") == 0 || strcasecmp(f[k], "number") == 0)
+                    number_col = k;
+            continue;
+        }
         if (nf < 2 || f[0][0] == '\0' || utf8_chars(f[0], strlen(f[0])) > 10) {
-            sb_printf(&problems, "%s:%llu: expected short_name (1-10 characters),name[,media]\n", name,
+            sb_printf(&problems, "%s:%llu: expected short_name (1-10 characters),name[,media[,school_number]]\n", name,
                       (unsigned long long)r.line);
             bad++;
             continue;
         }
         int media = nf >= 3 ? truthy(f[2]) : 1;
-        if (store_site_upsert(st, f[0], f[1], media, err, sizeof(err)) < 0) {
+        const char *number = number_col < nf ? f[number_col] : "";
+        if (store_site_upsert(st, f[0], f[1], media, err, sizeof(err)) < 0 ||
+            (*number && store_site_set_number(st, f[0], number, err, sizeof(err)) < 0)) {
             sb_printf(&problems, "%s:%llu: %s\n", name, (unsigned long long)r.line, err);
             bad++;
             continue;

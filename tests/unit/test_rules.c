@@ -18,9 +18,9 @@
 
 static store_site sites[] = {
     /* sorted by short_name, as store_sites returns them */
-    {"DO", "District Office", 0, "Staff"},
-    {"LES", "Lincoln Elementary", 1, ""},
-    {"LHS", "Lincoln High", 1, "Secondary Student"},
+    {"DO", "District Office", 0, "Staff", ""},
+    {"LES", "Lincoln Elementary", 1, "", "101"},
+    {"LHS", "Lincoln High", 1, "Secondary Student", "102"},
 };
 static char *types[] = {"Staff", "Student"};
 static char *levels[] = {"Elementary Student", "Secondary Student", "Staff"};
