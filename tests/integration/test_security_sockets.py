@@ -97,7 +97,7 @@ def a_rogue_worker_gets_no_task():
         c.sites(f["sites"])
         ep = conf(c)["workers_endpoint"]
         keys = os.path.join(c.data, "keys")
-        rogues = [subprocess.Popen([os.path.join(BIN, "tools", "zmq_rogue"), "worker", ep, auth, "8"],
+        rogues = [subprocess.Popen([os.path.join(BIN, "tools", "zmq_rogue"), "worker", ep, auth, "6"],
                                    stdout=subprocess.PIPE, text=True)
                   for auth in ("plain", f"unknown:{keys}/broker.pub", f"unknown:{keys}/scheduler.pub")]
         time.sleep(0.5)
