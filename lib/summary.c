@@ -75,7 +75,7 @@ int summary_note_is_warning(const char *note)
  * it shows in, not its bytes). A line about a patron who is not in the
  * file (line 0: the finishing step's missing patrons) says so instead of
  * a line number. */
-static void render_lines(const redisReply *xr, strbuf *out)
+static void render_lines(const redisReply *xr, int level, strbuf *out)
 {
     if (xr->elements == 0)
         return;
@@ -87,8 +87,14 @@ static void render_lines(const redisReply *xr, strbuf *out)
     size_t n = 0;
     for (size_t i = 0; i < xr->elements; i++) {
         Patronsync__Exception *e = status_exception_decode(xr->element[i]->str, xr->element[i]->len);
-        if (e != NULL)
+        if (e != NULL && summary_line_level(e->outcome) < level)
+            status_free_exceptions(&e, 1);
+        else if (e != NULL)
             v[n++] = e;
+    }
+    if (n == 0) {
+        free(v);
+        return;
     }
     enum { LINE, DID, NAME, OUTCOME, NCOLS };
     static const char *heads[NCOLS] = {"Line", "District ID", "Name", "Outcome"};
@@ -170,72 +176,108 @@ static void json_verified(strbuf *out, int v, const char *why)
     }
 }
 
-int summary_render(status *st, const summary_record *rec, const char *job, int json, strbuf *out)
+
+int summary_line_level(const char *outcome)
+{
+    if (outcome == NULL || strcmp(outcome, "INFO") == 0)
+        return SUMMARY_LEVEL_INFO;
+    if (strcmp(outcome, "WARNING") == 0 || strcmp(outcome, "WARN") == 0 || strcmp(outcome, "NOTE") == 0)
+        return SUMMARY_LEVEL_WARNING;
+    return SUMMARY_LEVEL_ERROR;
+}
+
+int summary_level_parse(const char *word)
+{
+    static const char *const names[] = {"info", "warning", "error"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(word, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* The job's counts: its summary hash, or while it runs (no summary yet)
+ * the parts its shards published so far. -1 when Redis is down. */
+static int job_counts(status *st, const char *job, const redisReply *jr, const redisReply *cr, Patronsync__Counts *c)
+{
+    patronsync__counts__init(c);
+    if (hget(cr, "read") != NULL || summary_state_final(or_empty(hget(jr, "state")))) {
+        for (size_t i = 0; i < counts_nfields; i++)
+            *counts_ptr(c, i) = (uint64_t)count_of(cr, counts_fields[i].name);
+        return 0;
+    }
+    return status_job_parts_sum(st, job, (size_t)count_of(jr, "shards"), c) < 0 ? -1 : 0;
+}
+
+/* ,"progress":{...} of a job hash. */
+static void json_progress(const redisReply *jr, strbuf *out)
+{
+    const char *phase = or_empty(hget(jr, "phase"));
+    sb_puts(out, ",\"progress\":{\"phase\":");
+    sb_json_str(out, phase, strlen(phase));
+    static const char *const nums[] = {"shards_done", "shards", "records_done", "records_total", "rate"};
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+        sb_printf(out, ",\"%s\":%lld", nums[i], count_of(jr, nums[i]));
+    int64_t eta = -1;
+    const char *e = hget(jr, "eta_s");
+    if (e == NULL || parse_i64(e, INT64_MIN, INT64_MAX, &eta) < 0 || eta < 0)
+        sb_puts(out, ",\"eta_s\":null}");
+    else
+        sb_printf(out, ",\"eta_s\":%lld}", (long long)eta);
+}
+
+void summary_progress_text(const redisReply *jr, strbuf *out)
+{
+    const char *phase = hget(jr, "phase");
+    sb_printf(out, "%s %lld/%lld shards, %lld/%lld records, %lld/s", phase ? phase : "pending",
+              count_of(jr, "shards_done"), count_of(jr, "shards"), count_of(jr, "records_done"),
+              count_of(jr, "records_total"), count_of(jr, "rate"));
+    int64_t eta = -1;
+    const char *e = hget(jr, "eta_s");
+    if (e != NULL && parse_i64(e, INT64_MIN, INT64_MAX, &eta) == 0 && eta >= 0)
+        sb_printf(out, ", ETA %lld s", (long long)eta);
+    else
+        sb_puts(out, ", ETA -");
+}
+
+int summary_progress(status *st, const char *job, char *state, size_t statelen, strbuf *line)
 {
     redisReply *jr = status_job_all(st, job, SK_JOB);
     if (jr == NULL)
         return -1;
-    if (jr->type != REDIS_REPLY_ARRAY || jr->elements == 0) {
-        freeReplyObject(jr);
-        return 1;
+    int found = jr->type == REDIS_REPLY_ARRAY && jr->elements > 0;
+    if (found) {
+        str_copy(state, statelen, or_empty(hget(jr, "state")));
+        summary_progress_text(jr, line);
     }
-    redisReply *cr = status_job_all(st, job, SK_SUMMARY);
-    redisReply *xr = status_job_all(st, job, SK_EXCEPTIONS);
-    redisReply *nr = status_job_all(st, job, SK_NOTES);
-    if (cr == NULL || xr == NULL || nr == NULL) {
-        freeReplyObject(jr);
-        if (cr)
-            freeReplyObject(cr);
-        if (xr)
-            freeReplyObject(xr);
-        if (nr)
-            freeReplyObject(nr);
-        return -1;
-    }
-    const char *state = or_empty(hget(jr, "state"));
-    int dry = hget(jr, "dry_run") && strcmp(hget(jr, "dry_run"), "1") == 0;
+    freeReplyObject(jr);
+    return found;
+}
+
+int summary_render(status *st, const summary_record *rec, const char *job, int json, strbuf *out)
+{
+    return summary_render_level(st, rec, job, json, SUMMARY_LEVEL_INFO, out);
+}
+
+/* The replies a summary is rendered from. */
+typedef struct {
+    const char *job;
+    redisReply *jr, *cr, *xr, *nr;
+    Patronsync__Counts counts; /* the summary's, or a running job's so far */
+    int level;                 /* the lowest level of line shown */
+    int verified;
     char why[ERRLEN];
-    int verified = check_record(rec, job, jr, cr, why, sizeof(why));
-    if (json) {
-        sb_puts(out, "{\"job_id\":");
-        sb_json_str(out, job, strlen(job));
-        sb_puts(out, ",\"state\":");
-        sb_json_str(out, state, strlen(state));
-        static const char *strs[] = {"file", "profile", "schedule", "requested_by", "error", "held_reason", "phase"};
-        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-            const char *v = or_empty(hget(jr, strs[i]));
-            sb_printf(out, ",\"%s\":", strs[i]);
-            sb_json_str(out, v, strlen(v));
-        }
-        static const char *nums[] = {"created_ms", "started_ms", "finished_ms", "shards", "shards_done", "shards_failed"};
-        for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-            int64_t v = 0;
-            const char *t = hget(jr, nums[i]);
-            if (t)
-                parse_i64(t, INT64_MIN, INT64_MAX, &v);
-            sb_printf(out, ",\"%s\":%lld", nums[i], (long long)v);
-        }
-        json_verified(out, verified, why);
-        sb_printf(out, ",\"dry_run\":%s,\"counts\":{", dry ? "true" : "false");
-        for (size_t i = 0; i < counts_nfields; i++) {
-            const char *v = hget(cr, counts_fields[i].name);
-            int64_t n = 0;
-            if (v)
-                parse_i64(v, 0, INT64_MAX, &n);
-            sb_printf(out, "%s\"%s\":%lld", i ? "," : "", counts_fields[i].name, (long long)n);
-        }
-        sb_puts(out, "},\"notes\":[");
-        for (size_t i = 0; i < nr->elements; i++) {
-            if (i)
-                sb_puts(out, ",");
-            sb_json_str(out, nr->element[i]->str, nr->element[i]->len);
-        }
-        sb_puts(out, "],\"exceptions\":[");
-        for (size_t i = 0; i < xr->elements; i++) {
-            Patronsync__Exception *e = status_exception_decode(xr->element[i]->str, xr->element[i]->len);
-            if (e == NULL)
-                continue;
-            sb_printf(out, "%s{\"line\":%llu,\"district_id\":", i ? "," : "", (unsigned long long)e->line);
+} sum_view;
+
+static void json_lines(const sum_view *v, strbuf *out)
+{
+    sb_puts(out, "],\"exceptions\":[");
+    int first = 1;
+    for (size_t i = 0; i < v->xr->elements; i++) {
+        Patronsync__Exception *e = status_exception_decode(v->xr->element[i]->str, v->xr->element[i]->len);
+        if (e == NULL)
+            continue;
+        if (summary_line_level(e->outcome) >= v->level) {
+            sb_printf(out, "%s{\"line\":%llu,\"district_id\":", first ? "" : ",", (unsigned long long)e->line);
             sb_json_str(out, e->district_id, strlen(e->district_id));
             sb_puts(out, ",\"name\":");
             sb_json_str(out, e->name, strlen(e->name));
@@ -244,53 +286,137 @@ int summary_render(status *st, const summary_record *rec, const char *job, int j
             sb_puts(out, ",\"outcome\":");
             sb_json_str(out, e->outcome, strlen(e->outcome));
             sb_puts(out, "}");
-            status_free_exceptions(&e, 1);
+            first = 0;
         }
-        sb_puts(out, "]}\n");
-    } else {
-        char t1[32], t2[32];
-        fmt_time(hget(jr, "started_ms"), t1, sizeof(t1));
-        fmt_time(hget(jr, "finished_ms"), t2, sizeof(t2));
-        sb_printf(out, "Job %s: %s%s\n", job, state, dry ? " (dry run: nothing was changed)" : "");
-        if (verified == VERIFY_MISMATCH)
-            sb_printf(out, "MISMATCH: %s. This summary is not the record: the store is (docs/SECURITY.md).\n", why);
-        else if (verified == VERIFY_UNKNOWN)
-            sb_printf(out, "Not verified against the store: %s.\n", why);
-        sb_printf(out, "File: %s   Profile: %s", or_empty(hget(jr, "file")), or_empty(hget(jr, "profile")));
-        if (hget(jr, "schedule") && *hget(jr, "schedule"))
-            sb_printf(out, "   Schedule: %s", hget(jr, "schedule"));
-        sb_printf(out, "\nStarted: %s   Finished: %s\n", t1, t2);
-        if (hget(jr, "error") && *hget(jr, "error"))
-            sb_printf(out, "Error: %s\n", hget(jr, "error"));
-        if (hget(jr, "held_reason") && *hget(jr, "held_reason"))
-            sb_printf(out, "Held: %s\n", hget(jr, "held_reason"));
-        /* A warning (a note the broker marked so, docs/INPUT.md) first:
-         * it is why the job did not end plain "complete". */
-        for (size_t i = 0; i < nr->elements; i++)
-            if (summary_note_is_warning(nr->element[i]->str))
-                sb_printf(out, "%s\n", nr->element[i]->str);
-        for (size_t i = 0; i < nr->elements; i++)
-            if (!summary_note_is_warning(nr->element[i]->str))
-                sb_printf(out, "Note: %s\n", nr->element[i]->str);
-#define N(f) count_of(cr, f)
-        sb_printf(out, "\n  Patron records read:      %lld\n", N("read"));
-        sb_printf(out, "  Patrons added:            %lld (%lld with warnings)\n", N("added"), N("added_with_warnings"));
-        sb_printf(out, "  Patrons updated:          %lld (%lld with warnings)\n", N("updated"), N("updated_with_warnings"));
-        sb_printf(out, "  Patrons deleted:          %lld (%lld with warnings)\n", N("deleted"), N("deleted_with_warnings"));
-        sb_printf(out, "  Patrons transferred:      %lld\n", N("transferred"));
-        sb_printf(out, "  Patrons inactivated:      %lld\n", N("inactivated"));
-        sb_printf(out, "  Unchanged:                %lld\n", N("unchanged"));
-        sb_printf(out, "  Skipped by rule:          %lld\n", N("skipped_by_rule"));
-        sb_printf(out, "  Invalid records skipped:  %lld\n", N("invalid_skipped"));
-        sb_printf(out, "  Duplicates superseded:    %lld\n", N("duplicates_superseded"));
-#undef N
-        render_lines(xr, out);
+        status_free_exceptions(&e, 1);
     }
-    freeReplyObject(jr);
-    freeReplyObject(cr);
-    freeReplyObject(xr);
-    freeReplyObject(nr);
-    return verified == VERIFY_MISMATCH ? 2 : 0;
+    sb_puts(out, "]}\n");
+}
+
+static void render_json(const sum_view *v, strbuf *out)
+{
+    const redisReply *jr = v->jr;
+    const char *state = or_empty(hget(jr, "state"));
+    int dry = hget(jr, "dry_run") && strcmp(hget(jr, "dry_run"), "1") == 0;
+    sb_puts(out, "{\"job_id\":");
+    sb_json_str(out, v->job, strlen(v->job));
+    sb_puts(out, ",\"state\":");
+    sb_json_str(out, state, strlen(state));
+    static const char *strs[] = {"file", "profile", "schedule", "requested_by", "error", "held_reason", "phase"};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        const char *t = or_empty(hget(jr, strs[i]));
+        sb_printf(out, ",\"%s\":", strs[i]);
+        sb_json_str(out, t, strlen(t));
+    }
+    static const char *nums[] = {"created_ms", "started_ms", "finished_ms", "shards", "shards_done", "shards_failed"};
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        int64_t n = 0;
+        const char *t = hget(jr, nums[i]);
+        if (t)
+            parse_i64(t, INT64_MIN, INT64_MAX, &n);
+        sb_printf(out, ",\"%s\":%lld", nums[i], (long long)n);
+    }
+    json_verified(out, v->verified, v->why);
+    json_progress(jr, out);
+    sb_printf(out, ",\"dry_run\":%s,\"counts\":{", dry ? "true" : "false");
+    for (size_t i = 0; i < counts_nfields; i++)
+        sb_printf(out, "%s\"%s\":%llu", i ? "," : "", counts_fields[i].name,
+                  (unsigned long long)counts_get(&v->counts, i));
+    sb_puts(out, "},\"notes\":[");
+    for (size_t i = 0; i < v->nr->elements; i++) {
+        if (i)
+            sb_puts(out, ",");
+        sb_json_str(out, v->nr->element[i]->str, v->nr->element[i]->len);
+    }
+    json_lines(v, out);
+}
+
+static void render_counts_text(const Patronsync__Counts *c, strbuf *out)
+{
+#define N(f) (unsigned long long)c->f
+    sb_printf(out, "\n  Patron records read:      %llu\n", N(read));
+    sb_printf(out, "  Patrons added:            %llu (%llu with warnings)\n", N(added), N(added_with_warnings));
+    sb_printf(out, "  Patrons updated:          %llu (%llu with warnings)\n", N(updated), N(updated_with_warnings));
+    sb_printf(out, "  Patrons deleted:          %llu (%llu with warnings)\n", N(deleted), N(deleted_with_warnings));
+    sb_printf(out, "  Patrons transferred:      %llu\n", N(transferred));
+    sb_printf(out, "  Patrons inactivated:      %llu\n", N(inactivated));
+    sb_printf(out, "  Unchanged:                %llu\n", N(unchanged));
+    sb_printf(out, "  Skipped by rule:          %llu\n", N(skipped_by_rule));
+    sb_printf(out, "  Invalid records skipped:  %llu\n", N(invalid_skipped));
+    sb_printf(out, "  Duplicates superseded:    %llu\n", N(duplicates_superseded));
+#undef N
+}
+
+static void render_text(const sum_view *v, strbuf *out)
+{
+    const redisReply *jr = v->jr, *nr = v->nr;
+    const char *state = or_empty(hget(jr, "state"));
+    int dry = hget(jr, "dry_run") && strcmp(hget(jr, "dry_run"), "1") == 0;
+    char t1[32], t2[32];
+    fmt_time(hget(jr, "started_ms"), t1, sizeof(t1));
+    fmt_time(hget(jr, "finished_ms"), t2, sizeof(t2));
+    sb_printf(out, "Job %s: %s%s\n", v->job, state, dry ? " (dry run: nothing was changed)" : "");
+    if (v->verified == VERIFY_MISMATCH)
+        sb_printf(out, "MISMATCH: %s. This summary is not the record: the store is (docs/SECURITY.md).\n", v->why);
+    else if (v->verified == VERIFY_UNKNOWN)
+        sb_printf(out, "Not verified against the store: %s.\n", v->why);
+    sb_printf(out, "File: %s   Profile: %s", or_empty(hget(jr, "file")), or_empty(hget(jr, "profile")));
+    if (hget(jr, "schedule") && *hget(jr, "schedule"))
+        sb_printf(out, "   Schedule: %s", hget(jr, "schedule"));
+    sb_printf(out, "\nStarted: %s   Finished: %s\n", t1, t2);
+    if (!summary_state_final(state) && hget(jr, "phase") != NULL) {
+        sb_puts(out, "Progress: ");
+        summary_progress_text(jr, out);
+        sb_puts(out, " (counts so far)\n");
+    }
+    if (hget(jr, "error") && *hget(jr, "error"))
+        sb_printf(out, "Error: %s\n", hget(jr, "error"));
+    if (hget(jr, "held_reason") && *hget(jr, "held_reason"))
+        sb_printf(out, "Held: %s\n", hget(jr, "held_reason"));
+    /* A warning (a note the broker marked so, docs/INPUT.md) first:
+     * it is why the job did not end plain "complete". */
+    for (size_t i = 0; i < nr->elements; i++)
+        if (summary_note_is_warning(nr->element[i]->str))
+            sb_printf(out, "%s\n", nr->element[i]->str);
+    for (size_t i = 0; i < nr->elements; i++)
+        if (!summary_note_is_warning(nr->element[i]->str))
+            sb_printf(out, "Note: %s\n", nr->element[i]->str);
+    render_counts_text(&v->counts, out);
+    render_lines(v->xr, v->level, out);
+}
+
+static void view_free(sum_view *v)
+{
+    redisReply *r[] = {v->jr, v->cr, v->xr, v->nr};
+    for (size_t i = 0; i < 4; i++)
+        if (r[i])
+            freeReplyObject(r[i]);
+}
+
+int summary_render_level(status *st, const summary_record *rec, const char *job, int json, int level, strbuf *out)
+{
+    sum_view v = {.job = job, .level = level};
+    v.jr = status_job_all(st, job, SK_JOB);
+    if (v.jr == NULL)
+        return -1;
+    if (v.jr->type != REDIS_REPLY_ARRAY || v.jr->elements == 0) {
+        view_free(&v);
+        return 1;
+    }
+    v.cr = status_job_all(st, job, SK_SUMMARY);
+    v.xr = status_job_all(st, job, SK_EXCEPTIONS);
+    v.nr = status_job_all(st, job, SK_NOTES);
+    if (v.cr == NULL || v.xr == NULL || v.nr == NULL || job_counts(st, job, v.jr, v.cr, &v.counts) < 0) {
+        view_free(&v);
+        return -1;
+    }
+    v.verified = check_record(rec, job, v.jr, v.cr, v.why, sizeof(v.why));
+    if (json)
+        render_json(&v, out);
+    else
+        render_text(&v, out);
+    view_free(&v);
+    return v.verified == VERIFY_MISMATCH ? 2 : 0;
 }
 
 /* The jobs list as text: a header and one row a job, each column as wide
