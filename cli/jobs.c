@@ -55,25 +55,53 @@ static void record_open(const ps_config *cfg, summary_record *rec, char *err, si
     rec->err = err;
 }
 
-int show_job(const ps_config *cfg, const char *id, int json, int wait)
+/* While waiting: the job's progress on stderr (stdout stays the summary
+ * alone) — on a terminal one line redrawn, else a plain line every few
+ * seconds. */
+typedef struct {
+    int tty;
+    int64_t next_ms;
+    int drawn; /* a terminal line is on screen */
+} progress_out;
+
+static void progress_tick(status *st, const char *id, progress_out *po)
 {
-    char err[ERRLEN], where[300];
-    status *st = status_for(cfg, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "patronctl: %s\n", err);
-        return PS_EXIT_FAILED;
+    int64_t now = mono_ms();
+    if (now < po->next_ms)
+        return;
+    po->next_ms = now + (po->tty ? 250 : PROGRESS_PLAIN_MS);
+    strbuf line;
+    sb_init(&line);
+    char state[64];
+    if (summary_progress(st, id, state, sizeof(state), &line) == 1 && !summary_state_final(state)) {
+        if (po->tty)
+            fprintf(stderr, "\r\033[Kjob %s: %s", id, sb_str(&line));
+        else
+            fprintf(stderr, "job %s: %s\n", id, sb_str(&line));
+        fflush(stderr);
+        po->drawn = po->tty;
     }
-    char state[64] = "";
+    sb_free(&line);
+}
+
+/* Wait (when wait is set) until the job's state is final, drawing its
+ * progress. The state into state ("" no such job). 0, or -1 when Redis
+ * does not answer (printed). */
+static int wait_state(status *st, const char *id, int wait, char *state, size_t statelen)
+{
+    char where[300];
     int64_t redis_down_since = 0;
+    progress_out po = {.tty = isatty(STDERR_FILENO), .next_ms = mono_ms() + 1000};
     for (;;) {
-        int found = status_job_state(st, id, state, sizeof(state));
+        int found = status_job_state(st, id, state, statelen);
         if (found < 0) {
             if (redis_down_since == 0)
                 redis_down_since = mono_ms();
             if (!wait || mono_ms() - redis_down_since > 120000) {
+                if (po.drawn)
+                    fputs("\n", stderr);
                 fprintf(stderr, "patronctl: Redis at %s does not answer\n", status_where(st, where, sizeof(where)));
-                status_destroy(&st);
-                return PS_EXIT_FAILED;
+                return -1;
             }
             usleep(200 * 1000);
             continue;
@@ -83,14 +111,39 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait)
             state[0] = '\0';
         if (!wait || summary_state_final(state))
             break;
+        if (found == 1)
+            progress_tick(st, id, &po);
         usleep(25 * 1000); /* one HGET: an end seen within 25 ms */
+    }
+    if (po.drawn)
+        fputs("\r\033[K", stderr);
+    return 0;
+}
+
+int show_job(const ps_config *cfg, const char *id, int json, int wait)
+{
+    return show_job_level(cfg, id, json, wait, SUMMARY_LEVEL_INFO);
+}
+
+int show_job_level(const ps_config *cfg, const char *id, int json, int wait, int level)
+{
+    char err[ERRLEN], where[300];
+    status *st = status_for(cfg, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "patronctl: %s\n", err);
+        return PS_EXIT_FAILED;
+    }
+    char state[64] = "";
+    if (wait_state(st, id, wait, state, sizeof(state)) < 0) {
+        status_destroy(&st);
+        return PS_EXIT_FAILED;
     }
     strbuf out;
     sb_init(&out);
     char serr[ERRLEN];
     summary_record rec;
     record_open(cfg, &rec, serr, sizeof(serr));
-    int rc = summary_render(st, &rec, id, json, &out);
+    int rc = summary_render_level(st, &rec, id, json, level, &out);
     store_close(&rec.st);
     status_where(st, where, sizeof(where));
     status_destroy(&st);
@@ -192,5 +245,16 @@ int cmd_jobs(const cli_ctx *c)
 
 int cmd_job_show(const cli_ctx *c)
 {
-    return show_job(c->cfg, c->pos[0], cli_flag(c, "--json"), cli_flag(c, "--wait"));
+    int level = SUMMARY_LEVEL_INFO;
+    const char *lv = cli_value(c, "--level");
+    if (lv != NULL) {
+        level = summary_level_parse(lv);
+        if (level < 0) {
+            fprintf(stderr, "patronctl job show: --level '%s': expected info, warning or error\n", lv);
+            return PS_EXIT_USAGE;
+        }
+    }
+    if (cli_flag(c, "--errors-only") && level < SUMMARY_LEVEL_WARNING)
+        level = SUMMARY_LEVEL_WARNING;
+    return show_job_level(c->cfg, c->pos[0], cli_flag(c, "--json"), cli_flag(c, "--wait"), level);
 }

@@ -9,6 +9,12 @@
  * is set), and for a held job the commands that decide it, with the
  * --data the operator used; the exit status for it. */
 int show_job(const ps_config *cfg, const char *id, int json, int wait);
+/* As show_job, listing the summary lines of level or above only
+ * (SUMMARY_LEVEL_*, lib/summary.h). While it waits, the job's progress
+ * goes to stderr: on a terminal one line redrawn, else a line every
+ * PROGRESS_PLAIN_MS ("job ID: plan 12/50 shards, ..."). */
+int show_job_level(const ps_config *cfg, const char *id, int json, int wait, int level);
+#define PROGRESS_PLAIN_MS 2000
 
 int cmd_jobs(const cli_ctx *c);
 int cmd_job_show(const cli_ctx *c);

@@ -85,8 +85,12 @@ static const cli_opt o_run_safety[] = {
 static const cli_optgroup g_run[] = {
     {NULL, o_run}, {"missing patrons and thresholds (percent of patrons in scope; docs/SAFETY.md)", o_run_safety}, {NULL, NULL}};
 
-static const cli_opt o_job_show[] = {FLAG("--json", "print one JSON object"),
-                                     FLAG("--wait", "wait until the job has ended"), END};
+static const cli_opt o_job_show[] = {
+    FLAG("--json", "print one JSON object"),
+    FLAG("--wait", "wait until the job has ended (its progress on stderr meanwhile)"),
+    FLAG("--errors-only", "list errors and warnings only (as --level warning)"),
+    VALUE("--level", "info|warning|error", "list the summary lines of this level and above (default info: all)"),
+    END};
 static const cli_optgroup g_job_show[] = {{NULL, o_job_show}, {NULL, NULL}};
 static const cli_opt o_approve[] = {FLAG("--wait", "wait for the job's end and print its summary"),
                                     FLAG("--json", "print one JSON object"), END};

@@ -419,13 +419,214 @@ int summary_render_level(status *st, const summary_record *rec, const char *job,
     return v.verified == VERIFY_MISMATCH ? 2 : 0;
 }
 
+int summary_job_status(const redisReply *jr, char *key, size_t keylen, char *label, size_t labellen)
+{
+    const char *state = or_empty(hget(jr, "state"));
+    const char *phase = or_empty(hget(jr, "phase"));
+    int dry = hget(jr, "dry_run") && strcmp(hget(jr, "dry_run"), "1") == 0;
+    int undone = hget(jr, "undone_by") && *hget(jr, "undone_by");
+    int ok = strcmp(state, "complete") == 0 || strcmp(state, "complete_with_errors") == 0;
+    static const struct {
+        const char *state, *key, *label;
+    } names[] = {
+        {"pending", "pending", "Pending"},       {"running", "running", "Running"},
+        {"stopping", "stopping", "Stopping"},   {"stopped", "stopped", "Stopped"},
+        {"complete", "complete", "Complete"},   {"complete_with_errors", "complete_with_errors", "Complete with errors"},
+        {"failed", "failed", "Failed"},         {"held", "held", "Held"},
+        {"discarded", "discarded", "Discarded"},
+    };
+    const char *k = state, *l = state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(state, names[i].state) == 0) {
+            k = names[i].key;
+            l = names[i].label;
+        }
+    if (strcmp(state, "running") == 0 && strcmp(phase, "queued") == 0) {
+        k = "queued";
+        l = "Queued";
+    } else if (ok && undone) {
+        k = "undone";
+        l = "Undone";
+    } else if (ok && dry) {
+        k = "dry_run";
+        l = "Dry run";
+    }
+    str_copy(key, keylen, k);
+    str_copy(label, labellen, l);
+    return summary_state_final(state);
+}
+
+/* A duration in ms as "45 s", "3m 05s", "2h 04m". */
+static void fmt_duration(int64_t ms, char *out, size_t n)
+{
+    int64_t s = ms / 1000;
+    if (ms < 0)
+        str_copy(out, n, "-");
+    else if (s < 60)
+        snprintf(out, n, "%lld s", (long long)s);
+    else if (s < 3600)
+        snprintf(out, n, "%lldm %02llds", (long long)(s / 60), (long long)(s % 60));
+    else
+        snprintf(out, n, "%lldh %02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+}
+
+/* One row of the jobs list, gathered from Redis. */
+typedef struct {
+    const char *id;
+    redisReply *jr, *cr;
+    Patronsync__Counts c;
+    char key[32], label[32];
+    int final;
+    int64_t started_ms, duration_ms; /* duration -1: not started */
+    char name[CONFIG_STR], progress[64];
+    int verified;
+    char why[ERRLEN];
+} job_row;
+
+static void row_free(job_row *w)
+{
+    if (w->jr)
+        freeReplyObject(w->jr);
+    if (w->cr)
+        freeReplyObject(w->cr);
+    w->jr = w->cr = NULL;
+}
+
+/* The row of job id. 0, -1 (Redis down). */
+static int row_fill(status *st, const summary_record *rec, const char *id, job_row *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->jr = status_job_all(st, id, SK_JOB);
+    w->cr = status_job_all(st, id, SK_SUMMARY);
+    if (w->jr == NULL || w->cr == NULL || job_counts(st, id, w->jr, w->cr, &w->c) < 0) {
+        row_free(w);
+        return -1;
+    }
+    w->final = summary_job_status(w->jr, w->key, sizeof(w->key), w->label, sizeof(w->label));
+    w->started_ms = count_of(w->jr, "started_ms");
+    if (w->started_ms == 0)
+        w->started_ms = count_of(w->jr, "created_ms");
+    int64_t end = count_of(w->jr, "finished_ms");
+    if (end == 0 && !w->final)
+        end = now_ms();
+    w->duration_ms = count_of(w->jr, "started_ms") > 0 && end > 0 ? end - count_of(w->jr, "started_ms") : -1;
+    const char *sched = or_empty(hget(w->jr, "schedule"));
+    str_copy(w->name, sizeof(w->name), *sched ? sched : or_empty(hget(w->jr, "file")));
+    long long total = count_of(w->jr, "records_total"), done = count_of(w->jr, "records_done");
+    if (w->final)
+        str_copy(w->progress, sizeof(w->progress), "done");
+    else if (strcmp(w->key, "running") == 0 && total > 0)
+        snprintf(w->progress, sizeof(w->progress), "%s %lld%%", or_empty(hget(w->jr, "phase")), done * 100 / total);
+    else
+        snprintf(w->progress, sizeof(w->progress), "%s", hget(w->jr, "phase") ? hget(w->jr, "phase") : "-");
+    w->verified = check_record(rec, id, w->jr, w->cr, w->why, sizeof(w->why));
+    return 0;
+}
+
+/* "Complete with errors" / "complete-with-errors" / "Complete_With_Errors" alike. */
+static void norm_word(const char *s, char *out, size_t n)
+{
+    size_t k = 0;
+    for (; *s && k + 1 < n; s++)
+        out[k++] = (*s == ' ' || *s == '-') ? '_' : (char)((*s >= 'A' && *s <= 'Z') ? *s + 32 : *s);
+    out[k] = '\0';
+}
+
+int summary_jobs_match(const summary_jobs_filter *f, const redisReply *jr)
+{
+    char key[32], label[32];
+    summary_job_status(jr, key, sizeof(key), label, sizeof(label));
+    if (f->states != NULL && *f->states) {
+        char list[512], want[64];
+        str_copy(list, sizeof(list), f->states);
+        int hit = 0;
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t && !hit; t = strtok_r(NULL, ",", &save)) {
+            norm_word(t, want, sizeof(want));
+            hit = strcmp(want, key) == 0 || strcmp(want, or_empty(hget(jr, "state"))) == 0;
+        }
+        if (!hit)
+            return 0;
+    }
+    if (f->schedule != NULL && strcmp(f->schedule, or_empty(hget(jr, "schedule"))) != 0)
+        return 0;
+    int64_t t = count_of(jr, "started_ms");
+    if (t == 0)
+        t = count_of(jr, "created_ms");
+    if (f->since_ms > 0 && t < f->since_ms)
+        return 0;
+    if (f->until_ms > 0 && (t == 0 || t >= f->until_ms))
+        return 0;
+    return 1;
+}
+
+static void row_json(const job_row *w, int first, strbuf *out)
+{
+    const char *strs[][2] = {{"state", or_empty(hget(w->jr, "state"))}, {"file", or_empty(hget(w->jr, "file"))},
+                             {"schedule", or_empty(hget(w->jr, "schedule"))}, {"name", w->name},
+                             {"submitted_by", or_empty(hget(w->jr, "requested_by"))}, {"status", w->label},
+                             {"status_key", w->key}};
+    sb_puts(out, first ? "{\"job_id\":" : ",{\"job_id\":");
+    sb_json_str(out, w->id, strlen(w->id));
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        sb_printf(out, ",\"%s\":", strs[i][0]);
+        sb_json_str(out, strs[i][1], strlen(strs[i][1]));
+    }
+    sb_printf(out, ",\"read\":%llu,\"created_ms\":%lld,\"started_ms\":%lld,\"finished_ms\":%lld", 
+              (unsigned long long)w->c.read, count_of(w->jr, "created_ms"), count_of(w->jr, "started_ms"),
+              count_of(w->jr, "finished_ms"));
+    if (w->duration_ms >= 0)
+        sb_printf(out, ",\"duration_ms\":%lld", (long long)w->duration_ms);
+    else
+        sb_puts(out, ",\"duration_ms\":null");
+    json_verified(out, w->verified, w->why);
+    json_progress(w->jr, out);
+    sb_printf(out, ",\"counts\":{\"added\":%llu,\"updated\":%llu,\"inactivated\":%llu,\"errors\":%llu}}",
+              (unsigned long long)w->c.added, (unsigned long long)w->c.updated,
+              (unsigned long long)w->c.inactivated, (unsigned long long)w->c.invalid_skipped);
+}
+
 /* The jobs list as text: a header and one row a job, each column as wide
- * as its widest cell in display columns (the file, last, is not padded). */
-enum { JOBS_ID, JOBS_STATE, JOBS_STARTED, JOBS_READ, JOBS_FILE, JOBS_NCOLS };
+ * as its widest cell in display columns (the file, last, is not padded).
+ * STATE STARTED RECORDS FILE stay last, in that order (scripts cut there). */
+enum {
+    JOBS_ID, JOBS_NAME, JOBS_BY, JOBS_STATUS, JOBS_PROGRESS, JOBS_ADDED, JOBS_UPDATED, JOBS_INACT, JOBS_ERRORS,
+    JOBS_DURATION, JOBS_STATE, JOBS_STARTED, JOBS_READ, JOBS_FILE, JOBS_NCOLS
+};
+
+static void row_cells(const job_row *w, char **row)
+{
+    char t[32], num[32];
+    fmt_time(w->started_ms > 0 ? hget(w->jr, "started_ms") : NULL, t, sizeof(t));
+    row[JOBS_ID] = strdup(w->id);
+    row[JOBS_NAME] = strdup(w->name);
+    const char *by = or_empty(hget(w->jr, "requested_by"));
+    row[JOBS_BY] = strdup(*by ? by : "-");
+    row[JOBS_STATUS] = strdup(w->label);
+    row[JOBS_PROGRESS] = strdup(w->progress);
+    const uint64_t n[] = {w->c.added, w->c.updated, w->c.inactivated, w->c.invalid_skipped};
+    for (int k = 0; k < 4; k++) {
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)n[k]);
+        row[JOBS_ADDED + k] = strdup(num);
+    }
+    fmt_duration(w->duration_ms, num, sizeof(num));
+    row[JOBS_DURATION] = strdup(num);
+    strbuf cell;
+    sb_init(&cell);
+    sb_printf(&cell, "%s%s", or_empty(hget(w->jr, "state")), w->verified == VERIFY_MISMATCH ? " (MISMATCH)" : "");
+    row[JOBS_STATE] = strdup(sb_str(&cell));
+    sb_free(&cell);
+    row[JOBS_STARTED] = strdup(t);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)w->c.read);
+    row[JOBS_READ] = strdup(num);
+    row[JOBS_FILE] = strdup(or_empty(hget(w->jr, "file")));
+}
 
 static void render_job_rows(char **cells, size_t nrows, strbuf *out)
 {
-    static const char *heads[JOBS_NCOLS] = {"JOB", "STATE", "STARTED", "RECORDS", "FILE"};
+    static const char *heads[JOBS_NCOLS] = {"JOB",    "NAME",     "SUBMITTED BY", "STATUS",  "PROGRESS",
+                                            "ADDED",  "UPDATED",  "INACTIVATED",  "ERRORS",  "DURATION",
+                                            "STATE",  "STARTED",  "RECORDS",      "FILE"};
     size_t width[JOBS_NCOLS];
     for (int c = 0; c < JOBS_NCOLS; c++) {
         width[c] = textwidth_str(heads[c]);
@@ -439,7 +640,7 @@ static void render_job_rows(char **cells, size_t nrows, strbuf *out)
         for (int c = 0; c < JOBS_NCOLS; c++) {
             const char *cell = i == 0 ? heads[c] : cells[(i - 1) * JOBS_NCOLS + c];
             if (c + 1 < JOBS_NCOLS) {
-                textwidth_pad(out, cell, width[c]);
+                textwidth_pad(out, cell ? cell : "", width[c]);
                 sb_puts(out, " ");
             } else {
                 sb_printf(out, "%s\n", cell ? cell : "");
@@ -451,92 +652,59 @@ static void render_job_rows(char **cells, size_t nrows, strbuf *out)
 int summary_render_jobs(status *st, const summary_record *rec, int json, size_t limit, strbuf *out,
                         size_t *mismatches)
 {
+    summary_jobs_filter f = {.limit = limit};
+    return summary_render_jobs_filtered(st, rec, json, &f, out, mismatches);
+}
+
+int summary_render_jobs_filtered(status *st, const summary_record *rec, int json, const summary_jobs_filter *f,
+                                 strbuf *out, size_t *mismatches)
+{
     *mismatches = 0;
-    strbuf bad; /* text: a line for each job the store contradicts */
-    sb_init(&bad);
-    redisReply *r = status_jobs_recent(st, limit);
+    int filtered = (f->states && *f->states) || f->schedule || f->since_ms || f->until_ms;
+    redisReply *r = status_jobs_recent(st, filtered ? SUMMARY_JOBS_SCAN : f->limit);
     if (r == NULL)
         return -1;
+    strbuf bad; /* text: a line for each job the store contradicts */
+    sb_init(&bad);
     int rc = -1;
-    char **cells = NULL; /* text: JOBS_NCOLS strings a row, owned */
+    char **cells = calloc((r->elements ? r->elements : 1) * JOBS_NCOLS, sizeof(*cells)); /* owned */
     size_t nrows = 0;
-    if (json) {
-        sb_puts(out, "[");
-    } else if (r->elements > 0) {
-        cells = calloc(r->elements * JOBS_NCOLS, sizeof(*cells));
-        if (cells == NULL)
+    if (cells == NULL)
+        goto out;
+    for (size_t i = 0; i < r->elements && nrows < f->limit; i++) {
+        job_row w;
+        if (row_fill(st, rec, r->element[i]->str, &w) < 0)
             goto out;
-    }
-    for (size_t i = 0; i < r->elements; i++) {
-        const char *id = r->element[i]->str;
-        redisReply *jr = status_job_all(st, id, SK_JOB);
-        redisReply *cr = status_job_all(st, id, SK_SUMMARY);
-        if (jr == NULL || cr == NULL) {
-            if (jr)
-                freeReplyObject(jr);
-            if (cr)
-                freeReplyObject(cr);
-            goto out;
+        if (!summary_jobs_match(f, w.jr)) {
+            row_free(&w);
+            continue;
         }
-        const char *state = or_empty(hget(jr, "state"));
-        const char *file = or_empty(hget(jr, "file"));
-        const char *read = hget(cr, "read") ? hget(cr, "read") : "0";
-        char why[ERRLEN];
-        int verified = check_record(rec, id, jr, cr, why, sizeof(why));
-        if (verified == VERIFY_MISMATCH) {
+        if (w.verified == VERIFY_MISMATCH) {
             (*mismatches)++;
             if (!json)
-                sb_printf(&bad, "MISMATCH: job %s: %s (the store is the record: docs/SECURITY.md)\n", id, why);
+                sb_printf(&bad, "MISMATCH: job %s: %s (the store is the record: docs/SECURITY.md)\n", w.id, w.why);
         }
-        if (json) {
-            sb_puts(out, i ? ",{\"job_id\":" : "{\"job_id\":");
-            sb_json_str(out, id, strlen(id));
-            sb_puts(out, ",\"state\":");
-            sb_json_str(out, state, strlen(state));
-            sb_puts(out, ",\"file\":");
-            sb_json_str(out, file, strlen(file));
-            const char *sched = or_empty(hget(jr, "schedule"));
-            sb_puts(out, ",\"schedule\":");
-            sb_json_str(out, sched, strlen(sched));
-            int64_t n = 0;
-            parse_i64(read, 0, INT64_MAX, &n);
-            int64_t created = 0;
-            if (hget(jr, "created_ms"))
-                parse_i64(hget(jr, "created_ms"), 0, INT64_MAX, &created);
-            sb_printf(out, ",\"read\":%lld,\"created_ms\":%lld", (long long)n, (long long)created);
-            json_verified(out, verified, why);
-            sb_puts(out, "}");
-        } else {
-            char t[32];
-            fmt_time(hget(jr, "started_ms"), t, sizeof(t));
-            char **row = &cells[nrows * JOBS_NCOLS];
-            row[JOBS_ID] = strdup(id);
-            if (verified == VERIFY_MISMATCH) {
-                strbuf cell;
-                sb_init(&cell);
-                sb_printf(&cell, "%s (MISMATCH)", state);
-                row[JOBS_STATE] = strdup(sb_str(&cell));
-                sb_free(&cell);
-            } else {
-                row[JOBS_STATE] = strdup(state);
-            }
-            row[JOBS_STARTED] = strdup(t);
-            row[JOBS_READ] = strdup(read);
-            row[JOBS_FILE] = strdup(file);
-            nrows++;
-        }
-        freeReplyObject(jr);
-        freeReplyObject(cr);
+        if (json)
+            row_json(&w, nrows == 0, out);
+        else
+            row_cells(&w, &cells[nrows * JOBS_NCOLS]);
+        nrows++;
+        row_free(&w);
     }
-    if (json)
-        sb_puts(out, "]\n");
-    else
+    if (json) {
+        strbuf arr;
+        sb_init(&arr);
+        sb_printf(&arr, "[%s]\n", sb_str(out));
+        sb_free(out);
+        *out = arr;
+    } else {
         render_job_rows(cells, nrows, out);
+    }
     sb_puts(out, sb_str(&bad));
     rc = 0;
 out:
     sb_free(&bad);
-    for (size_t i = 0; i < nrows * JOBS_NCOLS; i++)
+    for (size_t i = 0; cells && !json && i < nrows * JOBS_NCOLS; i++)
         free(cells[i]);
     free(cells);
     freeReplyObject(r);

@@ -63,5 +63,29 @@ int summary_progress(status *st, const char *job, char *state, size_t statelen, 
  * counted into *mismatches. 0 / -1 (Redis unreachable). */
 int summary_render_jobs(status *st, const summary_record *rec, int json, size_t limit, strbuf *out,
                         size_t *mismatches);
+/* The Job Manager's status of a job hash: key (pending, queued, running,
+ * stopping, stopped, complete, complete_with_errors, failed, held,
+ * discarded, undone, dry_run) and label ("Complete with errors"). Whether
+ * the job has ended. */
+int summary_job_status(const redisReply *jr, char *key, size_t keylen, char *label, size_t labellen);
+
+/* Which jobs a list shows: states (comma-separated keys or labels, or
+ * the raw states; NULL any), a schedule (NULL any), started (else
+ * created) from since_ms and before until_ms (0: unbounded), at most
+ * limit. A filtered list looks through the SUMMARY_JOBS_SCAN newest. */
+typedef struct {
+    const char *states;
+    const char *schedule;
+    int64_t since_ms, until_ms;
+    size_t limit;
+} summary_jobs_filter;
+#define SUMMARY_JOBS_SCAN 10000
+/* Whether job hash jr passes f. */
+int summary_jobs_match(const summary_jobs_filter *f, const redisReply *jr);
+/* As summary_render_jobs, of the jobs f passes. Text: JOB NAME
+ * SUBMITTED BY STATUS PROGRESS ADDED UPDATED INACTIVATED ERRORS DURATION
+ * STATE STARTED RECORDS FILE; JSON: an array of objects. */
+int summary_render_jobs_filtered(status *st, const summary_record *rec, int json, const summary_jobs_filter *f,
+                                 strbuf *out, size_t *mismatches);
 
 #endif
