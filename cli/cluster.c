@@ -946,3 +946,18 @@ int cmd_down(const cli_ctx *c)
         printf("cluster under %s stopped\n", c->cfg->data_dir);
     return PS_EXIT_OK;
 }
+
+int cluster_redis_ping(const ps_config *cfg, char *err, size_t errlen)
+{
+    return redis_ping(cfg, err, errlen);
+}
+
+int cluster_broker_workers(const ps_config *cfg)
+{
+    return broker_workers(cfg);
+}
+
+int cluster_scheduler_ping(const ps_config *cfg, long timeout_ms)
+{
+    return scheduler_ping(cfg, timeout_ms);
+}

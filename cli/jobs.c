@@ -174,48 +174,39 @@ int show_job_level(const ps_config *cfg, const char *id, int json, int wait, int
     return rc;
 }
 
-int cmd_status(const cli_ctx *c)
+int jobs_filter_args(const cli_ctx *c, summary_jobs_filter *f, char *states, size_t stateslen)
 {
-    const ps_config *cfg = c->cfg;
-    int json = cli_flag(c, "--json");
-    char err[ERRLEN], where[300];
-    status *st = status_for(cfg, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "patronctl status: %s\n", err);
-        return PS_EXIT_FAILED;
+    memset(f, 0, sizeof(*f));
+    f->limit = (size_t)cli_number(c, "--limit", 50);
+    if (cli_values(c, "--state", states, stateslen) < 0) {
+        fprintf(stderr, "patronctl %s: too many --state values\n", c->verb->name);
+        return PS_EXIT_USAGE;
     }
-    redisReply *r = status_workers(st);
-    if (r == NULL) {
-        fprintf(stderr, "patronctl status: Redis at %s does not answer\n", status_where(st, where, sizeof(where)));
-        status_destroy(&st);
-        return PS_EXIT_FAILED;
-    }
-    if (json)
-        fputs("{\"workers\":{", stdout);
-    else
-        printf("%-16s %s\n", "WORKER", "STATE");
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        if (json) {
-            strbuf sb;
-            sb_init(&sb);
-            sb_json_str(&sb, r->element[i]->str, r->element[i]->len);
-            sb_puts(&sb, ":");
-            sb_json_str(&sb, r->element[i + 1]->str, r->element[i + 1]->len);
-            printf("%s%s", i ? "," : "", sb_str(&sb));
-            sb_free(&sb);
-        } else {
-            printf("%-16s %s\n", r->element[i]->str, r->element[i + 1]->str);
+    f->states = states;
+    f->schedule = cli_value(c, "--schedule");
+    static const char *const whens[] = {"--since", "--until", "--before"};
+    int64_t *dst[] = {&f->since_ms, &f->until_ms, &f->until_ms};
+    for (size_t i = 0; i < 3; i++) {
+        const char *w = cli_value(c, whens[i]);
+        if (w == NULL)
+            continue;
+        *dst[i] = cli_when_ms(w);
+        if (*dst[i] < 0) {
+            fprintf(stderr, "patronctl %s: %s %s: expected YYYY-MM-DD[THH:MM[:SS]] (UTC), Nh or Nd\n",
+                    c->verb->name, whens[i], w);
+            return PS_EXIT_USAGE;
         }
     }
-    freeReplyObject(r);
-    if (json)
-        fputs("}}\n", stdout);
-    status_destroy(&st);
     return PS_EXIT_OK;
 }
 
 int cmd_jobs(const cli_ctx *c)
 {
+    summary_jobs_filter f;
+    char states[512];
+    int frc = jobs_filter_args(c, &f, states, sizeof(states));
+    if (frc != PS_EXIT_OK)
+        return frc;
     char err[ERRLEN];
     status *st = status_for(c->cfg, err, sizeof(err));
     if (st == NULL) {
@@ -228,7 +219,7 @@ int cmd_jobs(const cli_ctx *c)
     summary_record rec;
     record_open(c->cfg, &rec, serr, sizeof(serr));
     size_t mismatches = 0;
-    int rc = summary_render_jobs(st, &rec, cli_flag(c, "--json"), 50, &out, &mismatches);
+    int rc = summary_render_jobs_filtered(st, &rec, cli_flag(c, "--json"), &f, &out, &mismatches);
     store_close(&rec.st);
     char where[300];
     status_where(st, where, sizeof(where));

@@ -4,6 +4,7 @@
 #define CLI_JOBS_H
 
 #include "args.h"
+#include "summary.h"
 
 /* Print a job's summary from Redis (waiting until it is final when wait
  * is set), and for a held job the commands that decide it, with the
@@ -16,8 +17,12 @@ int show_job(const ps_config *cfg, const char *id, int json, int wait);
 int show_job_level(const ps_config *cfg, const char *id, int json, int wait, int level);
 #define PROGRESS_PLAIN_MS 2000
 
+/* --state (every one given), --schedule, --since, --until or --before,
+ * --limit of c into f (states: the caller's room for the states). The
+ * exit status: PS_EXIT_USAGE (printed) for a bad WHEN. */
+int jobs_filter_args(const cli_ctx *c, summary_jobs_filter *f, char *states, size_t stateslen);
+
 int cmd_jobs(const cli_ctx *c);
 int cmd_job_show(const cli_ctx *c);
-int cmd_status(const cli_ctx *c);
 
 #endif
