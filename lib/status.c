@@ -561,9 +561,12 @@ int status_job_progress(status *s, const char *job, const status_progress *p)
                             "records_total %llu rate %llu eta_s %lld progress_ms %lld",
                             p->phase, p->shards, p->shards_done, p->shards_failed, p->records_total,
                             p->records_done, p->records_total, p->rate, p->eta_s, (long long)now_ms());
-    if (rc == 0)
-        status_do(s, "PUBLISH ps:events:live %lld progress %s %s %llu/%llu", (long long)now_ms(), job, p->phase,
-                  p->records_done, p->records_total);
+    if (rc == 0) {
+        char line[400];
+        snprintf(line, sizeof(line), "%lld progress %s %s %llu/%llu", (long long)now_ms(), job, p->phase,
+                 p->records_done, p->records_total);
+        status_do(s, "PUBLISH ps:events:live %s", line);
+    }
     return rc;
 }
 
