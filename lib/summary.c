@@ -543,7 +543,7 @@ int summary_jobs_match(const summary_jobs_filter *f, const redisReply *jr)
         int hit = 0;
         for (char *save = NULL, *t = strtok_r(list, ",", &save); t && !hit; t = strtok_r(NULL, ",", &save)) {
             norm_word(t, want, sizeof(want));
-            hit = strcmp(want, key) == 0 || strcmp(want, or_empty(hget(jr, "state"))) == 0;
+            hit = strcmp(want, key) == 0;
         }
         if (!hit)
             return 0;

@@ -69,8 +69,8 @@ int summary_render_jobs(status *st, const summary_record *rec, int json, size_t 
  * the job has ended. */
 int summary_job_status(const redisReply *jr, char *key, size_t keylen, char *label, size_t labellen);
 
-/* Which jobs a list shows: states (comma-separated keys or labels, or
- * the raw states; NULL any), a schedule (NULL any), started (else
+/* Which jobs a list shows: states (comma-separated status keys or labels
+ * of summary_job_status — "complete" is not a dry run's; NULL any), a schedule (NULL any), started (else
  * created) from since_ms and before until_ms (0: unbounded), at most
  * limit. A filtered list looks through the SUMMARY_JOBS_SCAN newest. */
 typedef struct {
