@@ -67,20 +67,6 @@ static int export_csv(status *st, const char *id, int level, strbuf *out, size_t
     return 0;
 }
 
-/* --level / --errors-only of c: a SUMMARY_LEVEL_*, or -1 (printed). */
-static int level_arg(const cli_ctx *c)
-{
-    int level = SUMMARY_LEVEL_INFO;
-    const char *lv = cli_value(c, "--level");
-    if (lv != NULL && (level = summary_level_parse(lv)) < 0) {
-        fprintf(stderr, "patronctl job export: --level '%s': expected info, warning or error\n", lv);
-        return -1;
-    }
-    if (cli_flag(c, "--errors-only") && level < SUMMARY_LEVEL_WARNING)
-        level = SUMMARY_LEVEL_WARNING;
-    return level;
-}
-
 int cmd_job_export(const cli_ctx *c)
 {
     const char *id = c->pos[0];
@@ -89,15 +75,13 @@ int cmd_job_export(const cli_ctx *c)
         fprintf(stderr, "patronctl job export: give one of --csv FILE or --json FILE\n");
         return PS_EXIT_USAGE;
     }
-    int level = level_arg(c);
+    int level = jobs_level_arg(c);
     if (level < 0)
         return PS_EXIT_USAGE;
     char err[ERRLEN], where[300];
-    status *st = status_for(c->cfg, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "patronctl job export: %s\n", err);
+    status *st = jobs_status(c);
+    if (st == NULL)
         return PS_EXIT_FAILED;
-    }
     strbuf out;
     sb_init(&out);
     size_t nlines = 0;
@@ -140,12 +124,10 @@ static int deletable(const char *state)
 int cmd_job_delete(const cli_ctx *c)
 {
     const char *id = c->pos[0];
-    char err[ERRLEN], where[300], state[64];
-    status *st = status_for(c->cfg, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "patronctl job delete: %s\n", err);
+    char where[300], state[64];
+    status *st = jobs_status(c);
+    if (st == NULL)
         return PS_EXIT_FAILED;
-    }
     status_where(st, where, sizeof(where));
     int found = status_job_state(st, id, state, sizeof(state));
     size_t removed = 0;
@@ -226,12 +208,10 @@ int cmd_jobs_delete(const cli_ctx *c)
     int rc = jobs_filter_args(c, &f, states, sizeof(states));
     if (rc != PS_EXIT_OK)
         return rc;
-    char err[ERRLEN], where[300];
-    status *st = status_for(c->cfg, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "patronctl jobs delete: %s\n", err);
+    char where[300];
+    status *st = jobs_status(c);
+    if (st == NULL)
         return PS_EXIT_FAILED;
-    }
     strbuf del, kept;
     sb_init(&del);
     sb_init(&kept);

@@ -234,18 +234,37 @@ int cmd_jobs(const cli_ctx *c)
     return mismatches > 0 ? PS_EXIT_MISMATCH : PS_EXIT_OK;
 }
 
-int cmd_job_show(const cli_ctx *c)
+status *jobs_status(const cli_ctx *c)
+{
+    char err[ERRLEN];
+    status *st = status_for(c->cfg, err, sizeof(err));
+    if (st == NULL) {
+        char words[96];
+        cli_verb_words(c->verb, words, sizeof(words));
+        fprintf(stderr, "%s: %s\n", words, err);
+    }
+    return st;
+}
+
+int jobs_level_arg(const cli_ctx *c)
 {
     int level = SUMMARY_LEVEL_INFO;
     const char *lv = cli_value(c, "--level");
-    if (lv != NULL) {
-        level = summary_level_parse(lv);
-        if (level < 0) {
-            fprintf(stderr, "patronctl job show: --level '%s': expected info, warning or error\n", lv);
-            return PS_EXIT_USAGE;
-        }
+    if (lv != NULL && (level = summary_level_parse(lv)) < 0) {
+        char words[96];
+        cli_verb_words(c->verb, words, sizeof(words));
+        fprintf(stderr, "%s: --level '%s': expected info, warning or error\n", words, lv);
+        return -1;
     }
     if (cli_flag(c, "--errors-only") && level < SUMMARY_LEVEL_WARNING)
         level = SUMMARY_LEVEL_WARNING;
+    return level;
+}
+
+int cmd_job_show(const cli_ctx *c)
+{
+    int level = jobs_level_arg(c);
+    if (level < 0)
+        return PS_EXIT_USAGE;
     return show_job_level(c->cfg, c->pos[0], cli_flag(c, "--json"), cli_flag(c, "--wait"), level);
 }

@@ -4,6 +4,7 @@
 #define CLI_JOBS_H
 
 #include "args.h"
+#include "status.h"
 #include "summary.h"
 
 /* Print a job's summary from Redis (waiting until it is final when wait
@@ -21,6 +22,12 @@ int show_job_level(const ps_config *cfg, const char *id, int json, int wait, int
  * --limit of c into f (states: the caller's room for the states). The
  * exit status: PS_EXIT_USAGE (printed) for a bad WHEN. */
 int jobs_filter_args(const cli_ctx *c, summary_jobs_filter *f, char *states, size_t stateslen);
+
+/* The Redis status of c's configuration, or NULL with "patronctl VERB:
+ * why" printed. The caller destroys it. */
+status *jobs_status(const cli_ctx *c);
+/* --level / --errors-only of c as a SUMMARY_LEVEL_*, or -1 (printed). */
+int jobs_level_arg(const cli_ctx *c);
 
 int cmd_jobs(const cli_ctx *c);
 int cmd_job_show(const cli_ctx *c);

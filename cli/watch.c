@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs.h"
 #include "status.h"
 #include "summary.h"
 
@@ -206,12 +207,10 @@ static void on_signal(int sig)
 
 int cmd_watch(const cli_ctx *c)
 {
-    char err[ERRLEN], where[300];
-    status *st = status_for(c->cfg, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "patronctl watch: %s\n", err);
+    char where[300];
+    status *st = jobs_status(c);
+    if (st == NULL)
         return PS_EXIT_FAILED;
-    }
     const char *only = c->npos > 0 ? c->pos[0] : NULL;
     int live = !cli_flag(c, "--once") && isatty(STDOUT_FILENO);
     signal(SIGINT, on_signal);
