@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -151,6 +152,17 @@ def the_job_manager_lists_filters_exports_and_deletes():
         assert json.load(open(ej))["exceptions"] == eo
         assert ctl(c, "job", "export", jid).returncode == USAGE
         assert ctl(c, "job", "export", "nosuch", "--csv", out).returncode == NOT_FOUND
+        # watch --once: the next run of a schedule (from ps:schedules)
+        os.makedirs(os.path.join(c.data, "import"), exist_ok=True)
+        shutil.copy(path, os.path.join(c.data, "import", "nightly.csv"))
+        c.ctl("schedule", "add", "nightly", "--file", "nightly.csv", "--profile", prof, "--time", "23:00",
+              "--full", "daily")
+        end = time.time() + 10
+        while "nightly" not in ctl(c, "watch", "--once").stdout and time.time() < end:
+            time.sleep(0.2)
+        frame = ctl(c, "watch", "--once").stdout
+        assert re.search(r"NEXT SCHEDULED RUNS\n  nightly +\S+T23:00:00\S* +Full", frame), frame
+        assert "(no job running or queued)" in frame and ctl(c, "watch", jid, "--once").stdout.count(jid) >= 1
         # a held job: never deleted; a finished one is, with what was removed said
         d2 = workdir("ops-manager-more")
         more = generate(os.path.join(d2, "more.csv"), 400, 73)
