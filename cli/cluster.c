@@ -462,7 +462,7 @@ static int scheduler_ping(const ps_config *cfg, long timeout_ms)
 static const char *const redis_commands[] = {
     "auth", "ping",  "select", "hset",   "hsetnx", "hget",      "hgetall", "del",  "rename",
     "rpush", "lpush", "ltrim",  "lrange", "zadd",   "zrevrange", "zrem",    "scan", "multi", "exec",
-    "publish",
+    "publish", "subscribe",
 };
 
 /* Write text to path readable by its owner only (0600 from its creation:

@@ -21,6 +21,14 @@ PROGRESS_LINE = re.compile(r"^job (\S+): (prepare|queued|plan|apply|summary) \d+
                            r"\d+/s, ETA (\d+ s|-)$")
 
 
+def redis_cli(c, *args, **kw):
+    """redis-cli as the cluster's ACL user; the password in its
+    environment (REDISCLI_AUTH), never on an argument list."""
+    port = next(int(ln.split()[1]) for ln in open(os.path.join(c.data, "run", "redis.conf")) if ln.startswith("port "))
+    env = dict(os.environ, REDISCLI_AUTH=open(os.path.join(c.data, "keys", "redis.password")).read().strip())
+    return ["redis-cli", "--user", "patronsync", "-p", str(port)] + list(args), env
+
+
 def ctl(c, *args, timeout=120):
     return c.ctl(*args, check=False, timeout=timeout)
 
@@ -31,6 +39,9 @@ def progress_rises_while_a_large_job_runs():
     day1, prof, sites = district(d, 150000, 71)
     with Cluster("ops-large", workers=3, settings={"shard_size": "5000"}) as c:
         c.sites(sites)
+        argv, env = redis_cli(c, "SUBSCRIBE", "ps:events:live")
+        live = subprocess.Popen(argv, env=env, stdout=open(os.path.join(d, "live.out"), "w"),
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         out, err = open(os.path.join(d, "run.out"), "w"), open(os.path.join(d, "run.err"), "w")
         run = subprocess.Popen([os.path.join(BIN, "patronctl"), "--data", c.data, "run", day1, "--profile", prof,
                                 "--copy-in", "--wait", "--json"], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
@@ -43,6 +54,9 @@ def progress_rises_while_a_large_job_runs():
                 if s and s["state"] == "running":
                     seen.append(s)
                     if frame is None and s["progress"]["records_done"] > 0:
+                        argv, env = redis_cli(c, "HGETALL", "ps:job:" + jid)
+                        raw = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30).stdout.split("\n")[:-1]
+                        raw = dict(zip(raw[::2], raw[1::2]))
                         frame = ctl(c, "watch", "--once", timeout=30)
                         refused = ctl(c, "job", "delete", jid)
             time.sleep(0.1)
@@ -62,6 +76,16 @@ def progress_rises_while_a_large_job_runs():
         # the counts so far: summed from the shards published
         assert any(0 < s["counts"]["read"] < 150000 for s in seen), [s["counts"]["read"] for s in seen]
         assert final["progress"]["records_done"] == 150000 and final["progress"]["phase"] == "done"
+        # in Redis: the progress fields of the job hash; events on the live channel
+        assert int(raw["records_total"]) == 150000 and 0 < int(raw["records_done"]) <= 150000, raw
+        assert {"rate", "eta_s", "shards_done", "progress_ms"} <= set(raw), raw
+        end = time.time() + 10
+        while f"job {final['job_id']} complete" not in open(os.path.join(d, "live.out")).read() and time.time() < end:
+            time.sleep(0.1)
+        live.terminate()
+        live.wait()
+        events = open(os.path.join(d, "live.out")).read()
+        assert f"progress {final['job_id']} plan" in events and f"job {final['job_id']} complete" in events, events
         # run --wait off a terminal: plain progress lines on stderr
         lines = open(os.path.join(d, "run.err")).read().splitlines()
         assert lines and all(PROGRESS_LINE.match(ln) for ln in lines), lines
