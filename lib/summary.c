@@ -666,6 +666,8 @@ int summary_render_jobs_filtered(status *st, const summary_record *rec, int json
         return -1;
     strbuf bad; /* text: a line for each job the store contradicts */
     sb_init(&bad);
+    strbuf rows; /* JSON: the objects of the array */
+    sb_init(&rows);
     int rc = -1;
     char **cells = calloc((r->elements ? r->elements : 1) * JOBS_NCOLS, sizeof(*cells)); /* owned */
     size_t nrows = 0;
@@ -685,18 +687,16 @@ int summary_render_jobs_filtered(status *st, const summary_record *rec, int json
                 sb_printf(&bad, "MISMATCH: job %s: %s (the store is the record: docs/SECURITY.md)\n", w.id, w.why);
         }
         if (json)
-            row_json(&w, nrows == 0, out);
+            row_json(&w, nrows == 0, &rows);
         else
             row_cells(&w, &cells[nrows * JOBS_NCOLS]);
         nrows++;
         row_free(&w);
     }
     if (json) {
-        strbuf arr;
-        sb_init(&arr);
-        sb_printf(&arr, "[%s]\n", sb_str(out));
-        sb_free(out);
-        *out = arr;
+        sb_puts(out, "[");
+        sb_puts(out, sb_str(&rows));
+        sb_puts(out, "]\n");
     } else {
         render_job_rows(cells, nrows, out);
     }
@@ -704,6 +704,7 @@ int summary_render_jobs_filtered(status *st, const summary_record *rec, int json
     rc = 0;
 out:
     sb_free(&bad);
+    sb_free(&rows);
     for (size_t i = 0; cells && !json && i < nrows * JOBS_NCOLS; i++)
         free(cells[i]);
     free(cells);
