@@ -118,9 +118,28 @@ void job_publish_shard(broker *b, job *j, size_t i)
 
 void job_publish_progress(broker *b, job *j)
 {
-    status_job_set(b->redis, j->id, SK_JOB, "shards %llu shards_done %llu shards_failed %llu records %llu phase %s",
-              (unsigned long long)j->shards.n, (unsigned long long)j->ndone, (unsigned long long)j->nfailed, (unsigned long long)j->records,
-              job_phase_name(j->phase));
+    int64_t now = now_ms();
+    if (j->plan_started_ms == 0 && j->phase >= JP_PLANNING)
+        j->plan_started_ms = now;
+    status_progress p = {
+        .phase = job_phase_name(j->phase),
+        .shards = j->shards.n,
+        .shards_done = j->ndone,
+        .shards_failed = j->nfailed,
+        .records_total = j->records,
+        .eta_s = -1,
+    };
+    for (size_t i = 0; i < j->shards.n; i++)
+        if (j->shards.v[i].state == SH_DONE)
+            p.records_done += j->shards.v[i].nrec;
+    int64_t elapsed = j->plan_started_ms ? now - j->plan_started_ms : 0;
+    if (elapsed > 0 && p.records_done > 0) {
+        p.rate = (unsigned long long)((double)p.records_done * 1000.0 / (double)elapsed);
+        unsigned long long left = p.records_total > p.records_done ? p.records_total - p.records_done : 0;
+        if (p.rate > 0)
+            p.eta_s = (long long)((left + p.rate - 1) / p.rate);
+    }
+    status_job_progress(b->redis, j->id, &p);
 }
 
 /* The job's calendar day, for missing-patron days: the district's date the

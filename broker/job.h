@@ -56,6 +56,7 @@ typedef struct job {
     size_t stream_sent_failed;
     int stream_sent_final;
     int64_t started_ms;
+    int64_t plan_started_ms;      /* when it began planning (its progress rate) */
     jobnotes summary_notes;       /* job-level notes for the summary (BOM, ...) */
     /* held for an operator (docs/SAFETY.md): kept in DATA/work/<job>/held,
      * out of the queue, until approved (DATA/work/<job>/approved) or
@@ -84,7 +85,9 @@ void job_take_prepared(job *j, prepared *out);
 const char *job_phase_name(enum job_phase p);
 /* The job fails with why: its summary is assembled next. */
 void job_fail(job *j, const char *why);
-/* Publish shard i's state (ps:job:<id>:shard:<i>) and the job's progress. */
+/* Publish shard i's state (ps:job:<id>:shard:<i>) and the job's progress:
+ * phase, shards done, records of the shards done, the rate since it began
+ * planning and the seconds left (status_job_progress). */
 void job_publish_shard(struct broker *b, job *j, size_t i);
 void job_publish_progress(struct broker *b, job *j);
 /* The job's calendar day, for missing-patron days: the district's date the

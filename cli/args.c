@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nearest.h"
@@ -277,3 +278,27 @@ char *cli_read_operand(const cli_ctx *c, const char *path, size_t max, size_t *l
     return data;
 }
 
+
+int64_t cli_when_ms(const char *when)
+{
+    int64_t n;
+    size_t len = strlen(when);
+    if (len > 1 && (when[len - 1] == 'h' || when[len - 1] == 'd')) {
+        char num[32];
+        snprintf(num, sizeof(num), "%.*s", (int)(len - 1), when);
+        if (parse_i64(num, 0, 100000, &n) < 0)
+            return -1;
+        return now_ms() - n * (when[len - 1] == 'h' ? 3600000 : 86400000);
+    }
+    if (len > 10 && parse_i64(when, 0, INT64_MAX, &n) == 0)
+        return n;
+    struct tm tm = {0};
+    int got = sscanf(when, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                     &tm.tm_sec);
+    if (got != 3 && got != 5 && got != 6)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t)t * 1000;
+}

@@ -87,6 +87,9 @@ const char *cli_value(const cli_ctx *c, const char *name);
 int cli_values(const cli_ctx *c, const char *name, char *out, size_t outlen);
 /* The value of a CLI_NUMBER option (cli_parse checked its bounds), or dflt. */
 int64_t cli_number(const cli_ctx *c, const char *name, int64_t dflt);
+/* WHEN as ms since 1970: YYYY-MM-DD[THH:MM[:SS]] (UTC), Nh or Nd ago, or
+ * ms. -1 when it is none of them (audit --since, jobs --since/--until). */
+int64_t cli_when_ms(const char *when);
 /* Whether option name was given. */
 int cli_flag(const cli_ctx *c, const char *name);
 /* "patronctl job approve" (the command's words) into out. */

@@ -462,6 +462,7 @@ static int scheduler_ping(const ps_config *cfg, long timeout_ms)
 static const char *const redis_commands[] = {
     "auth", "ping",  "select", "hset",   "hsetnx", "hget",      "hgetall", "del",  "rename",
     "rpush", "lpush", "ltrim",  "lrange", "zadd",   "zrevrange", "zrem",    "scan", "multi", "exec",
+    "publish", "subscribe",
 };
 
 /* Write text to path readable by its owner only (0600 from its creation:
@@ -944,4 +945,19 @@ int cmd_down(const cli_ctx *c)
     else
         printf("cluster under %s stopped\n", c->cfg->data_dir);
     return PS_EXIT_OK;
+}
+
+int cluster_redis_ping(const ps_config *cfg, char *err, size_t errlen)
+{
+    return redis_ping(cfg, err, errlen);
+}
+
+int cluster_broker_workers(const ps_config *cfg)
+{
+    return broker_workers(cfg);
+}
+
+int cluster_scheduler_ping(const ps_config *cfg, long timeout_ms)
+{
+    return scheduler_ping(cfg, timeout_ms);
 }

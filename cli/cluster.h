@@ -38,6 +38,14 @@ int cluster_procs(const ps_config *cfg, cluster_proc *procs, int cap);
  * it answers at once. */
 int cluster_check(const ps_config *cfg, int needs, char *err, size_t errlen);
 
+/* The probes up waits on, for `health` and `status`: Redis answers a
+ * PING as cfg's user (1; -1 it refuses the password, err says so; 0 no
+ * answer); the broker's count of workers (-1: no answer); the scheduler
+ * answers a ping within timeout_ms (1) or not (0). */
+int cluster_redis_ping(const ps_config *cfg, char *err, size_t errlen);
+int cluster_broker_workers(const ps_config *cfg);
+int cluster_scheduler_ping(const ps_config *cfg, long timeout_ms);
+
 /* `patronctl up [--workers N]`, `patronctl down`. */
 int cmd_up(const cli_ctx *c);
 int cmd_down(const cli_ctx *c);

@@ -30,32 +30,6 @@ int user_cmd(const cli_ctx *c)
     return cli_call(c, &rq, 30000, NULL);
 }
 
-/* WHEN as ms since 1970: YYYY-MM-DD[THH:MM[:SS]] (UTC), Nh or Nd ago, or
- * ms. -1 when it is none of them. */
-static int64_t when_ms(const char *when)
-{
-    int64_t n;
-    size_t len = strlen(when);
-    if (len > 1 && (when[len - 1] == 'h' || when[len - 1] == 'd')) {
-        char num[32];
-        snprintf(num, sizeof(num), "%.*s", (int)(len - 1), when);
-        if (parse_i64(num, 0, 100000, &n) < 0)
-            return -1;
-        return now_ms() - n * (when[len - 1] == 'h' ? 3600000 : 86400000);
-    }
-    if (len > 10 && parse_i64(when, 0, INT64_MAX, &n) == 0)
-        return n;
-    struct tm tm = {0};
-    int got = sscanf(when, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                     &tm.tm_sec);
-    if (got != 3 && got != 5 && got != 6)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    return t < 0 ? -1 : (int64_t)t * 1000;
-}
-
 int audit_cmd(const cli_ctx *c)
 {
     Patronsync__ControlRequest rq = PATRONSYNC__CONTROL_REQUEST__INIT;
@@ -66,7 +40,7 @@ int audit_cmd(const cli_ctx *c)
     char since[32], limit[32];
     const char *w = cli_value(c, "--since");
     if (w != NULL) {
-        int64_t ms = when_ms(w);
+        int64_t ms = cli_when_ms(w);
         if (ms < 0) {
             fprintf(stderr, "patronctl audit: --since %s: expected YYYY-MM-DD[THH:MM[:SS]] (UTC), Nh or Nd\n", w);
             return PS_EXIT_USAGE;

@@ -17,6 +17,8 @@
 
 #include "args.h"
 #include "cluster.h"
+#include "health.h"
+#include "jobadmin.h"
 #include "jobctl.h"
 #include "jobs.h"
 #include "keygen.h"
@@ -28,6 +30,7 @@
 #include "schedule.h"
 #include "sites.h"
 #include "user.h"
+#include "watch.h"
 
 #define FLAG(n, h) {n, CLI_FLAG, NULL, NULL, NULL, h, 0, 0}
 #define VALUE(n, a, h) {n, CLI_VALUE, a, NULL, NULL, h, 0, 0}
@@ -85,9 +88,49 @@ static const cli_opt o_run_safety[] = {
 static const cli_optgroup g_run[] = {
     {NULL, o_run}, {"missing patrons and thresholds (percent of patrons in scope; docs/SAFETY.md)", o_run_safety}, {NULL, NULL}};
 
-static const cli_opt o_job_show[] = {FLAG("--json", "print one JSON object"),
-                                     FLAG("--wait", "wait until the job has ended"), END};
+static const cli_opt o_job_show[] = {
+    FLAG("--json", "print one JSON object"),
+    FLAG("--wait", "wait until the job has ended (its progress on stderr meanwhile)"),
+    FLAG("--errors-only", "list errors and warnings only (as --level warning)"),
+    VALUE("--level", "info|warning|error", "list the summary lines of this level and above (default info: all)"),
+    END};
 static const cli_optgroup g_job_show[] = {{NULL, o_job_show}, {NULL, NULL}};
+static const cli_opt o_jobs[] = {
+    VALUE("--state", "STATUS", "only jobs of this status (pending, queued, running, complete, complete_with_errors, "
+                               "failed, held, discarded, undone, dry_run; given again for more)"),
+    VALUE("--schedule", "NAME", "only the runs of this schedule"),
+    VALUE("--since", "WHEN", "started from YYYY-MM-DD[THH:MM[:SS]] (UTC), or Nh / Nd ago"),
+    VALUE("--until", "WHEN", "started before WHEN"),
+    NUMBER("--limit", "N", 1, 10000, "at most N jobs, newest first (default 50)"),
+    FLAG("--json", "print one JSON array"), END};
+static const cli_optgroup g_jobs[] = {{NULL, o_jobs}, {NULL, NULL}};
+static const cli_opt o_jobs_delete[] = {
+    VALUE("--before", "WHEN", "jobs started before YYYY-MM-DD[THH:MM[:SS]] (UTC), or Nh / Nd ago (required)"),
+    VALUE("--state", "STATUS", "only jobs of this status (given again for more)"),
+    FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_jobs_delete[] = {{NULL, o_jobs_delete}, {NULL, NULL}};
+static const cli_opt o_export[] = {
+    VALUE("--csv", "FILE", "write the summary lines as CSV (spreadsheet-safe)"),
+    VALUE("--json", "FILE", "write the summary as one JSON object (as job show --json)"),
+    FLAG("--errors-only", "errors and warnings only (as --level warning)"),
+    VALUE("--level", "info|warning|error", "the lines of this level and above (default info: all)"),
+    END};
+static const cli_optgroup g_export[] = {{NULL, o_export}, {NULL, NULL}};
+static const cli_opt o_watch[] = {FLAG("--once", "print one frame and exit (scripts)"), END};
+static const cli_optgroup g_watch[] = {{NULL, o_watch}, {NULL, NULL}};
+static const cli_opt o_status[] = {
+    NUMBER("--lines", "N", 0, 1000, "the last N lines of each process's log (default 3)"),
+    FLAG("--json", "print one JSON object"), END};
+static const cli_optgroup g_status[] = {{NULL, o_status}, {NULL, NULL}};
+static const char *const jobs_notes =
+    "STATUS is the Job Manager's: Pending, Queued, Running, Complete, Complete with errors, Failed, Held,\n"
+    "Discarded, Undone, Dry run ('complete_with_errors' or \"Complete with errors\" alike).\n"
+    "'patronctl jobs delete --before WHEN' removes finished jobs from Redis (docs/OPERATORS.md).\n";
+static const char *const delete_notes =
+    "Only a finished job is deleted (never a pending, queued, running or held one): its keys leave Redis\n"
+    "(summary, lines, notes, shards); the store keeps what it changed and its undo. Whoever can reach Redis\n"
+    "may delete (docs/OPERATORS.md).\n";
+
 static const cli_opt o_approve[] = {FLAG("--wait", "wait for the job's end and print its summary"),
                                     FLAG("--json", "print one JSON object"), END};
 static const cli_optgroup g_approve[] = {{NULL, o_approve}, {NULL, NULL}};
@@ -220,14 +263,27 @@ const cli_verb cli_verbs[] = {
      g_keygen, "Keys are made once and kept: running it again makes only what is missing. docs/SECURITY.md.\n",
      keygen_cmd},
     {"down", NULL, "", "stop the cluster under DIR", 0, 0, CLI_CLUSTER_DIR, NULL, NULL, cmd_down},
-    {"status", NULL, "", "workers and what they do", 0, 0, CLI_REDIS, g_json, NULL, cmd_status},
+    {"status", NULL, "", "each process (pid, uptime, log), Redis, the store, workers (works without Redis)", 0, 0,
+     CLI_LOCAL, g_status, NULL, cmd_status},
+    {"health", NULL, "", "exit 0 only when scheduler, broker, a worker and Redis answer; a line per part", 0, 0,
+     CLI_LOCAL, g_json, NULL, cmd_health},
+    {"watch", NULL, "[ID]", "a live view: jobs with progress, workers, the next scheduled runs", 0, 1, CLI_REDIS,
+     g_watch, "Refreshed each second on a terminal (q and Enter, or Ctrl-C, ends it); --once, or not on a terminal: one frame.\n",
+     cmd_watch},
     {"site", "add", "SHORT \"Name\"", "add or change a site", 2, 2, CLI_SCHEDULER, g_site_add, NULL, cmd_site_add},
     {"site", "import", "FILE.csv", "sites from CSV: short_name,name,media", 1, 1, CLI_SCHEDULER, NULL, NULL,
      cmd_site_import},
     {"run", NULL, "FILE --profile FILE.properties", "update patrons from FILE now", 1, 1, CLI_SCHEDULER | CLI_REDIS,
      g_run, run_notes, cmd_run},
-    {"jobs", NULL, "", "recent jobs", 0, 0, CLI_REDIS, g_json, NULL, cmd_jobs},
+    {"jobs", NULL, "", "recent jobs: the Job Manager (name, submitted by, status, progress, counts)", 0, 0, CLI_REDIS,
+     g_jobs, jobs_notes, cmd_jobs},
+    {"jobs", "delete", "--before WHEN", "remove finished jobs started before WHEN from Redis", 0, 0, CLI_REDIS,
+     g_jobs_delete, delete_notes, cmd_jobs_delete},
     {"job", "show", "ID", "a job's summary", 1, 1, CLI_REDIS, g_job_show, NULL, cmd_job_show},
+    {"job", "export", "ID --csv FILE|--json FILE", "write a job's summary to a file (CSV safe for spreadsheets)", 1,
+     1, CLI_REDIS, g_export, NULL, cmd_job_export},
+    {"job", "delete", "ID", "remove a finished job from Redis", 1, 1, CLI_REDIS, g_json, delete_notes,
+     cmd_job_delete},
     {"job", "approve", "ID", "apply a held job exactly as its preview shows", 1, 1, CLI_SCHEDULER | CLI_REDIS,
      g_approve, NULL, jobctl_cmd},
     {"job", "discard", "ID", "end a held job without any change", 1, 1, CLI_SCHEDULER, g_json, NULL, jobctl_cmd},
@@ -509,7 +565,12 @@ int cli_main(ps_config *cfg, int argc, char **argv)
             return unknown_sub(name, argv[2]);
         first = 3;
     } else {
-        v = find(name, NULL);
+        /* a command that is also a group (jobs, jobs delete) */
+        v = argc >= 3 ? find(name, argv[2]) : NULL;
+        if (v != NULL)
+            first = 3;
+        else
+            v = find(name, NULL);
     }
     /* --help anywhere after the command's words: its usage and options. */
     for (int i = first; i < argc; i++) {

@@ -551,6 +551,52 @@ void status_event(status *s, const char *fmt, ...)
     snprintf(line, sizeof(line), "%lld %s", (long long)now_ms(), msg);
     if (status_do(s, "LPUSH ps:events %s", line) == 0)
         status_do(s, "LTRIM ps:events 0 999");
+    status_do(s, "PUBLISH ps:events:live %s", line);
+}
+
+int status_job_progress(status *s, const char *job, const status_progress *p)
+{
+    int rc = status_job_set(s, job, SK_JOB,
+                            "phase %s shards %llu shards_done %llu shards_failed %llu records %llu records_done %llu "
+                            "records_total %llu rate %llu eta_s %lld progress_ms %lld",
+                            p->phase, p->shards, p->shards_done, p->shards_failed, p->records_total,
+                            p->records_done, p->records_total, p->rate, p->eta_s, (long long)now_ms());
+    if (rc == 0) {
+        char line[400];
+        snprintf(line, sizeof(line), "%lld progress %s %s %llu/%llu", (long long)now_ms(), job, p->phase,
+                 p->records_done, p->records_total);
+        status_do(s, "PUBLISH ps:events:live %s", line);
+    }
+    return rc;
+}
+
+int status_job_parts_sum(status *s, const char *job, size_t nshards, Patronsync__Counts *c)
+{
+    patronsync__counts__init(c);
+    int found = 0;
+    for (size_t i = 0; i < nshards; i++) {
+        char part[32];
+        snprintf(part, sizeof(part), "s%06zu", i);
+        Patronsync__Counts one;
+        int r = status_read_result(s, job, part, &one, NULL, NULL);
+        if (r < 0)
+            return -1;
+        if (r == 1) {
+            counts_add(c, &one);
+            found++;
+        }
+    }
+    return found;
+}
+
+redisReply *status_shard_all(status *s, const char *job, unsigned long long shard)
+{
+    return status_cmd(s, "HGETALL ps:job:%s:shard:%llu", job, shard);
+}
+
+redisReply *status_schedules(status *s)
+{
+    return status_cmd(s, "HGETALL ps:schedules");
 }
 
 /* ---- the key layout ---- */
@@ -699,6 +745,13 @@ int status_job_index(status *s, const char *job, long long fired_ms)
 
 int status_job_forget(status *s, const char *job)
 {
+    size_t removed;
+    return status_job_forget_count(s, job, &removed);
+}
+
+int status_job_forget_count(status *s, const char *job, size_t *removed)
+{
+    *removed = 0;
     char cursor[32] = "0";
     do {
         redisReply *rr = status_cmd(s, "SCAN %s MATCH ps:job:%s:* COUNT 500", cursor, job);
@@ -711,10 +764,17 @@ int status_job_forget(status *s, const char *job)
         str_copy(cursor, sizeof(cursor), rr->element[0]->str);
         redisReply *keys = rr->element[1];
         for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++)
-            status_do(s, "DEL %s", keys->element[i]->str);
+            if (status_do(s, "DEL %s", keys->element[i]->str) == 0)
+                (*removed)++;
         freeReplyObject(rr);
     } while (strcmp(cursor, "0") != 0);
-    if (status_do(s, "DEL ps:job:%s", job) < 0 || status_do(s, "ZREM ps:jobs %s", job) < 0)
+    redisReply *r = status_cmd(s, "DEL ps:job:%s", job);
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_INTEGER)
+        *removed += (size_t)r->integer;
+    freeReplyObject(r);
+    if (status_do(s, "ZREM ps:jobs %s", job) < 0)
         return -1;
     return 0;
 }

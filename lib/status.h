@@ -105,8 +105,33 @@ int status_read_result(status *s, const char *job, const char *part, Patronsync_
                        Patronsync__Exception ***exc, size_t *nexc);
 void status_free_exceptions(Patronsync__Exception **exc, size_t n);
 
-/* Append an event line (capped list ps:events). */
+/* Append an event line (capped list ps:events) and PUBLISH it on the
+ * channel ps:events:live (watchers: `patronctl watch`). */
 void status_event(status *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A running job's progress (ps:job:<id> fields, docs/REDIS.md). rate:
+ * records/s since the job began planning; eta_s: seconds left, -1 unknown. */
+typedef struct {
+    const char *phase;
+    unsigned long long shards, shards_done, shards_failed;
+    unsigned long long records_done, records_total, rate;
+    long long eta_s;
+} status_progress;
+/* The progress into the job hash (with progress_ms), and a line
+ * "progress JOB PHASE DONE/TOTAL" PUBLISHed on ps:events:live (not in the
+ * capped list: one a shard would push the events out). 0 / -1. */
+int status_job_progress(status *s, const char *job, const status_progress *p);
+/* The counts of the shard parts s000000.. of a job published so far,
+ * summed into c (a running job's counts so far). How many parts were
+ * found, -1 when Redis is down. */
+int status_job_parts_sum(status *s, const char *job, size_t nshards, Patronsync__Counts *c);
+/* A shard's hash ps:job:<id>:shard:<n> (HGETALL); the caller frees it. */
+redisReply *status_shard_all(status *s, const char *job, unsigned long long shard);
+/* The schedules the scheduler published (HGETALL ps:schedules: name →
+ * JSON entry); the caller frees it. */
+redisReply *status_schedules(status *s);
+/* As status_job_forget, with how many keys were deleted into *removed. */
+int status_job_forget_count(status *s, const char *job, size_t *removed);
 
 /* Exceptions as stored in Redis lists: line \t district_id \t name \t outcome \t message. */
 int status_exception_encode(const Patronsync__Exception *e, char **out, size_t *len);
