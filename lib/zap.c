@@ -43,8 +43,10 @@ static int allowed(const char *dir, const char *domain, const char *key, char *n
     if (t == NULL)
         return 0;
     int found = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(t, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = t, *next; line != NULL && !found; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
         if (line[0] == '#')
             continue;
         size_t kl = strcspn(line, " \t\r");

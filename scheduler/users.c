@@ -34,8 +34,9 @@ static int token_key(const scheduler *s, unsigned char key[TOKEN_KEY_BYTES], cha
         unsigned char raw[TOKEN_KEY_BYTES];
         char hex[2 * TOKEN_KEY_BYTES + 2];
         randombytes_buf(raw, sizeof(raw));
-        sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
-        strcat(hex, "\n");
+        sodium_bin2hex(hex, sizeof(hex) - 1, raw, sizeof(raw));
+        hex[2 * TOKEN_KEY_BYTES] = '\n';
+        hex[2 * TOKEN_KEY_BYTES + 1] = '\0';
         sodium_memzero(raw, sizeof(raw));
         int w = mkdir_p(s->cfg->keys_dir, 0700, err, errlen) < 0 ? -1
                                                                    : file_write_once(path, hex, strlen(hex), err, errlen);

@@ -4,6 +4,7 @@
  * once, keys too long to compare, where a record's offset and length go. */
 #include "../../broker/dups.h"
 #include "t_fork.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,9 +37,9 @@ static int see(dup_table *t, uint64_t off, uint64_t line)
 static void test_new_and_again(void)
 {
     dup_table t = {0};
-    strcpy(keys[0], "S1001");
-    strcpy(keys[1], "S1002");
-    strcpy(keys[2], "S1001");
+    str_copy(keys[0], sizeof(keys[0]), "S1001");
+    str_copy(keys[1], sizeof(keys[1]), "S1002");
+    str_copy(keys[2], sizeof(keys[2]), "S1001");
     CHECK(see(&t, 0, 2) == 0);
     CHECK(see(&t, 1, 3) == 0);
     CHECK(t.n == 2);
@@ -63,8 +64,8 @@ static void test_empty_table(void)
 static void test_collision(void)
 {
     dup_table t = {0};
-    strcpy(keys[0], "A");
-    strcpy(keys[1], "B");
+    str_copy(keys[0], sizeof(keys[0]), "A");
+    str_copy(keys[1], sizeof(keys[1]), "B");
     dup_slot *s0, *s1, *s;
     uint32_t h = 12345;
     CHECK(dup_lookup(&t, "A", h, key_at, NULL, &s0) == 0);
@@ -122,7 +123,7 @@ static void test_reserve(void)
     CHECK(t.cap == 1 << 18);
     CHECK(dup_reserve(&t, 10) == 0);
     CHECK(t.cap == 1 << 18);
-    strcpy(keys[0], "R1");
+    str_copy(keys[0], sizeof(keys[0]), "R1");
     CHECK(see(&t, 0, 1) == 0);
     CHECK(dup_reserve(&t, 300000) == 0);
     CHECK(t.cap == 1 << 20);
