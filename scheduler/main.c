@@ -1,6 +1,7 @@
 /* patron-scheduler: serves the control endpoint patronctl talks to, fires
  * the schedules' slots at their local times, and hands jobs to the broker
  * (acknowledged, resent until then). */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,7 @@ static void stop(scheduler *s)
     zap_stop(&s->zap);
     wire_guard_free(&s->guard);
     control_free(s);
+    sodium_memzero(s->token_key, sizeof(s->token_key));
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     status_destroy(&s->redis);

@@ -23,6 +23,8 @@ struct scheduler {
     void *broker_sock;  /* DEALER: the broker's job socket; NULL: none (tests) */
     status *redis;
     volatile int *stopping;
+    unsigned char token_key[32];       /* the district's token key (users.c), read at start */
+    int have_token_key;
     struct control_attempts *attempts; /* failed attempts per client (control.c) */
 };
 

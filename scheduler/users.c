@@ -22,6 +22,7 @@
 #include "util.h"
 
 #define TOKEN_KEY_BYTES crypto_generichash_KEYBYTES
+_Static_assert(TOKEN_KEY_BYTES == sizeof(((scheduler *)0)->token_key), "the scheduler keeps the token key");
 
 /* The token key: DATA/keys/token.key, 32 random bytes in hex, made once. */
 static int token_key(const scheduler *s, unsigned char key[TOKEN_KEY_BYTES], char *err, size_t errlen)
@@ -66,21 +67,21 @@ int users_init(scheduler *s, char *err, size_t errlen)
         err_set(err, errlen, "libsodium failed to initialise");
         return -1;
     }
-    unsigned char key[TOKEN_KEY_BYTES];
-    int rc = token_key(s, key, err, errlen);
-    sodium_memzero(key, sizeof(key));
-    return rc;
+    /* Read once, at start: every request's token is hashed with it. */
+    if (token_key(s, s->token_key, err, errlen) < 0)
+        return -1;
+    s->have_token_key = 1;
+    return 0;
 }
 
 /* The hash control.db keeps of a token: keyed (the district's key) or, for
  * a row made before keys, plain. */
 static int token_hash(const scheduler *s, const uint8_t *token, size_t len, int keyed, char *out, size_t outlen)
 {
-    unsigned char key[TOKEN_KEY_BYTES], h[32];
-    if (keyed && token_key(s, key, NULL, 0) < 0)
+    unsigned char h[32];
+    if (keyed && !s->have_token_key)
         return -1;
-    crypto_generichash(h, sizeof(h), token, len, keyed ? key : NULL, keyed ? sizeof(key) : 0);
-    sodium_memzero(key, sizeof(key));
+    crypto_generichash(h, sizeof(h), token, len, keyed ? s->token_key : NULL, keyed ? sizeof(s->token_key) : 0);
     sodium_bin2hex(out, outlen, h, sizeof(h));
     return 0;
 }
